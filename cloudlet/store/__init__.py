@@ -1,0 +1,48 @@
+"""State store (ordered tuple-key space over SQLite or PostgreSQL) and blob store.
+
+See base.py for the Store/Transaction contract, keys.py for key encoding and
+order, blobs.py for the content-addressed blob store.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .base import ConflictError, Store, Transaction
+from .blobs import BlobNotFound, BlobStore, BlobWriter
+from .keys import pack, prefix_range, unpack
+
+__all__ = [
+    "BlobNotFound",
+    "BlobStore",
+    "BlobWriter",
+    "ConflictError",
+    "Store",
+    "Transaction",
+    "open_store",
+    "pack",
+    "prefix_range",
+    "unpack",
+]
+
+
+def open_store(database_url: str | None, data_dir: Path) -> Store:
+    """Open the configured store, applying schema migrations.
+
+    None or "" -> SQLite at ``data_dir/state.db``; ``postgresql://`` or
+    ``postgres://`` URL -> PostgreSQL (schema "cloudlet"); anything else is a
+    ValueError.
+    """
+    if not database_url:
+        from .sqlite import SQLiteStore
+
+        return SQLiteStore(Path(data_dir) / "state.db")
+    scheme = database_url.split("://", 1)[0].lower() if "://" in database_url else ""
+    if scheme in ("postgresql", "postgres"):
+        from .postgres import PostgresStore
+
+        return PostgresStore(database_url)
+    raise ValueError(
+        "unsupported database URL: expected postgresql://user@host:port/dbname "
+        "(or leave it unset to use SQLite in the data directory)"
+    )

@@ -1,0 +1,211 @@
+"""The Store contract: an ordered, transactional key space of bytes values.
+
+Keys are flat tuples encoded with :func:`cloudlet.store.keys.pack`, so ranges
+come back in tuple order (see keys.py for the cross-type order). Values are
+bytes. Every stored key carries a version: 1 on first put, +1 on every later
+put of that key; a delete removes the row, so a re-created key starts at 1.
+
+Transactions (``with store.transaction() as tx:``) commit on normal exit and
+roll back when the block raises. They do not nest; inside a block use ``tx``,
+not the store's shortcuts (on SQLite a shortcut called from the same thread
+joins the open transaction; on PostgreSQL it runs separately and may wait on
+locks the block holds). A transaction object must not be used after its block.
+
+Isolation differs by backend, and callers must not depend on more than this:
+
+* SQLite: write transactions are serialized (one writer at a time, across
+  threads and processes); read-only transactions see a consistent snapshot.
+* PostgreSQL: READ COMMITTED. Plain reads take no locks, so a
+  read-modify-write must use ``if_version`` (optimistic; retry on
+  :class:`ConflictError`) or :meth:`Transaction.claim` (pessimistic).
+
+Store methods are synchronous and safe to call from many threads at once; a
+Transaction belongs to the thread that opened it.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from contextlib import AbstractContextManager
+from typing import Any
+
+from .keys import pack, prefix_range
+
+__all__ = ["ConflictError", "Store", "Transaction", "dumps_json", "range_bounds"]
+
+Row = tuple[tuple, bytes]
+
+
+class ConflictError(Exception):
+    """Optimistic-concurrency failure: a version/absence precondition did not
+    hold, or (PostgreSQL) the transaction lost a deadlock. Retrying the whole
+    transaction with fresh reads is the expected response."""
+
+
+def dumps_json(obj: Any) -> bytes:
+    """Compact UTF-8 JSON; raises TypeError for values JSON cannot represent."""
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+
+
+def range_bounds(prefix: tuple, start: tuple | None, end: tuple | None) -> tuple[bytes, bytes]:
+    """Packed ``[low, high)`` for keys strictly under ``prefix``, narrowed by
+    the full keys ``start`` (inclusive) and ``end`` (exclusive)."""
+    low, high = prefix_range(prefix)
+    if start is not None:
+        low = max(low, pack(start))
+    if end is not None:
+        high = min(high, pack(end))
+    return low, high
+
+
+def check_value(value: Any) -> None:
+    if not isinstance(value, (bytes, bytearray, memoryview)):
+        raise TypeError(f"store values must be bytes, not {type(value).__name__}")
+
+
+def check_put_args(if_version: int | None, if_absent: bool) -> None:
+    if if_version is not None and if_absent:
+        raise ValueError("if_version and if_absent are mutually exclusive")
+
+
+def check_limit(limit: int | None) -> None:
+    if limit is not None and limit < 0:
+        raise ValueError("limit must be >= 0")
+
+
+class Transaction(ABC):
+    """Operations inside one transaction. ``write`` is False for read-only
+    transactions, whose write methods raise RuntimeError."""
+
+    write: bool
+
+    @abstractmethod
+    def get(self, key: tuple) -> bytes | None:
+        """Value stored at ``key``, or None."""
+
+    @abstractmethod
+    def get_versioned(self, key: tuple) -> tuple[bytes, int] | None:
+        """``(value, version)`` stored at ``key``, or None."""
+
+    @abstractmethod
+    def put(self, key: tuple, value: bytes, *, if_version: int | None = None, if_absent: bool = False) -> int:
+        """Store ``value`` at ``key`` and return the key's new version.
+
+        ``if_version=N``: the key must exist with version N; ``if_absent``:
+        the key must not exist. Otherwise ConflictError (nothing written).
+        """
+
+    @abstractmethod
+    def delete(self, key: tuple, *, if_version: int | None = None) -> bool:
+        """Delete ``key``; True if a row was deleted. With ``if_version`` the
+        key must exist with that version, else ConflictError."""
+
+    @abstractmethod
+    def range(
+        self,
+        prefix: tuple = (),
+        *,
+        start: tuple | None = None,
+        end: tuple | None = None,
+        reverse: bool = False,
+        limit: int | None = None,
+    ) -> list[Row]:
+        """``(key, value)`` pairs of keys strictly extending ``prefix`` (the
+        prefix key itself is excluded), narrowed by ``start`` (inclusive, full
+        key) and ``end`` (exclusive, full key), in packed-key order (descending
+        if ``reverse``), at most ``limit`` rows (taken from the start of that
+        order, so ``reverse=True, limit=1`` is the last key)."""
+
+    @abstractmethod
+    def delete_range(self, prefix: tuple) -> int:
+        """Delete every key strictly extending ``prefix``; return the count."""
+
+    @abstractmethod
+    def claim(self, prefix: tuple, *, start: tuple | None = None, end: tuple | None = None) -> Row | None:
+        """First ``(key, value)`` of the range (as in :meth:`range`) that no
+        other open transaction has claimed, locked until this transaction
+        ends; None if there is none. Write transactions only. The claimer
+        usually deletes or rewrites the row before committing."""
+
+    def get_json(self, key: tuple, default: Any = None) -> Any:
+        """JSON-decoded value at ``key``, or ``default`` if absent."""
+        raw = self.get(key)
+        return default if raw is None else json.loads(raw)
+
+    def get_json_versioned(self, key: tuple) -> tuple[Any, int] | None:
+        """``(decoded value, version)`` or None."""
+        found = self.get_versioned(key)
+        return None if found is None else (json.loads(found[0]), found[1])
+
+    def put_json(self, key: tuple, obj: Any, **kw: Any) -> int:
+        """:meth:`put` of compact JSON; TypeError/ValueError if not serializable."""
+        return self.put(key, dumps_json(obj), **kw)
+
+
+class Store(ABC):
+    """A durable ordered key space. ``backend`` is "sqlite" or "postgresql".
+
+    The single-operation shortcuts each run as their own transaction.
+    Backends override them with cheaper direct statements.
+    """
+
+    backend: str
+
+    @abstractmethod
+    def transaction(self, *, write: bool = True) -> AbstractContextManager[Transaction]:
+        """Context manager yielding a Transaction; commit on normal exit,
+        rollback if the block raises."""
+
+    @abstractmethod
+    def reset(self) -> None:
+        """Delete all data, keeping the schema."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release connections; the store is unusable afterwards."""
+
+    def get(self, key: tuple) -> bytes | None:
+        with self.transaction(write=False) as tx:
+            return tx.get(key)
+
+    def get_versioned(self, key: tuple) -> tuple[bytes, int] | None:
+        with self.transaction(write=False) as tx:
+            return tx.get_versioned(key)
+
+    def put(self, key: tuple, value: bytes, *, if_version: int | None = None, if_absent: bool = False) -> int:
+        with self.transaction() as tx:
+            return tx.put(key, value, if_version=if_version, if_absent=if_absent)
+
+    def delete(self, key: tuple, *, if_version: int | None = None) -> bool:
+        with self.transaction() as tx:
+            return tx.delete(key, if_version=if_version)
+
+    def range(
+        self,
+        prefix: tuple = (),
+        *,
+        start: tuple | None = None,
+        end: tuple | None = None,
+        reverse: bool = False,
+        limit: int | None = None,
+    ) -> list[Row]:
+        with self.transaction(write=False) as tx:
+            return tx.range(prefix, start=start, end=end, reverse=reverse, limit=limit)
+
+    def delete_range(self, prefix: tuple) -> int:
+        with self.transaction() as tx:
+            return tx.delete_range(prefix)
+
+    def get_json(self, key: tuple, default: Any = None) -> Any:
+        raw = self.get(key)
+        return default if raw is None else json.loads(raw)
+
+    def put_json(self, key: tuple, obj: Any, **kw: Any) -> int:
+        return self.put(key, dumps_json(obj), **kw)
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,280 @@
+"""PostgreSQL backend: a psycopg 3 connection pool over one schema.
+
+Connections are in autocommit mode; a transaction is an explicit ``BEGIN`` /
+``COMMIT`` on one pooled connection (READ COMMITTED; ``BEGIN READ ONLY`` for
+read-only ones), and a shortcut is one autocommit statement. Keys are BYTEA,
+which PostgreSQL orders bytewise, so packed-key order holds. ``claim`` is
+``SELECT ... FOR UPDATE SKIP LOCKED LIMIT 1``. Losing a deadlock or a
+serialization check raises :class:`ConflictError`.
+
+Opening runs the migrations on a direct connection (fails fast with the
+driver's error if the server is unreachable), then opens the pool without
+waiting for it to fill.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import psycopg
+from psycopg import errors as pg_errors
+from psycopg.pq import TransactionStatus
+from psycopg_pool import ConnectionPool
+
+from . import migrations
+from .base import (
+    ConflictError,
+    Row,
+    Store,
+    Transaction,
+    check_limit,
+    check_put_args,
+    check_value,
+    range_bounds,
+)
+from .keys import pack, unpack
+
+__all__ = ["PostgresStore"]
+
+_RETRYABLE = (pg_errors.DeadlockDetected, pg_errors.SerializationFailure, pg_errors.LockNotAvailable)
+
+
+class _SQL:
+    """Statements bound to one schema."""
+
+    def __init__(self, schema: str) -> None:
+        kv = f"{schema}.kv"
+        self.get = f"SELECT value FROM {kv} WHERE key = %s"
+        self.get_v = f"SELECT value, version FROM {kv} WHERE key = %s"
+        self.put = (
+            f"INSERT INTO {kv} AS t (key, value, version) VALUES (%s, %s, 1) "
+            "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, version = t.version + 1 "
+            "RETURNING version"
+        )
+        self.put_absent = f"INSERT INTO {kv} (key, value, version) VALUES (%s, %s, 1) ON CONFLICT (key) DO NOTHING RETURNING version"
+        self.put_if = f"UPDATE {kv} SET value = %s, version = version + 1 WHERE key = %s AND version = %s RETURNING version"
+        self.delete = f"DELETE FROM {kv} WHERE key = %s"
+        self.delete_if = f"DELETE FROM {kv} WHERE key = %s AND version = %s"
+        base = f"SELECT key, value FROM {kv} WHERE key >= %s AND key < %s ORDER BY key"
+        self.range = base + " LIMIT %s"
+        self.range_rev = base + " DESC LIMIT %s"
+        self.claim = base + " LIMIT 1 FOR UPDATE SKIP LOCKED"
+        self.delete_range = f"DELETE FROM {kv} WHERE key >= %s AND key < %s"
+        self.reset = f"TRUNCATE {kv}"
+
+
+def _execute(conn: psycopg.Connection, sql: str, params: tuple | None = None) -> psycopg.Cursor:
+    try:
+        return conn.execute(sql, params)
+    except _RETRYABLE as e:
+        raise ConflictError(str(e).strip()) from e
+
+
+def _put(
+    conn: psycopg.Connection, sql: _SQL, key: tuple, value: bytes, if_version: int | None, if_absent: bool
+) -> int:
+    check_value(value)
+    check_put_args(if_version, if_absent)
+    if if_version is not None:
+        row = _execute(conn, sql.put_if, (value, pack(key), if_version)).fetchone()
+        if row is None:
+            raise ConflictError(f"version of {key!r} is not {if_version}")
+    elif if_absent:
+        row = _execute(conn, sql.put_absent, (pack(key), value)).fetchone()
+        if row is None:
+            raise ConflictError(f"{key!r} already exists")
+    else:
+        row = _execute(conn, sql.put, (pack(key), value)).fetchone()
+    return row[0]
+
+
+def _delete(conn: psycopg.Connection, sql: _SQL, key: tuple, if_version: int | None) -> bool:
+    if if_version is None:
+        return _execute(conn, sql.delete, (pack(key),)).rowcount > 0
+    if _execute(conn, sql.delete_if, (pack(key), if_version)).rowcount == 0:
+        raise ConflictError(f"version of {key!r} is not {if_version}")
+    return True
+
+
+def _range(
+    conn: psycopg.Connection,
+    sql: _SQL,
+    prefix: tuple,
+    start: tuple | None,
+    end: tuple | None,
+    reverse: bool,
+    limit: int | None,
+) -> list[Row]:
+    check_limit(limit)
+    low, high = range_bounds(prefix, start, end)
+    if low >= high or limit == 0:
+        return []
+    rows = _execute(conn, sql.range_rev if reverse else sql.range, (low, high, limit)).fetchall()
+    return [(unpack(k), v) for k, v in rows]
+
+
+class PostgresTransaction(Transaction):
+    """A transaction holding one pooled connection until it ends."""
+
+    __slots__ = ("_store", "_conn", "write")
+
+    def __init__(self, store: PostgresStore, write: bool) -> None:
+        self._store = store
+        self.write = write
+        self._conn: psycopg.Connection | None = None
+
+    def __enter__(self) -> PostgresTransaction:
+        pool = self._store._pool
+        conn = pool.getconn()
+        try:
+            conn.execute("BEGIN" if self.write else "BEGIN READ ONLY")
+        except BaseException:
+            pool.putconn(conn)
+            raise
+        self._conn = conn
+        return self
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        conn, self._conn = self._conn, None
+        try:
+            if conn is None or conn.closed:
+                return
+            status = conn.info.transaction_status
+            if exc_type is None and status == TransactionStatus.INERROR:
+                conn.execute("ROLLBACK")
+                raise RuntimeError("transaction rolled back: a statement in it failed")
+            if exc_type is None:
+                _execute(conn, "COMMIT")
+            elif status in (TransactionStatus.INTRANS, TransactionStatus.INERROR):
+                with contextlib.suppress(psycopg.Error):  # keep the block's own exception
+                    conn.execute("ROLLBACK")
+        finally:
+            if conn is not None:
+                self._store._pool.putconn(conn)
+
+    @property
+    def _c(self) -> psycopg.Connection:
+        if self._conn is None:
+            raise RuntimeError("transaction is not active")
+        return self._conn
+
+    def _writable(self) -> psycopg.Connection:
+        if not self.write:
+            raise RuntimeError("write operation in a read-only transaction")
+        return self._c
+
+    def get(self, key: tuple) -> bytes | None:
+        row = _execute(self._c, self._store._sql.get, (pack(key),)).fetchone()
+        return None if row is None else row[0]
+
+    def get_versioned(self, key: tuple) -> tuple[bytes, int] | None:
+        row = _execute(self._c, self._store._sql.get_v, (pack(key),)).fetchone()
+        return None if row is None else (row[0], row[1])
+
+    def put(self, key: tuple, value: bytes, *, if_version: int | None = None, if_absent: bool = False) -> int:
+        return _put(self._writable(), self._store._sql, key, value, if_version, if_absent)
+
+    def delete(self, key: tuple, *, if_version: int | None = None) -> bool:
+        return _delete(self._writable(), self._store._sql, key, if_version)
+
+    def range(
+        self,
+        prefix: tuple = (),
+        *,
+        start: tuple | None = None,
+        end: tuple | None = None,
+        reverse: bool = False,
+        limit: int | None = None,
+    ) -> list[Row]:
+        return _range(self._c, self._store._sql, prefix, start, end, reverse, limit)
+
+    def delete_range(self, prefix: tuple) -> int:
+        low, high = range_bounds(prefix, None, None)
+        return _execute(self._writable(), self._store._sql.delete_range, (low, high)).rowcount
+
+    def claim(self, prefix: tuple, *, start: tuple | None = None, end: tuple | None = None) -> Row | None:
+        low, high = range_bounds(prefix, start, end)
+        conn = self._writable()
+        if low >= high:
+            return None
+        row = _execute(conn, self._store._sql.claim, (low, high)).fetchone()
+        return None if row is None else (unpack(row[0]), row[1])
+
+
+class PostgresStore(Store):
+    """Store in ``schema`` of the database at ``url`` (schema created if missing)."""
+
+    backend = "postgresql"
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        schema: str = "cloudlet",
+        min_size: int = 1,
+        max_size: int = 10,
+        connect_timeout: int = 10,
+        pool_timeout: float = 30.0,
+    ) -> None:
+        self.schema = migrations.check_schema_name(schema)
+        self._sql = _SQL(schema)
+        with psycopg.connect(url, autocommit=True, connect_timeout=connect_timeout) as conn:
+            migrations.apply_postgres(conn, schema)
+        self._pool = ConnectionPool(
+            url,
+            min_size=min_size,
+            max_size=max_size,
+            kwargs={"autocommit": True, "connect_timeout": connect_timeout},
+            timeout=pool_timeout,
+            name=f"cloudlet-store-{schema}",
+            open=False,
+        )
+        self._pool.open(wait=False)
+
+    def transaction(self, *, write: bool = True) -> PostgresTransaction:
+        return PostgresTransaction(self, write)
+
+    def get(self, key: tuple) -> bytes | None:
+        with self._pool.connection() as conn:
+            row = _execute(conn, self._sql.get, (pack(key),)).fetchone()
+        return None if row is None else row[0]
+
+    def get_versioned(self, key: tuple) -> tuple[bytes, int] | None:
+        with self._pool.connection() as conn:
+            row = _execute(conn, self._sql.get_v, (pack(key),)).fetchone()
+        return None if row is None else (row[0], row[1])
+
+    def put(self, key: tuple, value: bytes, *, if_version: int | None = None, if_absent: bool = False) -> int:
+        with self._pool.connection() as conn:
+            return _put(conn, self._sql, key, value, if_version, if_absent)
+
+    def delete(self, key: tuple, *, if_version: int | None = None) -> bool:
+        with self._pool.connection() as conn:
+            return _delete(conn, self._sql, key, if_version)
+
+    def range(
+        self,
+        prefix: tuple = (),
+        *,
+        start: tuple | None = None,
+        end: tuple | None = None,
+        reverse: bool = False,
+        limit: int | None = None,
+    ) -> list[Row]:
+        with self._pool.connection() as conn:
+            return _range(conn, self._sql, prefix, start, end, reverse, limit)
+
+    def delete_range(self, prefix: tuple) -> int:
+        low, high = range_bounds(prefix, None, None)
+        with self._pool.connection() as conn:
+            return _execute(conn, self._sql.delete_range, (low, high)).rowcount
+
+    def reset(self) -> None:
+        with self._pool.connection() as conn:
+            conn.execute(self._sql.reset)
+
+    def close(self) -> None:
+        self._pool.close()
+
+    def __repr__(self) -> str:
+        return f"PostgresStore(schema={self.schema!r})"

@@ -1,0 +1,283 @@
+"""SQLite backend: one WAL database file, one connection per thread.
+
+Write transactions use ``BEGIN IMMEDIATE`` and are serialized: inside this
+process by a lock (so threads queue without SQLite's sleep-and-retry busy
+handler), across processes by SQLite's write lock with ``busy_timeout``.
+Read-only transactions use ``BEGIN`` and read a snapshot concurrently with
+the writer. With WAL and ``synchronous=NORMAL`` (the default) a committed
+transaction survives a process crash (``kill -9``); ``FULL`` also survives
+power loss, at the cost of an fsync per commit.
+
+The single-operation shortcuts run one statement in autocommit mode, which
+SQLite makes atomic on its own; called from a thread that has a transaction
+open, they join that transaction.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import weakref
+from pathlib import Path
+
+from . import migrations
+from .base import (
+    ConflictError,
+    Row,
+    Store,
+    Transaction,
+    check_limit,
+    check_put_args,
+    check_value,
+    range_bounds,
+)
+from .keys import pack, unpack
+
+__all__ = ["SQLiteStore"]
+
+_SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
+
+_GET = "SELECT value FROM kv WHERE key = ?"
+_GET_V = "SELECT value, version FROM kv WHERE key = ?"
+_PUT = (
+    "INSERT INTO kv(key, value, version) VALUES (?, ?, 1) "
+    "ON CONFLICT(key) DO UPDATE SET value = excluded.value, version = kv.version + 1 "
+    "RETURNING version"
+)
+_PUT_ABSENT = (
+    "INSERT INTO kv(key, value, version) VALUES (?, ?, 1) ON CONFLICT(key) DO NOTHING RETURNING version"
+)
+_PUT_IF = "UPDATE kv SET value = ?, version = version + 1 WHERE key = ? AND version = ? RETURNING version"
+_DEL = "DELETE FROM kv WHERE key = ?"
+_DEL_IF = "DELETE FROM kv WHERE key = ? AND version = ?"
+_RANGE = "SELECT key, value FROM kv WHERE key >= ? AND key < ? ORDER BY key LIMIT ?"
+_RANGE_REV = "SELECT key, value FROM kv WHERE key >= ? AND key < ? ORDER BY key DESC LIMIT ?"
+_DEL_RANGE = "DELETE FROM kv WHERE key >= ? AND key < ?"
+
+
+class _Connection(sqlite3.Connection):
+    """sqlite3.Connection cannot be weakly referenced; a subclass can."""
+
+
+def _put(conn: sqlite3.Connection, key: tuple, value: bytes, if_version: int | None, if_absent: bool) -> int:
+    check_value(value)
+    if if_version is not None:
+        if if_absent:
+            check_put_args(if_version, if_absent)
+        row = conn.execute(_PUT_IF, (value, pack(key), if_version)).fetchone()
+        if row is None:
+            raise ConflictError(f"version of {key!r} is not {if_version}")
+    elif if_absent:
+        row = conn.execute(_PUT_ABSENT, (pack(key), value)).fetchone()
+        if row is None:
+            raise ConflictError(f"{key!r} already exists")
+    else:
+        row = conn.execute(_PUT, (pack(key), value)).fetchone()
+    return row[0]
+
+
+def _delete(conn: sqlite3.Connection, key: tuple, if_version: int | None) -> bool:
+    if if_version is None:
+        return conn.execute(_DEL, (pack(key),)).rowcount > 0
+    if conn.execute(_DEL_IF, (pack(key), if_version)).rowcount == 0:
+        raise ConflictError(f"version of {key!r} is not {if_version}")
+    return True
+
+
+def _range(
+    conn: sqlite3.Connection,
+    prefix: tuple,
+    start: tuple | None,
+    end: tuple | None,
+    reverse: bool,
+    limit: int | None,
+) -> list[Row]:
+    check_limit(limit)
+    low, high = range_bounds(prefix, start, end)
+    if low >= high or limit == 0:
+        return []
+    rows = conn.execute(_RANGE_REV if reverse else _RANGE, (low, high, -1 if limit is None else limit))
+    return [(unpack(k), v) for k, v in rows.fetchall()]
+
+
+class SQLiteTransaction(Transaction):
+    """A transaction on the calling thread's connection (see module doc)."""
+
+    __slots__ = ("_store", "_conn", "write")
+
+    def __init__(self, store: SQLiteStore, write: bool) -> None:
+        self._store = store
+        self.write = write
+
+    def __enter__(self) -> SQLiteTransaction:
+        store = self._store
+        conn = self._conn = store._connection()
+        if conn.in_transaction:
+            raise RuntimeError("store transactions do not nest (this thread already has one open)")
+        if not self.write:
+            conn.execute("BEGIN")
+            return self
+        store._write_lock.acquire()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except BaseException:
+            store._write_lock.release()
+            raise
+        return self
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        conn = self._conn
+        try:
+            if exc_type is None:
+                try:
+                    conn.execute("COMMIT")
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
+            elif conn.in_transaction:
+                conn.execute("ROLLBACK")
+        finally:
+            if self.write:
+                self._store._write_lock.release()
+
+    def _writable(self) -> sqlite3.Connection:
+        if not self.write:
+            raise RuntimeError("write operation in a read-only transaction")
+        return self._conn
+
+    def get(self, key: tuple) -> bytes | None:
+        row = self._conn.execute(_GET, (pack(key),)).fetchone()
+        return None if row is None else row[0]
+
+    def get_versioned(self, key: tuple) -> tuple[bytes, int] | None:
+        row = self._conn.execute(_GET_V, (pack(key),)).fetchone()
+        return None if row is None else (row[0], row[1])
+
+    def put(self, key: tuple, value: bytes, *, if_version: int | None = None, if_absent: bool = False) -> int:
+        return _put(self._writable(), key, value, if_version, if_absent)
+
+    def delete(self, key: tuple, *, if_version: int | None = None) -> bool:
+        return _delete(self._writable(), key, if_version)
+
+    def range(
+        self,
+        prefix: tuple = (),
+        *,
+        start: tuple | None = None,
+        end: tuple | None = None,
+        reverse: bool = False,
+        limit: int | None = None,
+    ) -> list[Row]:
+        return _range(self._conn, prefix, start, end, reverse, limit)
+
+    def delete_range(self, prefix: tuple) -> int:
+        low, high = range_bounds(prefix, None, None)
+        return self._writable().execute(_DEL_RANGE, (low, high)).rowcount
+
+    def claim(self, prefix: tuple, *, start: tuple | None = None, end: tuple | None = None) -> Row | None:
+        # Write transactions are serialized, so nothing else holds a claim.
+        rows = _range(self._writable(), prefix, start, end, False, 1)
+        return rows[0] if rows else None
+
+
+class SQLiteStore(Store):
+    """Store in the SQLite file ``path`` (created with its parent directory)."""
+
+    backend = "sqlite"
+
+    def __init__(self, path: Path, *, synchronous: str = "NORMAL", busy_timeout_ms: int = 5000) -> None:
+        synchronous = synchronous.upper()
+        if synchronous not in _SYNCHRONOUS:
+            raise ValueError(f"synchronous must be one of {', '.join(_SYNCHRONOUS)}")
+        self.path = Path(path)
+        self._synchronous = synchronous
+        self._busy_timeout_ms = int(busy_timeout_ms)
+        self._local = threading.local()
+        self._conns: weakref.WeakSet[_Connection] = weakref.WeakSet()
+        self._conns_lock = threading.Lock()
+        self._write_lock = threading.RLock()
+        self._closed = False
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = self._connection()
+        conn.execute("PRAGMA journal_mode=WAL")
+        with self._write_lock:
+            migrations.apply_sqlite(conn)
+
+    def _connection(self) -> sqlite3.Connection:
+        try:
+            return self._local.conn
+        except AttributeError:
+            pass
+        with self._conns_lock:
+            if self._closed:
+                raise RuntimeError("store is closed")
+            conn = sqlite3.connect(
+                self.path,
+                isolation_level=None,
+                check_same_thread=False,  # only so close() may close it from another thread
+                factory=_Connection,
+                cached_statements=64,
+            )
+            conn.execute(f"PRAGMA busy_timeout={self._busy_timeout_ms}")
+            conn.execute(f"PRAGMA synchronous={self._synchronous}")
+            self._conns.add(conn)
+        self._local.conn = conn
+        return conn
+
+    def transaction(self, *, write: bool = True) -> SQLiteTransaction:
+        return SQLiteTransaction(self, write)
+
+    def get(self, key: tuple) -> bytes | None:
+        try:
+            conn = self._local.conn
+        except AttributeError:
+            conn = self._connection()
+        row = conn.execute(_GET, (pack(key),)).fetchone()
+        return None if row is None else row[0]
+
+    def get_versioned(self, key: tuple) -> tuple[bytes, int] | None:
+        row = self._connection().execute(_GET_V, (pack(key),)).fetchone()
+        return None if row is None else (row[0], row[1])
+
+    def put(self, key: tuple, value: bytes, *, if_version: int | None = None, if_absent: bool = False) -> int:
+        conn = self._connection()
+        with self._write_lock:
+            return _put(conn, key, value, if_version, if_absent)
+
+    def delete(self, key: tuple, *, if_version: int | None = None) -> bool:
+        conn = self._connection()
+        with self._write_lock:
+            return _delete(conn, key, if_version)
+
+    def range(
+        self,
+        prefix: tuple = (),
+        *,
+        start: tuple | None = None,
+        end: tuple | None = None,
+        reverse: bool = False,
+        limit: int | None = None,
+    ) -> list[Row]:
+        return _range(self._connection(), prefix, start, end, reverse, limit)
+
+    def delete_range(self, prefix: tuple) -> int:
+        low, high = range_bounds(prefix, None, None)
+        conn = self._connection()
+        with self._write_lock:
+            return conn.execute(_DEL_RANGE, (low, high)).rowcount
+
+    def reset(self) -> None:
+        with self.transaction() as tx:
+            tx._conn.execute("DELETE FROM kv")
+
+    def close(self) -> None:
+        with self._conns_lock:
+            self._closed = True
+            conns = list(self._conns)
+            self._conns.clear()
+        for conn in conns:
+            conn.close()
+
+    def __repr__(self) -> str:
+        return f"SQLiteStore({str(self.path)!r})"
