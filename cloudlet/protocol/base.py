@@ -1,0 +1,78 @@
+"""What every protocol shares: the Protocol interface and the modeled-error lookup."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.model import OperationModel, Shape
+
+from .errors import ServiceError
+from .http import HttpRequest, HttpResponse
+from .service import ServiceSpec
+
+
+@dataclass(slots=True)
+class WireError:
+    """A ServiceError resolved against the model: wire code, status and extra members."""
+
+    code: str
+    status: int
+    sender_fault: bool
+    message: str
+    shape: Shape | None
+    fields: dict[str, Any]
+
+
+def _explicit_status(err: ServiceError) -> int | None:
+    """The status the raiser chose (instance or subclass), or None to defer to the model."""
+    if "status" in err.__dict__:
+        return err.status
+    for cls in type(err).__mro__:
+        if cls is ServiceError:
+            return None
+        if "status" in cls.__dict__:
+            return cls.__dict__["status"]
+    return None
+
+
+def resolve_error(spec: ServiceSpec, err: ServiceError) -> WireError:
+    shape = spec.error_shapes.get(err.code)
+    code, status, sender = err.code, err.status, err.sender_fault
+    if shape is not None:
+        meta = shape.metadata.get("error") or {}
+        code = meta.get("code", shape.name)
+        if "httpStatusCode" in meta and _explicit_status(err) is None:
+            status = meta["httpStatusCode"]
+        if "senderFault" in meta:
+            sender = bool(meta["senderFault"])
+    return WireError(code, status, sender, err.message, shape, err.fields)
+
+
+def message_member(shape: Shape | None) -> str:
+    """The member name a modeled error uses for its message ("message" or "Message")."""
+    if shape is not None:
+        for name in shape.members:
+            if name.lower() == "message":
+                return shape.members[name].serialization.get("name", name)
+    return "message"
+
+
+class Protocol:
+    """Parse requests into (operation, params) and write results and errors back."""
+
+    name = ""
+
+    def find_operation(self, spec: ServiceSpec, req: HttpRequest) -> tuple[OperationModel, Any]:
+        """Return the operation and protocol-specific parse state (raise ServiceError)."""
+        raise NotImplementedError
+
+    def parse(self, spec: ServiceSpec, op: OperationModel, req: HttpRequest, state: Any) -> dict:
+        raise NotImplementedError
+
+    def serialize(self, spec: ServiceSpec, op: OperationModel, result: dict, request_id: str) -> HttpResponse:
+        raise NotImplementedError
+
+    def serialize_error(self, spec: ServiceSpec, op: OperationModel | None, err: ServiceError,
+                        request_id: str) -> HttpResponse:
+        raise NotImplementedError

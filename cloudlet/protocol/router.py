@@ -1,0 +1,125 @@
+"""Match REST requests (method + path + query) to operations by their `requestUri` templates."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from urllib.parse import unquote
+
+from botocore.model import OperationModel, ServiceModel
+
+_LABEL = re.compile(r"\{([^}]+)\}")
+
+
+@dataclass(slots=True)
+class _Route:
+    operation: OperationModel
+    pattern: re.Pattern
+    labels: dict[str, str]          # regex group -> label name (without '+')
+    query_required: dict[str, str | None]   # literal query keys in requestUri (value or None)
+    headers_required: tuple[str, ...]       # lower-case headers of required header members
+    rank: tuple
+
+
+def _required_query(op: OperationModel) -> dict[str, str | None]:
+    """Query keys an operation's request always carries: literals in its requestUri
+    (`?uploads`, `?list-type=2`) and required querystring members (`uploadId`)."""
+    _, _, query = op.http.get("requestUri", "/").partition("?")
+    required: dict[str, str | None] = {}
+    for part in filter(None, query.split("&")):
+        key, eq, value = part.partition("=")
+        required[key] = value if eq else None
+    shape = op.input_shape
+    if shape is not None:
+        for name in shape.required_members:
+            ser = shape.members[name].serialization
+            if ser.get("location") == "querystring" and shape.members[name].type_name != "map":
+                required.setdefault(ser.get("name", name), None)
+    return required
+
+
+def _required_headers(op: OperationModel) -> tuple[str, ...]:
+    """Headers a request must carry; they tell same-URI twins apart (s3 CopyObject's x-amz-copy-source)."""
+    shape = op.input_shape
+    if shape is None:
+        return ()
+    return tuple(shape.members[n].serialization.get("name", n).lower() for n in shape.required_members
+                 if shape.members[n].serialization.get("location") == "header")
+
+
+def _compile(op: OperationModel) -> tuple[re.Pattern, dict[str, str], dict[str, str | None], tuple]:
+    path = op.http.get("requestUri", "/").partition("?")[0]
+    required = _required_query(op)
+    labels: dict[str, str] = {}
+    regex = ["^"]
+    pos = 0
+    literal_chars = 0
+    greedy = False
+    for i, m in enumerate(_LABEL.finditer(path)):
+        literal = path[pos:m.start()]
+        literal_chars += len(literal)
+        regex.append(re.escape(literal))
+        name = m.group(1)
+        group = f"g{i}"
+        if name.endswith("+"):
+            greedy = True
+            labels[group] = name[:-1]
+            regex.append(f"(?P<{group}>.+)")
+        else:
+            labels[group] = name
+            regex.append(f"(?P<{group}>[^/]+)")
+        pos = m.end()
+    tail = path[pos:]
+    literal_chars += len(tail)
+    regex.append(re.escape(tail))
+    # AWS routes tolerate one trailing slash on paths that do not end in a label.
+    if not tail.endswith("/") and not greedy:
+        regex.append("/?")
+    regex.append("$")
+    # More required query keys first, then more literal path, then non-greedy routes.
+    # Deprecated twins of a route (s3 GetBucketLifecycle) lose to the current operation.
+    rank = (-len(required), -literal_chars, greedy, -len(labels), -len(_required_headers(op)),
+            bool(op.deprecated))
+    return re.compile("".join(regex)), labels, required, rank
+
+
+class RestRouter:
+    """Per-service table of REST routes, tried most specific first."""
+
+    def __init__(self, model: ServiceModel) -> None:
+        by_method: dict[str, list[_Route]] = {}
+        for name in model.operation_names:
+            op = model.operation_model(name)
+            http = op.http
+            pattern, labels, query, rank = _compile(op)
+            by_method.setdefault(http.get("method", "POST"), []).append(
+                _Route(op, pattern, labels, query, _required_headers(op), rank))
+        for routes in by_method.values():
+            routes.sort(key=lambda r: r.rank)
+        self._by_method = by_method
+
+    def match(self, method: str, path: str, query: dict[str, list[str]], headers: dict[str, str]
+              ) -> tuple[OperationModel, dict[str, str]] | None:
+        """Return the operation and its URI label values (percent-decoded), or None."""
+        for route in self._by_method.get(method, ()):
+            if route.headers_required and not all(h in headers for h in route.headers_required):
+                continue
+            if route.query_required:
+                ok = True
+                for key, value in route.query_required.items():
+                    got = query.get(key)
+                    if got is None or (value is not None and value not in got):
+                        ok = False
+                        break
+                if not ok:
+                    continue
+            m = route.pattern.match(path)
+            if m is None:
+                continue
+            return route.operation, {route.labels[g]: unquote(v) for g, v in m.groupdict().items()}
+        return None
+
+    def methods_for(self, path: str) -> set[str]:
+        """HTTP methods that some route would accept for this path (for 405 answers)."""
+        return {method for method, routes in self._by_method.items()
+                if any(r.pattern.match(path) for r in routes)}
