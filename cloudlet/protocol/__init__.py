@@ -7,12 +7,12 @@ from .awsjson import JsonProtocol
 from .base import Protocol
 from .errors import ServiceError
 from .http import HttpRequest, HttpResponse
-from .query import QueryProtocol
+from .query import Ec2Protocol, QueryProtocol
 from .rest import RestJsonProtocol, RestXmlProtocol
 from .service import ServiceSpec, load_service
 
 PROTOCOLS: dict[str, Protocol] = {
-    p.name: p for p in (QueryProtocol(), JsonProtocol(), RestJsonProtocol(), RestXmlProtocol())
+    p.name: p for p in (QueryProtocol(), Ec2Protocol(), JsonProtocol(), RestJsonProtocol(), RestXmlProtocol())
 }
 
 

@@ -152,3 +152,24 @@ def error_document(spec: ServiceSpec, wire: WireError, request_id: str) -> bytes
         xmlcodec.encode_members(wire.shape, wire.fields, out)
     out.append(f"</Error><RequestId>{request_id}</RequestId></ErrorResponse>")
     return "".join(out).encode("utf-8")
+
+
+class Ec2Protocol(QueryProtocol):
+    """EC2's dialect of query: no result wrapper, lower-case requestId, <Response><Errors> errors."""
+
+    name = "ec2"
+
+    def serialize(self, spec: ServiceSpec, op: OperationModel, result: dict, request_id: str) -> HttpResponse:
+        out = [f'<{op.name}Response xmlns="{spec.xml_namespace}"><requestId>{request_id}</requestId>']
+        if op.output_shape is not None:
+            xmlcodec.encode_members(op.output_shape, result, out)
+        out.append(f"</{op.name}Response>")
+        return HttpResponse(200, {"Content-Type": "text/xml"}, "".join(out).encode("utf-8"))
+
+    def serialize_error(self, spec: ServiceSpec, op: OperationModel | None, err: ServiceError,
+                        request_id: str) -> HttpResponse:
+        wire = resolve_error(spec, err)
+        body = (f"<Response><Errors><Error><Code>{xmlcodec.escape(wire.code)}</Code>"
+                f"<Message>{xmlcodec.escape(wire.message)}</Message></Error></Errors>"
+                f"<RequestID>{request_id}</RequestID></Response>")
+        return HttpResponse(wire.status, {"Content-Type": "text/xml"}, body.encode("utf-8"))

@@ -23,7 +23,7 @@ def _show(value: Any) -> str:
     if value is None:
         return "null"
     if isinstance(value, (bytes, bytearray)):
-        return "java.nio.HeapByteBuffer[pos=0 lim=%d cap=%d]" % (len(value), len(value))
+        return f"java.nio.HeapByteBuffer[pos=0 lim={len(value)} cap={len(value)}]"
     if isinstance(value, (list, dict)):
         return "'" + str(value)[:128] + "'"
     return f"'{value}'"

@@ -5,12 +5,12 @@ from __future__ import annotations
 import base64
 import binascii
 import math
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.utils import formatdate, parsedate_to_datetime
 
 from .errors import SerializationException
 
-UTC = timezone.utc
+UTC = UTC
 
 
 def parse_timestamp(value: object) -> datetime:

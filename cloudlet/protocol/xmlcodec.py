@@ -15,7 +15,15 @@ from defusedxml import ElementTree as SafeET
 from defusedxml.common import DefusedXmlException
 
 from .errors import SerializationException
-from .values import b64decode, b64encode, float_text, format_timestamp, parse_bool, parse_float, parse_timestamp
+from .values import (
+    b64decode,
+    b64encode,
+    float_text,
+    format_timestamp,
+    parse_bool,
+    parse_float,
+    parse_timestamp,
+)
 
 
 class MalformedXML(SerializationException):

@@ -18,6 +18,7 @@ import hashlib
 import os
 import re
 import secrets
+import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -128,6 +129,11 @@ class BlobStore:
         self.durable = durable
         (self.root / "sha256").mkdir(parents=True, exist_ok=True)
         (self.root / "tmp").mkdir(parents=True, exist_ok=True)
+
+    def clear(self) -> None:
+        """Delete every blob (platform reset); writers in flight keep their temp files."""
+        shutil.rmtree(self.root / "sha256", ignore_errors=True)
+        (self.root / "sha256").mkdir(parents=True, exist_ok=True)
 
     def path(self, digest: str) -> Path:
         """Where the blob ``digest`` lives (whether or not it exists)."""

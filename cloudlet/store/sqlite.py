@@ -271,6 +271,10 @@ class SQLiteStore(Store):
         with self.transaction() as tx:
             tx._conn.execute("DELETE FROM kv")
 
+    def checkpoint(self) -> None:
+        """Fold the WAL back into the database file so it does not grow without bound."""
+        self._connection().execute("PRAGMA wal_checkpoint(PASSIVE)")
+
     def close(self) -> None:
         with self._conns_lock:
             self._closed = True

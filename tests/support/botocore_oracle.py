@@ -8,12 +8,11 @@ import math
 from datetime import datetime
 from urllib.parse import urlsplit
 
-from botocore.awsrequest import prepare_request_dict, create_request_object
+from botocore.awsrequest import create_request_object, prepare_request_dict
 from botocore.model import OperationModel
-from botocore.response import StreamingBody
 from botocore.parsers import create_parser
+from botocore.response import StreamingBody
 from botocore.serialize import create_serializer
-
 from urllib3._collections import HTTPHeaderDict
 
 from cloudlet.protocol import HttpRequest, HttpResponse

@@ -6,7 +6,7 @@ headers are ASCII); timestamps are whole seconds because botocore itself truncat
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from botocore.model import Shape
 from hypothesis import strategies as st
@@ -20,7 +20,7 @@ HEADER_TEXT = st.text(alphabet=st.characters(min_codepoint=0x21, max_codepoint=0
 LABEL = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cc", "Cs", "Co", "Cn", "Zs")),
                 min_size=1, max_size=12).filter(lambda s: s not in (".", ".."))
 TIMESTAMPS = st.integers(min_value=0, max_value=4102444800).map(
-    lambda s: datetime.fromtimestamp(s, timezone.utc))
+    lambda s: datetime.fromtimestamp(s, UTC))
 JSON_SCALARS = st.none() | st.booleans() | st.integers(-(2**31), 2**31) | SAFE
 DOCUMENTS = st.recursive(JSON_SCALARS, lambda c: st.lists(c, max_size=3) | st.dictionaries(SAFE, c, max_size=3),
                          max_leaves=6)

@@ -1,0 +1,75 @@
+"""The `cloudlet` command."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import click
+
+from cloudlet import __version__
+
+
+def _endpoint(endpoint: str | None) -> str:
+    if endpoint:
+        return endpoint.rstrip("/")
+    env = os.environ.get("CLOUDLET_ENDPOINT") or os.environ.get("AWS_ENDPOINT_URL")
+    if env:
+        return env.rstrip("/")
+    return f"http://127.0.0.1:{os.environ.get('CLOUDLET_PORT', '4566')}"
+
+
+@click.group()
+@click.version_option(__version__, prog_name="cloudlet")
+def main() -> None:
+    """cloudlet: a serverless cloud you run yourself."""
+
+
+@main.command()
+@click.option("--host", help="Address to listen on [CLOUDLET_HOST, default 127.0.0.1].")
+@click.option("--port", type=int, help="Port to listen on [CLOUDLET_PORT, default 4566].")
+@click.option("--data-dir", type=click.Path(path_type=Path), help="Where state lives [CLOUDLET_DATA_DIR].")
+@click.option("--database-url", help="postgresql://... to keep state in PostgreSQL [CLOUDLET_DATABASE_URL].")
+@click.option("--ephemeral", is_flag=True, default=None, help="Keep state in a temporary directory removed at exit.")
+@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
+              help="Logging level [CLOUDLET_LOG_LEVEL, default info].")
+@click.option("--enforce-sigv4", is_flag=True, default=None, help="Verify request signatures [CLOUDLET_ENFORCE_SIGV4].")
+def start(host, port, data_dir, database_url, ephemeral, log_level, enforce_sigv4) -> None:
+    """Start the platform in the foreground (Ctrl-C stops it cleanly)."""
+    from cloudlet.config import Settings
+    from cloudlet.server import serve
+
+    try:
+        settings = Settings.from_env(host=host, port=port, data_dir=data_dir, database_url=database_url,
+                                     ephemeral=ephemeral, log_level=log_level, enforce_sigv4=enforce_sigv4)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    sys.exit(serve(settings))
+
+
+@main.command()
+@click.option("--endpoint", help="Platform URL [CLOUDLET_ENDPOINT, AWS_ENDPOINT_URL, default http://127.0.0.1:4566].")
+@click.option("--json", "as_json", is_flag=True, help="Print the raw health document.")
+def status(endpoint, as_json) -> None:
+    """Show whether the platform is up and the state of each service."""
+    url = _endpoint(endpoint) + "/_cloudlet/health"
+    try:
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            health = json.load(resp)
+    except (urllib.error.URLError, OSError) as exc:
+        click.echo(f"cloudlet is not reachable at {url}: {exc}", err=True)
+        sys.exit(1)
+    if as_json:
+        click.echo(json.dumps(health, indent=2))
+        return
+    click.echo(f"cloudlet {health['version']} at {_endpoint(endpoint)} (state: {health['store']})")
+    for name, info in sorted(health["services"].items()):
+        click.echo(f"  {name:<16} {info['state']}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

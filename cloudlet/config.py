@@ -1,0 +1,69 @@
+"""Settings, from CLOUDLET_* environment variables; the CLI's flags override them."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+
+DEFAULT_ACCOUNT = "000000000000"
+
+
+def _bool(text: str) -> bool:
+    return text.strip().lower() in ("1", "true", "yes", "on")
+
+
+def parse_credentials(text: str) -> dict[str, tuple[str, str | None]]:
+    """`AKID:SECRET[:ACCOUNT],...` -> {access key: (secret, account or None)}."""
+    out: dict[str, tuple[str, str | None]] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        parts = item.split(":")
+        if len(parts) < 2 or not parts[0]:
+            raise ValueError(f"CLOUDLET_CREDENTIALS entry {item!r} is not AKID:SECRET[:ACCOUNT]")
+        account = parts[2] if len(parts) > 2 and parts[2] else None
+        if account is not None and not (account.isdigit() and len(account) == 12):
+            raise ValueError(f"account {account!r} in CLOUDLET_CREDENTIALS is not a 12-digit id")
+        out[parts[0]] = (parts[1], account)
+    return out
+
+
+def default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "cloudlet"
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 4566
+    data_dir: Path = field(default_factory=default_data_dir)
+    database_url: str = ""
+    ephemeral: bool = False
+    log_level: str = "info"
+    region: str = "us-east-1"
+    default_account: str = DEFAULT_ACCOUNT
+    credentials: dict[str, tuple[str, str | None]] = field(default_factory=dict)
+    enforce_sigv4: bool = False
+    max_body_bytes: int = 64 * 1024 * 1024
+    sqlite_synchronous: str = "NORMAL"
+    worker_threads: int = 16
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None, **overrides: object) -> Settings:
+        env = dict(os.environ if env is None else env)
+        s = cls()
+        values: dict[str, object] = {}
+        conv = {
+            "host": str, "port": int, "data_dir": Path, "database_url": str, "ephemeral": _bool,
+            "log_level": str, "region": str, "default_account": str, "credentials": parse_credentials,
+            "enforce_sigv4": _bool, "max_body_bytes": int, "sqlite_synchronous": str, "worker_threads": int,
+        }
+        for f in fields(s):
+            key = "CLOUDLET_" + f.name.upper()
+            if key in env and env[key] != "":
+                values[f.name] = conv[f.name](env[key])
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        settings = replace(s, **values)
+        if not (settings.default_account.isdigit() and len(settings.default_account) == 12):
+            raise ValueError("CLOUDLET_DEFAULT_ACCOUNT must be a 12-digit account id")
+        return settings

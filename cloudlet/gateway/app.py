@@ -1,0 +1,220 @@
+"""The ASGI application: the path of a request through the platform.
+
+  HTTP request
+   -> data-plane routes (/_cloudlet/*, later API Gateway hosts, the Lambda Runtime API)
+   -> service detection (detect.py) and identity (identity.py)
+   -> SigV4 verification when CLOUDLET_ENFORCE_SIGV4 is on (sigv4.py)
+   -> protocol: operation + params from the botocore model; constraint validation
+   -> provider method (inline, async, or on a worker thread)
+   -> protocol: result or error in the service's wire format
+   -> one request log line
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from cloudlet.protocol import PROTOCOLS, HttpRequest, HttpResponse, load_service, protocol_for
+from cloudlet.protocol.errors import (
+    InternalFailure,
+    NotImplementedOperation,
+    RequestEntityTooLarge,
+    ServiceError,
+    ValidationException,
+    validation_message,
+)
+from cloudlet.protocol.service import ServiceSpec
+from cloudlet.protocol.validate import validate
+
+from . import sigv4
+from .context import RequestContext
+from .detect import s3_bucket_from_host
+from .internal import internal_api
+from .responses import send_response
+
+log = logging.getLogger("cloudlet.gateway")
+request_log = logging.getLogger("cloudlet.request")
+
+DataPlaneRoute = tuple[Callable[[HttpRequest], bool], Callable[[HttpRequest, Any], Awaitable[HttpResponse]]]
+
+
+def new_request_id() -> str:
+    return str(uuid.uuid4())
+
+
+class Gateway:
+    def __init__(self, platform: Any) -> None:
+        self.platform = platform
+        self.settings = platform.settings
+        self.detector = platform.detector
+        self.identities = platform.identities
+        self.routes: list[DataPlaneRoute] = [
+            (lambda req: req.path.startswith("/_cloudlet/"), lambda req, receive: internal_api(platform, req, receive)),
+        ]
+
+    # ---- ASGI ----
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            await self.http(scope, receive, send)
+        elif kind == "lifespan":
+            await self.lifespan(receive, send)
+
+    async def lifespan(self, receive: Any, send: Any) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self.platform.start()
+                except Exception as exc:  # pragma: no cover - reported to the server
+                    log.exception("platform failed to start")
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.platform.stop()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def http(self, scope: dict, receive: Any, send: Any) -> None:
+        started = time.perf_counter()
+        headers: dict[str, str] = {}
+        for k, v in scope["headers"]:
+            name = k.decode("latin-1").lower()
+            value = v.decode("latin-1")
+            headers[name] = f"{headers[name]},{value}" if name in headers else value
+        raw = scope.get("raw_path") or scope["path"].encode("utf-8")
+        path = raw.decode("utf-8", "surrogateescape").split("?", 1)[0] or "/"
+        req = HttpRequest(scope["method"], path, scope["query_string"].decode("latin-1"), headers, b"",
+                          headers.get("host", ""))
+        for matches, handler in self.routes:
+            if matches(req):
+                resp = await handler(req, receive)
+                await send_response(send, resp, req.method == "HEAD")
+                return
+        too_large = await self._read_body(req, receive)
+        service, operation, account, resp = await self.dispatch(req, too_large)
+        await send_response(send, resp, req.method == "HEAD")
+        if request_log.isEnabledFor(logging.INFO):
+            request_log.info("%s %s %s %d %.2fms", service, operation or "-", account, resp.status,
+                             (time.perf_counter() - started) * 1000)
+
+    async def _read_body(self, req: HttpRequest, receive: Any) -> bool:
+        """Buffer the body up to the configured cap; True if the request was larger."""
+        cap = self.settings.max_body_bytes
+        length = req.headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > cap:
+            await _drain(receive)
+            return True
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > cap:
+                await _drain(receive, message)
+                return True
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        req.body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        return False
+
+    # ---- the AWS API pipeline ----
+    async def dispatch(self, req: HttpRequest, too_large: bool = False) -> tuple[str, str, str, HttpResponse]:
+        rid = new_request_id()
+        try:
+            scope = sigv4.parse_scope(req.headers, req.query if "X-Amz-Credential" in req.query_string else None)
+        except Exception:
+            scope = None
+        service = self.detector.detect(req, scope) or "unknown"
+        try:
+            spec = load_service(service)
+        except KeyError:
+            return service, "", "", unknown_service_response(service, rid)
+        if service == "s3":
+            bucket = s3_bucket_from_host(req.host)
+            if bucket:
+                req.path = "/" + bucket + (req.path if req.path != "/" else "")
+        access_key = scope.access_key if scope else sigv4.parse_sigv2_access_key(req.headers, req.query) or ""
+        account = self.identities.account_for(access_key)
+        ctx = RequestContext(account=account, region=(scope.region if scope and scope.region else self.settings.region),
+                             request_id=rid, service=service, access_key=access_key,
+                             principal=f"arn:aws:iam::{account}:root",
+                             trace_header=req.headers.get("x-amzn-trace-id", ""), request=req)
+        protocol = protocol_for(spec, req)
+        op = None
+        try:
+            if too_large:
+                raise RequestEntityTooLarge(
+                    f"Request must be smaller than {self.settings.max_body_bytes} bytes for the {service} API")
+            if self.settings.enforce_sigv4:
+                self._verify_signature(spec, req, scope)
+            op, state = protocol.find_operation(spec, req)
+            ctx.operation = op.name
+            params = protocol.parse(spec, op, req, state)
+            if spec.quirks.validate and op.input_shape is not None:
+                problems = validate(op.input_shape, params)
+                if problems:
+                    raise ValidationException(validation_message(problems), code=spec.validation_error_code)
+            result = await self._call(spec, op.name, ctx, params)
+            resp = protocol.serialize(spec, op, result or {}, rid)
+        except ServiceError as err:
+            resp = protocol.serialize_error(spec, op, err, rid)
+        except Exception:
+            log.exception("internal error in %s.%s (request %s)", service, ctx.operation or "?", rid)
+            resp = protocol.serialize_error(
+                spec, op, InternalFailure(f"An internal error occurred (request id {rid})."), rid)
+        return service, ctx.operation, account, resp
+
+    async def _call(self, spec: ServiceSpec, operation: str, ctx: RequestContext, params: dict) -> Any:
+        provider = self.platform.providers.get(spec.name)
+        found = provider.handler(operation) if provider is not None else None
+        if found is None:
+            what = f"operation {operation} of service {spec.name}"
+            raise NotImplementedOperation(f"cloudlet does not implement the {what} yet")
+        fn, mode = found
+        if mode == "inline":
+            return fn(ctx, params)
+        if mode == "async":
+            return await fn(ctx, params)
+        return await asyncio.get_running_loop().run_in_executor(self.platform.executor, fn, ctx, params)
+
+    def _verify_signature(self, spec: ServiceSpec, req: HttpRequest, scope: sigv4.CredentialScope | None) -> None:
+        s3 = spec.name == "s3"
+        try:
+            sigv4.verify(method=req.method, raw_path=req.path, query_string=req.query_string, headers=req.headers,
+                         payload_hash=None, body=req.body, secret_for=self.identities.secret_for,
+                         now=datetime.now(UTC), s3_style=s3)
+        except sigv4.SignatureError as err:
+            code, status = sigv4.aws_error(err.kind, s3=s3, protocol=spec.protocol,
+                                           presigned=bool(scope and scope.presigned))
+            raise ServiceError(err.message, code=code, status=status) from None
+
+
+def unknown_service_response(service: str, rid: str) -> HttpResponse:
+    """No botocore model names this service: answer as the query protocol would."""
+    body = (f"<ErrorResponse><Error><Type>Sender</Type><Code>UnknownService</Code>"
+            f"<Message>cloudlet does not know the service '{service}'</Message></Error>"
+            f"<RequestId>{rid}</RequestId></ErrorResponse>").encode("utf-8", "replace")
+    return HttpResponse(400, {"Content-Type": "text/xml", "x-amzn-RequestId": rid}, body)
+
+
+async def _drain(receive: Any, message: dict | None = None) -> None:
+    """Read and discard the rest of a request body we refuse, so the connection stays usable."""
+    while message is None or message.get("more_body", False):
+        message = await receive()
+        if message["type"] != "http.request":
+            return
+
+
+__all__ = ["Gateway", "PROTOCOLS"]

@@ -1,0 +1,115 @@
+"""The running platform: settings, state store, blob store, providers and background work.
+
+One Platform serves one process. Providers reach shared machinery through it; the gateway
+turns HTTP requests into provider calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+import tempfile
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from cloudlet import __version__
+from cloudlet.background import BackgroundManager, sleep_or_stop
+from cloudlet.config import Settings
+from cloudlet.gateway.detect import ServiceDetector
+from cloudlet.gateway.identity import Identities
+from cloudlet.protocol import load_service
+from cloudlet.services import PROVIDERS, provider_class
+from cloudlet.services.provider import Provider
+from cloudlet.store import BlobStore, open_store
+
+log = logging.getLogger("cloudlet")
+
+
+class StoreMaintenance:
+    """Keeps the embedded store small: periodic WAL checkpoints and stale temp-blob cleanup."""
+
+    name = "store-maintenance"
+
+    def __init__(self, platform: Platform, interval: float = 60.0) -> None:
+        self.platform = platform
+        self.interval = interval
+
+    async def run(self, stopping: asyncio.Event) -> None:
+        while not await sleep_or_stop(stopping, self.interval):
+            await asyncio.to_thread(self.platform.blobs.clean_tmp, 3600)
+            checkpoint = getattr(self.platform.store, "checkpoint", None)
+            if checkpoint is not None:
+                await asyncio.to_thread(checkpoint)
+
+
+class Platform:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.version = __version__
+        self._tmpdir: str | None = None
+        data_dir = settings.data_dir
+        if settings.ephemeral:
+            self._tmpdir = tempfile.mkdtemp(prefix="cloudlet-")
+            data_dir = Path(self._tmpdir)
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.data_dir = data_dir
+        self.store = open_store(settings.database_url or None, data_dir)
+        self.blobs = BlobStore(data_dir / "blobs")
+        self.identities = Identities(settings)
+        self.detector = ServiceDetector(list(PROVIDERS))
+        self.executor = ThreadPoolExecutor(max_workers=settings.worker_threads, thread_name_prefix="cloudlet-worker")
+        self.background = BackgroundManager()
+        self.background.add(StoreMaintenance(self))
+        self.providers: dict[str, Provider] = {name: provider_class(name)(self) for name in PROVIDERS}
+        self.started = False
+
+    async def start(self) -> None:
+        await self.background.start()
+        self.started = True
+        # Warm the service models off the event loop so the first requests do not pay for them.
+        threading.Thread(target=self._warm_models, name="cloudlet-warm", daemon=True).start()
+
+    def _warm_models(self) -> None:
+        for name in self.providers:
+            try:
+                spec = load_service(name)
+                _ = spec.operations, spec.error_shapes
+                if spec.protocol in ("rest-json", "rest-xml"):
+                    _ = spec.router
+            except Exception:  # pragma: no cover - warming is best effort
+                log.exception("warming model %s failed", name)
+        try:
+            self.detector.warm()
+        except Exception:  # pragma: no cover
+            log.exception("warming service detection failed")
+
+    async def stop(self) -> None:
+        await self.background.stop()
+        self.started = False
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=True, cancel_futures=False)
+        self.store.close()
+        if self._tmpdir:
+            shutil.rmtree(self._tmpdir, ignore_errors=True)
+
+    def reset(self) -> None:
+        """Wipe all state (POST /_cloudlet/reset)."""
+        self.store.reset()
+        self.blobs.clear()
+        for provider in self.providers.values():
+            provider.reset()
+
+    def health(self) -> dict:
+        services = {}
+        for name, provider in self.providers.items():
+            services[name] = {"state": "running" if self.started else "stopped",
+                              "operations_implemented": len(provider.implemented_operations())}
+        return {
+            "version": self.version,
+            "services": services,
+            "store": self.store.backend,
+            "background": dict(self.background.state),
+        }

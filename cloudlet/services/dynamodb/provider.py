@@ -1,0 +1,24 @@
+"""Amazon DynamoDB. Tables and items arrive with the DynamoDB issue; listing works now."""
+
+from __future__ import annotations
+
+from cloudlet.services.provider import Provider
+
+
+def tables_prefix(ctx) -> tuple:
+    return (ctx.account, ctx.region, "dynamodb", "table")
+
+
+class DynamoDBProvider(Provider):
+    service = "dynamodb"
+
+    def list_tables(self, ctx, params):
+        limit = params.get("Limit") or 100
+        start_name = params.get("ExclusiveStartTableName")
+        start = tables_prefix(ctx) + (start_name + "\x00",) if start_name else None
+        rows = self.store.range(tables_prefix(ctx), start=start, limit=limit + 1)
+        names = [key[-1] for key, _ in rows[:limit]]
+        out: dict = {"TableNames": names}
+        if len(rows) > limit:
+            out["LastEvaluatedTableName"] = names[-1]
+        return out

@@ -1,0 +1,146 @@
+"""Amazon S3. Buckets for now; objects arrive with the S3 issue."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import UTC, datetime
+
+from cloudlet.protocol.errors import ServiceError
+from cloudlet.services.provider import Provider
+
+from .buckets import bucket_key, check_bucket_name, objects_prefix, owned_key
+
+
+class NoSuchBucket(ServiceError):
+    status = 404
+
+
+class BucketAlreadyExists(ServiceError):
+    status = 409
+
+
+class BucketAlreadyOwnedByYou(ServiceError):
+    status = 409
+
+
+class BucketNotEmpty(ServiceError):
+    status = 409
+
+
+class InvalidLocationConstraint(ServiceError):
+    status = 400
+
+
+class IllegalLocationConstraintException(ServiceError):
+    status = 400
+
+
+class InvalidArgument(ServiceError):
+    status = 400
+
+
+def _owner(account: str) -> dict:
+    return {"ID": account, "DisplayName": "cloudlet"}
+
+
+class S3Provider(Provider):
+    service = "s3"
+
+    def _bucket(self, tx, name: str, account: str) -> dict:
+        record = tx.get_json(bucket_key(name))
+        if record is None or record["account"] != account:
+            raise NoSuchBucket("The specified bucket does not exist", BucketName=name)
+        return record
+
+    def create_bucket(self, ctx, params):
+        name = params["Bucket"]
+        check_bucket_name(name)
+        constraint = (params.get("CreateBucketConfiguration") or {}).get("LocationConstraint")
+        if ctx.region == "us-east-1":
+            if constraint and constraint != "us-east-1":
+                raise IllegalLocationConstraintException(
+                    f"The {constraint} location constraint is incompatible for the region specific "
+                    "endpoint this request was sent to.")
+            if constraint == "us-east-1":
+                raise InvalidLocationConstraint("The specified location-constraint is not valid",
+                                                LocationConstraint=constraint)
+            region = "us-east-1"
+        else:
+            if not constraint:
+                raise IllegalLocationConstraintException(
+                    "The unspecified location constraint is incompatible for the region specific "
+                    "endpoint this request was sent to.")
+            if constraint != ctx.region:
+                raise IllegalLocationConstraintException(
+                    f"The {constraint} location constraint is incompatible for the region specific "
+                    "endpoint this request was sent to.")
+            region = constraint
+        with self.store.transaction() as tx:
+            existing = tx.get_json(bucket_key(name))
+            if existing is not None:
+                if existing["account"] != ctx.account:
+                    raise BucketAlreadyExists(
+                        "The requested bucket name is not available. The bucket namespace is shared by all "
+                        "users of the system. Please select a different name and try again.", BucketName=name)
+                if existing["region"] == "us-east-1" and region == "us-east-1":
+                    return {"Location": f"/{name}"}   # AWS's legacy us-east-1 answer: 200, no change
+                raise BucketAlreadyOwnedByYou(
+                    "Your previous request to create the named bucket succeeded and you already own it.",
+                    BucketName=name)
+            created = datetime.now(UTC).isoformat()
+            tx.put_json(bucket_key(name), {"account": ctx.account, "region": region, "created": created},
+                        if_absent=True)
+            tx.put_json(owned_key(ctx.account, name), {"region": region, "created": created})
+        location = f"/{name}" if region == "us-east-1" else f"http://{name}.s3.{region}.localhost/"
+        return {"Location": location, "BucketArn": f"arn:aws:s3:::{name}"}
+
+    def head_bucket(self, ctx, params):
+        with self.store.transaction(write=False) as tx:
+            record = self._bucket(tx, params["Bucket"], ctx.account)
+        return {"BucketRegion": record["region"], "AccessPointAlias": False}
+
+    def delete_bucket(self, ctx, params):
+        name = params["Bucket"]
+        with self.store.transaction() as tx:
+            self._bucket(tx, name, ctx.account)
+            if tx.range(objects_prefix(name), limit=1):
+                raise BucketNotEmpty("The bucket you tried to delete is not empty", BucketName=name)
+            tx.delete(bucket_key(name))
+            tx.delete(owned_key(ctx.account, name))
+        return {}
+
+    def list_buckets(self, ctx, params):
+        prefix = params.get("Prefix") or ""
+        region_filter = params.get("BucketRegion")
+        limit = params.get("MaxBuckets")
+        if limit is not None and not 1 <= limit <= 10000:
+            raise InvalidArgument("Argument max-buckets must be an integer between 1 and 10000.",
+                                  ArgumentName="max-buckets", ArgumentValue=str(limit))
+        start = None
+        token = params.get("ContinuationToken")
+        if token:
+            try:
+                start = (ctx.account, "s3", "owned", base64.urlsafe_b64decode(token.encode()).decode() + "\x00")
+            except (ValueError, UnicodeDecodeError):
+                raise InvalidArgument("The continuation token provided is incorrect",
+                                      ArgumentName="continuation-token") from None
+        rows = self.store.range((ctx.account, "s3", "owned"), start=start)
+        buckets = []
+        next_token = None
+        for key, value in rows:
+            name = key[-1]
+            record = json.loads(value)
+            if not name.startswith(prefix) or (region_filter and record["region"] != region_filter):
+                continue
+            if limit is not None and len(buckets) == limit:
+                next_token = base64.urlsafe_b64encode(buckets[-1]["Name"].encode()).decode()
+                break
+            buckets.append({"Name": name, "CreationDate": record["created"], "BucketRegion": record["region"],
+                            "BucketArn": f"arn:aws:s3:::{name}"})
+        out = {"Buckets": buckets, "Owner": _owner(ctx.account)}
+        if prefix:
+            out["Prefix"] = prefix
+        if next_token:
+            out["ContinuationToken"] = next_token
+        return out

@@ -1,0 +1,186 @@
+"""Bad input gets AWS-shaped errors; never a traceback, never a 500, never a hang."""
+
+from __future__ import annotations
+
+import json
+import socket
+import urllib.request
+
+import pytest
+from botocore.exceptions import ClientError
+
+from cloudlet.services.provider import snake_case
+
+
+def raw(server, path="/", *, method="POST", headers=None, body=b""):
+    req = urllib.request.Request(server.url + path, method=method, data=body, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, {k.lower(): v for k, v in r.headers.items()}, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, {k.lower(): v for k, v in e.headers.items()}, e.read()
+
+
+def auth(service: str, key: str = "test") -> str:
+    return (f"AWS4-HMAC-SHA256 Credential={key}/20250101/us-east-1/{service}/aws4_request, "
+            "SignedHeaders=host;x-amz-date, Signature=" + "0" * 64)
+
+
+def _unimplemented(server, service):
+    """An operation of `service`'s model that has no provider method and needs only string input,
+    with made-up values for that input."""
+    from cloudlet.protocol import load_service
+    from cloudlet.services import provider_class
+
+    spec = load_service(service)
+    cls = provider_class(service)
+    routes = [(o.http.get("method"), o.http.get("requestUri")) for o in spec.operations.values()]
+    for name, op in spec.operations.items():
+        rest = spec.protocol.startswith("rest")
+        unique_route = not rest or routes.count((op.http.get("method"), op.http.get("requestUri"))) == 1
+        required = op.input_shape.required_members if op.input_shape is not None else []
+        simple = all(op.input_shape.members[m].type_name == "string" and not op.input_shape.members[m].enum
+                     for m in required)
+        if not hasattr(cls, snake_case(name)) and simple and unique_route:
+            return name, {m: "cloudlet-probe" if m == "Bucket" else "arn:aws:iam::000000000000:role/probe"
+                          for m in required}
+    pytest.skip(f"every simple {service} operation is implemented")
+
+
+@pytest.mark.parametrize("service", ["dynamodb", "lambda", "sts", "s3"])
+def test_unimplemented_operation_is_501_naming_it(server, service):
+    op, params = _unimplemented(server, service)
+    client = server.client(service, parameter_validation=False)
+    with pytest.raises(ClientError) as err:
+        client._make_api_call(op, params)
+    resp = err.value.response
+    assert resp["ResponseMetadata"]["HTTPStatusCode"] == 501
+    assert resp["Error"]["Code"] == "NotImplemented"
+    assert op in resp["Error"]["Message"]
+
+
+def test_known_but_unserved_service_is_501(server):
+    ec2 = server.client("ec2")
+    with pytest.raises(ClientError) as err:
+        ec2.describe_regions()
+    assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 501
+    assert "DescribeRegions" in err.value.response["Error"]["Message"]
+
+
+def test_unknown_service(server):
+    status, headers, body = raw(server, headers={"Authorization": auth("nosuchservice"),
+                                                 "Content-Type": "application/x-www-form-urlencoded"},
+                                body=b"Action=Foo")
+    assert status == 400
+    assert b"<Code>UnknownService</Code>" in body
+
+
+def test_unknown_query_action(server):
+    status, _, body = raw(server, headers={"Authorization": auth("sts"),
+                                           "Content-Type": "application/x-www-form-urlencoded"},
+                          body=b"Action=NoSuchAction&Version=2011-06-15")
+    assert status == 400
+    assert b"<Code>InvalidAction</Code>" in body
+    assert b"Could not find operation NoSuchAction for version 2011-06-15" in body
+
+
+def test_unknown_json_target(server):
+    status, _, body = raw(server, headers={"Authorization": auth("dynamodb"),
+                                           "X-Amz-Target": "DynamoDB_20120810.NoSuchThing",
+                                           "Content-Type": "application/x-amz-json-1.0"}, body=b"{}")
+    assert status == 400
+    assert json.loads(body)["__type"] == "UnknownOperationException"
+
+
+def test_unknown_rest_route(server):
+    status, headers, body = raw(server, "/2015-03-31/nothing-here", method="GET",
+                                headers={"Authorization": auth("lambda")})
+    assert status == 404
+    assert headers["x-amzn-errortype"] == "UnknownOperationException"
+
+
+def test_malformed_json_body(server):
+    status, _, body = raw(server, headers={"Authorization": auth("dynamodb"),
+                                           "X-Amz-Target": "DynamoDB_20120810.ListTables",
+                                           "Content-Type": "application/x-amz-json-1.0"}, body=b"{not json")
+    assert status == 400
+    assert json.loads(body)["__type"] == "SerializationException"
+
+
+def test_wrong_json_types(server):
+    status, _, body = raw(server, headers={"Authorization": auth("dynamodb"),
+                                           "X-Amz-Target": "DynamoDB_20120810.ListTables"},
+                          body=b'{"Limit": "ten"}')
+    assert status == 400
+    assert json.loads(body)["__type"] == "SerializationException"
+
+
+def test_malformed_xml_body(server):
+    status, _, body = raw(server, "/xml-bucket-test", method="PUT",
+                          headers={"Authorization": auth("s3")}, body=b"<CreateBucketConfiguration><oops")
+    assert status == 400
+    assert b"<Code>MalformedXML</Code>" in body
+
+
+def test_validation_out_of_range_and_missing_required(server):
+    status, _, body = raw(server, headers={"Authorization": auth("dynamodb"),
+                                           "X-Amz-Target": "DynamoDB_20120810.ListTables"},
+                          body=b'{"Limit": 1000, "ExclusiveStartTableName": "ab"}')
+    assert status == 400
+    err = json.loads(body)
+    assert err["__type"] == "ValidationException"
+    assert err["message"].startswith("2 validation errors detected: ")
+    assert "Value '1000' at 'limit' failed to satisfy constraint: Member must have value less than or equal to 100" in err["message"]
+    assert "at 'exclusiveStartTableName' failed to satisfy constraint: Member must have length greater than or equal to 3" in err["message"]
+    status, _, body = raw(server, headers={"Authorization": auth("dynamodb"),
+                                           "X-Amz-Target": "DynamoDB_20120810.DescribeTable"}, body=b"{}")
+    assert status == 400
+    assert "Value null at 'tableName' failed to satisfy constraint: Member must not be null" in json.loads(body)["message"]
+
+
+def test_invalid_enum_value(server):
+    status, _, body = raw(server, "/2015-03-31/functions/?FunctionVersion=BOGUS", method="GET",
+                          headers={"Authorization": auth("lambda")})
+    assert status == 400
+    err = json.loads(body)
+    assert "Member must satisfy enum value set: [ALL]" in err["message"]
+
+
+def test_query_protocol_validation_error_code(server):
+    status, _, body = raw(server, headers={"Authorization": auth("sts"),
+                                           "Content-Type": "application/x-www-form-urlencoded"},
+                          body=b"Action=AssumeRole&Version=2011-06-15")
+    assert status == 400
+    assert b"<Code>ValidationError</Code>" in body
+    assert b"Value null at &apos;roleArn&apos;" in body or b"Value null at 'roleArn'" in body
+
+
+def test_garbage_authorization_header_is_tolerated_when_not_enforcing(server):
+    status, _, body = raw(server, headers={"Authorization": "garbage AWS4-HMAC-SHA256 Credential=== Signature",
+                                           "Content-Type": "application/x-www-form-urlencoded"},
+                          body=b"Action=GetCallerIdentity&Version=2011-06-15")
+    assert status == 200
+    assert b"<Account>000000000000</Account>" in body
+
+
+def test_oversized_body_is_rejected(tmp_path):
+    from tests.conftest import Server
+
+    srv = Server(env={"CLOUDLET_MAX_BODY_BYTES": "1000"}).start()
+    try:
+        status, _, body = raw(srv, headers={"Authorization": auth("dynamodb"),
+                                            "X-Amz-Target": "DynamoDB_20120810.ListTables"},
+                              body=b'{"ExclusiveStartTableName": "' + b"a" * 5000 + b'"}')
+        assert status == 413
+        assert json.loads(body)["__type"] == "RequestEntityTooLarge"
+        # The server is still serving after refusing it.
+        assert srv.client("dynamodb").list_tables()["TableNames"] == []
+    finally:
+        srv.stop()
+
+
+def test_http_garbage_does_not_break_the_server(server):
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as s:
+        s.sendall(b"\x00\x01GARBAGE / HTTP/9\r\n\r\n")
+        s.recv(4096)
+    assert server.client("sts").get_caller_identity()["Account"] == "000000000000"
