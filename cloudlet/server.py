@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 
 from cloudlet.config import Settings
@@ -47,6 +48,10 @@ def serve(settings: Settings) -> int:
                   f"(state: {where}, data: {platform.data_dir})", flush=True)
 
     server.startup = startup  # type: ignore[method-assign]
+    # uvicorn shuts down gracefully on SIGINT/SIGTERM and then re-raises the signal against
+    # the handlers that were installed before it; make those no-ops so a clean stop exits 0.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: None)
     try:
         server.run()
     finally:

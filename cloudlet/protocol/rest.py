@@ -221,7 +221,7 @@ class RestProtocol(Protocol):
                 body = self.encode_body(spec, member, value, member.serialization.get("name", member.name))
                 headers.setdefault("Content-Type", self.body_content_type)
         elif body_values or self.always_body(shape):
-            body = self.encode_body(spec, shape, body_values, None)
+            body = self.encode_body(spec, shape, body_values, spec.quirks.xml_roots.get(op.name))
             headers.setdefault("Content-Type", self.body_content_type)
         return HttpResponse(status, headers, body)
 

@@ -25,10 +25,25 @@ class Quirks:
     validation_error: str = ""         # code for constraint violations; "" = protocol default
     validate: bool = True              # run the generic constraint validator on input
     query_error_type_in_json: bool = False
+    # Root element names of XML outputs that botocore's model leaves out (s3's ListBuckets
+    # answers <ListAllMyBucketsResult>); clients that check the root need them.
+    xml_roots: dict[str, str] = field(default_factory=dict)
 
 
 QUIRKS: dict[str, Quirks] = {
-    "s3": Quirks(error_style="s3", validate=False),
+    "s3": Quirks(error_style="s3", validate=False, xml_roots={
+        "ListBuckets": "ListAllMyBucketsResult", "ListObjects": "ListBucketResult",
+        "ListObjectsV2": "ListBucketResult", "ListObjectVersions": "ListVersionsResult",
+        "CreateMultipartUpload": "InitiateMultipartUploadResult", "ListMultipartUploads": "ListMultipartUploadsResult",
+        "ListParts": "ListPartsResult", "CompleteMultipartUpload": "CompleteMultipartUploadResult",
+        "DeleteObjects": "DeleteResult",
+        "CopyObject": "CopyObjectResult", "UploadPartCopy": "CopyPartResult",
+        "GetBucketAcl": "AccessControlPolicy", "GetObjectAcl": "AccessControlPolicy",
+        "GetBucketTagging": "Tagging", "GetObjectTagging": "Tagging",
+        "GetBucketVersioning": "VersioningConfiguration", "GetBucketCors": "CORSConfiguration",
+        "GetBucketNotificationConfiguration": "NotificationConfiguration",
+        "GetBucketLifecycleConfiguration": "LifecycleConfiguration", "GetBucketPolicyStatus": "PolicyStatus",
+    }),
 }
 
 _DEFAULT_VALIDATION_CODE = {"query": "ValidationError", "rest-xml": "InvalidArgument"}

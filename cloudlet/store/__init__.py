@@ -26,22 +26,23 @@ __all__ = [
 ]
 
 
-def open_store(database_url: str | None, data_dir: Path) -> Store:
+def open_store(database_url: str | None, data_dir: Path, *, schema: str = "cloudlet",
+               synchronous: str = "NORMAL") -> Store:
     """Open the configured store, applying schema migrations.
 
     None or "" -> SQLite at ``data_dir/state.db``; ``postgresql://`` or
-    ``postgres://`` URL -> PostgreSQL (schema "cloudlet"); anything else is a
+    ``postgres://`` URL -> PostgreSQL (in ``schema``); anything else is a
     ValueError.
     """
     if not database_url:
         from .sqlite import SQLiteStore
 
-        return SQLiteStore(Path(data_dir) / "state.db")
+        return SQLiteStore(Path(data_dir) / "state.db", synchronous=synchronous)
     scheme = database_url.split("://", 1)[0].lower() if "://" in database_url else ""
     if scheme in ("postgresql", "postgres"):
         from .postgres import PostgresStore
 
-        return PostgresStore(database_url)
+        return PostgresStore(database_url, schema=schema)
     raise ValueError(
         "unsupported database URL: expected postgresql://user@host:port/dbname "
         "(or leave it unset to use SQLite in the data directory)"

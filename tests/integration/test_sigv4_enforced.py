@@ -1,0 +1,123 @@
+"""CLOUDLET_ENFORCE_SIGV4=1: signatures are checked against configured credentials."""
+
+from __future__ import annotations
+
+import urllib.error
+import urllib.request
+
+import pytest
+from botocore.exceptions import ClientError
+
+from tests.conftest import Server
+
+KEY, SECRET = "AKIACLOUDLETTEST0001", "s3cr3t/Key+Value"
+
+
+@pytest.fixture(scope="module")
+def enforced():
+    srv = Server(env={"CLOUDLET_ENFORCE_SIGV4": "1",
+                      "CLOUDLET_CREDENTIALS": f"{KEY}:{SECRET}:123456789012,test:test"}).start()
+    yield srv
+    srv.stop()
+
+
+def _clock(when):
+    """Make botocore sign as if the time were `when`."""
+    from unittest import mock
+
+    return mock.patch("botocore.auth.get_current_datetime", return_value=when.replace(tzinfo=None))
+
+
+def _code(err: pytest.ExceptionInfo) -> tuple[str, int]:
+    r = err.value.response
+    return r["Error"]["Code"], r["ResponseMetadata"]["HTTPStatusCode"]
+
+
+def test_good_signatures_pass_for_every_protocol(enforced):
+    assert enforced.client("sts", key=KEY, secret=SECRET).get_caller_identity()["Account"] == "123456789012"
+    assert enforced.client("sts").get_caller_identity()["Account"] == "000000000000"
+    assert enforced.client("dynamodb", key=KEY, secret=SECRET).list_tables()["TableNames"] == []
+    assert enforced.client("lambda", key=KEY, secret=SECRET).list_functions()["Functions"] == []
+    s3 = enforced.client("s3", key=KEY, secret=SECRET)
+    s3.create_bucket(Bucket="signed-bucket")
+    assert "signed-bucket" in [b["Name"] for b in s3.list_buckets()["Buckets"]]
+    s3.delete_bucket(Bucket="signed-bucket")
+
+
+def test_cli_with_good_credentials(enforced):
+    out = enforced.cli("sts", "get-caller-identity", key=KEY, secret=SECRET)
+    assert "123456789012" in out.stdout
+
+
+@pytest.mark.parametrize("service,call,code,status", [
+    ("sts", lambda c: c.get_caller_identity(), "SignatureDoesNotMatch", 403),
+    ("dynamodb", lambda c: c.list_tables(), "InvalidSignatureException", 400),
+    ("lambda", lambda c: c.list_functions(), "InvalidSignatureException", 403),
+    ("s3", lambda c: c.list_buckets(), "SignatureDoesNotMatch", 403),
+])
+def test_wrong_secret(enforced, service, call, code, status):
+    with pytest.raises(ClientError) as err:
+        call(enforced.client(service, key=KEY, secret="wrong"))
+    assert _code(err) == (code, status)
+
+
+@pytest.mark.parametrize("service,call,code", [
+    ("sts", lambda c: c.get_caller_identity(), "InvalidClientTokenId"),
+    ("dynamodb", lambda c: c.list_tables(), "UnrecognizedClientException"),
+    ("s3", lambda c: c.list_buckets(), "InvalidAccessKeyId"),
+])
+def test_unknown_access_key(enforced, service, call, code):
+    with pytest.raises(ClientError) as err:
+        call(enforced.client(service, key="AKIANOBODYKNOWSME000", secret="x"))
+    assert _code(err)[0] == code
+
+
+def test_presigned_url(enforced):
+    s3 = enforced.client("s3", key=KEY, secret=SECRET, signature_version="s3v4")
+    url = s3.generate_presigned_url("list_buckets", ExpiresIn=300)
+    with urllib.request.urlopen(url) as r:
+        assert r.status == 200 and b"ListAllMyBucketsResult" in r.read()
+    tampered = url.replace("X-Amz-Expires=300", "X-Amz-Expires=301")
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(tampered)
+    assert err.value.code == 403 and b"SignatureDoesNotMatch" in err.value.read()
+
+
+def test_expired_presigned_url(enforced):
+    import datetime
+
+    from botocore.auth import S3SigV4QueryAuth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    req = AWSRequest("GET", enforced.url + "/")
+    signer = S3SigV4QueryAuth(Credentials(KEY, SECRET), "s3", "us-east-1", expires=1)
+    old = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(minutes=5)
+    with _clock(old):
+        signer.add_auth(req)
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(req.prepare().url)
+    body = err.value.read()
+    assert err.value.code == 403 and b"<Code>AccessDenied</Code>" in body and b"Request has expired" in body
+
+
+def test_unsigned_request_is_refused(enforced):
+    req = urllib.request.Request(enforced.url + "/", data=b"Action=GetCallerIdentity&Version=2011-06-15",
+                                 headers={"Content-Type": "application/x-www-form-urlencoded"})
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(req)
+    assert err.value.code in (400, 403)
+    assert b"MissingAuthenticationToken" in err.value.read()
+
+
+def test_skewed_clock(enforced):
+    import datetime
+
+    client = enforced.client("sts", key=KEY, secret=SECRET)
+    old = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(minutes=20)
+    with _clock(old), pytest.raises(ClientError) as err:
+        client.get_caller_identity()
+    code, status = _code(err)
+    assert code == "SignatureDoesNotMatch" and status == 403
+    assert "Signature expired" in err.value.response["Error"]["Message"]
+
