@@ -92,7 +92,7 @@ def test_expired_presigned_url(enforced):
 
     req = AWSRequest("GET", enforced.url + "/")
     signer = S3SigV4QueryAuth(Credentials(KEY, SECRET), "s3", "us-east-1", expires=1)
-    old = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(minutes=5)
+    old = datetime.datetime.now(datetime.UTC) - datetime.timedelta(minutes=5)
     with _clock(old):
         signer.add_auth(req)
     with pytest.raises(urllib.error.HTTPError) as err:
@@ -114,7 +114,7 @@ def test_skewed_clock(enforced):
     import datetime
 
     client = enforced.client("sts", key=KEY, secret=SECRET)
-    old = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(minutes=20)
+    old = datetime.datetime.now(datetime.UTC) - datetime.timedelta(minutes=20)
     with _clock(old), pytest.raises(ClientError) as err:
         client.get_caller_identity()
     code, status = _code(err)
