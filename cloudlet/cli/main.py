@@ -71,5 +71,20 @@ def status(endpoint, as_json) -> None:
         click.echo(f"  {name:<16} {info['state']}")
 
 
+@main.command()
+@click.option("--write", "write_to", is_flag=True, help="Write docs/coverage.md instead of printing.")
+def coverage(write_to) -> None:
+    """Print (or write) the operation coverage table generated from the providers."""
+    from cloudlet.coverage import render
+
+    text = render()
+    if write_to:
+        path = Path(__file__).resolve().parents[2] / "docs" / "coverage.md"
+        path.write_text(text)
+        click.echo(f"wrote {path}")
+    else:
+        click.echo(text, nl=False)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

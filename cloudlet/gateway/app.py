@@ -54,6 +54,8 @@ class Gateway:
         self.settings = platform.settings
         self.detector = platform.detector
         self.identities = platform.identities
+        # Store-bound provider methods run on the loop when the store is embedded (see provider.py).
+        self.store_is_local = platform.store.backend == "sqlite"
         self.routes: list[DataPlaneRoute] = [
             (lambda req: req.path.startswith("/_cloudlet/"), lambda req, receive: internal_api(platform, req, receive)),
         ]
@@ -183,7 +185,7 @@ class Gateway:
             what = f"operation {operation} of service {spec.name}"
             raise NotImplementedOperation(f"cloudlet does not implement the {what} yet")
         fn, mode = found
-        if mode == "inline":
+        if mode == "inline" or (mode == "store" and self.store_is_local):
             return fn(ctx, params)
         if mode == "async":
             return await fn(ctx, params)

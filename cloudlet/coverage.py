@@ -1,0 +1,28 @@
+"""docs/coverage.md, generated from the provider classes (`cloudlet coverage --write`)."""
+
+from __future__ import annotations
+
+from cloudlet.protocol import load_service
+from cloudlet.services import PROVIDERS, provider_class
+from cloudlet.services.provider import snake_case
+
+
+def implemented(service: str) -> list[str]:
+    cls = provider_class(service)
+    return [op for op in load_service(service).operations if callable(getattr(cls, snake_case(op), None))]
+
+
+def render() -> str:
+    lines = ["# Coverage", "",
+             "Generated from the provider classes by `cloudlet coverage --write`; do not edit by hand.",
+             "An operation that is not implemented answers HTTP 501 `NotImplemented` naming it.", "",
+             "| service | protocol | implemented | operations in model |", "|---|---|---|---|"]
+    for service in sorted(PROVIDERS):
+        spec = load_service(service)
+        lines.append(f"| {service} | {spec.protocol} | {len(implemented(service))} | {len(spec.operations)} |")
+    for service in sorted(PROVIDERS):
+        done = set(implemented(service))
+        lines += ["", f"## {service}", "", "| operation | status |", "|---|---|"]
+        for op in sorted(load_service(service).operations):
+            lines.append(f"| {op} | {'implemented' if op in done else 'not implemented (501)'} |")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,87 @@
+"""Service detection rules (cloudlet/gateway/detect.py), one test per rule and ambiguity."""
+
+from __future__ import annotations
+
+import pytest
+
+from cloudlet.gateway.detect import ServiceDetector, s3_bucket_from_host
+from cloudlet.gateway.sigv4 import parse_scope
+from cloudlet.protocol import HttpRequest
+
+SERVED = ["dynamodb", "lambda", "s3", "sts", "apigateway", "apigatewayv2", "dynamodbstreams", "sqs"]
+
+
+@pytest.fixture(scope="module")
+def detector():
+    return ServiceDetector(SERVED)
+
+
+def req(method="POST", path="/", query="", headers=None, body=b"", host="localhost:4566"):
+    return HttpRequest(method, path, query, {k.lower(): v for k, v in (headers or {}).items()}, body, host)
+
+
+def signed(service):
+    return {"Authorization": f"AWS4-HMAC-SHA256 Credential=test/20250101/us-east-1/{service}/aws4_request, "
+                             "SignedHeaders=host, Signature=abc"}
+
+
+def detect(detector, r):
+    return detector.detect(r, parse_scope(r.headers, r.query))
+
+
+def test_target_prefix_wins(detector):
+    r = req(headers={**signed("dynamodb"), "X-Amz-Target": "DynamoDBStreams_20120810.ListStreams"})
+    assert detect(detector, r) == "dynamodbstreams"
+    assert detect(detector, req(headers={"X-Amz-Target": "DynamoDB_20120810.ListTables"})) == "dynamodb"
+
+
+def test_credential_scope(detector):
+    assert detect(detector, req(headers=signed("sts"))) == "sts"
+    assert detect(detector, req("GET", "/2015-03-31/functions/", headers=signed("lambda"))) == "lambda"
+
+
+def test_presigned_scope(detector):
+    q = "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=test%2F20250101%2Fus-east-1%2Fs3%2Faws4_request"
+    assert detect(detector, req("GET", "/bucket/key", query=q)) == "s3"
+
+
+def test_shared_signing_name_split_by_path(detector):
+    assert detect(detector, req("GET", "/v2/apis", headers=signed("apigateway"))) == "apigatewayv2"
+    assert detect(detector, req("GET", "/restapis", headers=signed("apigateway"))) == "apigateway"
+
+
+def test_known_unserved_and_unknown_signing_names(detector):
+    assert detect(detector, req(headers=signed("ec2"))) == "ec2"
+    assert detect(detector, req(headers=signed("monitoring"))) == "cloudwatch"
+    assert detect(detector, req(headers=signed("made-up"))) == "made-up"
+
+
+def test_s3_virtual_host_and_localstack_domains(detector):
+    for host in ("my-bucket.s3.localhost:4566", "my-bucket.s3.localhost.localstack.cloud:4566",
+                 "my.dotted.bucket.s3.us-west-2.amazonaws.com", "s3.localhost.localstack.cloud"):
+        assert detect(detector, req("GET", host=host)) == "s3", host
+    assert s3_bucket_from_host("my-bucket.s3.localhost.localstack.cloud:4566") == "my-bucket"
+    assert s3_bucket_from_host("my.dotted.bucket.s3.us-west-2.amazonaws.com") == "my.dotted.bucket"
+    assert s3_bucket_from_host("s3.localhost") is None
+    assert s3_bucket_from_host("localhost:4566") is None
+
+
+def test_service_host(detector):
+    assert detect(detector, req(host="sts.us-east-1.amazonaws.com")) == "sts"
+    assert detect(detector, req(host="lambda.localhost.localstack.cloud:4566", method="GET",
+                                path="/2015-03-31/functions/")) == "lambda"
+
+
+def test_unsigned_query_action(detector):
+    r = req(headers={"Content-Type": "application/x-www-form-urlencoded"},
+            body=b"Action=AssumeRoleWithWebIdentity&Version=2011-06-15")
+    assert detect(detector, r) == "sts"
+
+
+def test_unsigned_rest_path_prefix(detector):
+    assert detect(detector, req("GET", "/2015-03-31/functions/")) == "lambda"
+
+
+def test_everything_else_is_s3(detector):
+    assert detect(detector, req("GET", "/some-bucket/some/key")) == "s3"
+    assert detect(detector, req("PUT", "/some-bucket")) == "s3"

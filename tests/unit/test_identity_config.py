@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+import pytest
+
+from cloudlet.config import Settings, parse_credentials
+from cloudlet.gateway.identity import Identities, derived_account
+
+
+def test_default_and_derived_accounts():
+    ids = Identities(Settings())
+    assert ids.account_for("test") == "000000000000"
+    assert ids.account_for("") == "000000000000"
+    a = ids.account_for("AKIAEXAMPLE1")
+    assert a == derived_account("AKIAEXAMPLE1") == Identities(Settings()).account_for("AKIAEXAMPLE1")
+    assert len(a) == 12 and a.isdigit() and a != ids.account_for("AKIAEXAMPLE2")
+
+
+def test_configured_mapping_and_default_account():
+    s = Settings.from_env({"CLOUDLET_CREDENTIALS": "AKIA1:sec1:111111111111,AKIA2:sec2",
+                           "CLOUDLET_DEFAULT_ACCOUNT": "222222222222"})
+    ids = Identities(s)
+    assert ids.account_for("AKIA1") == "111111111111"
+    assert ids.account_for("AKIA2") == derived_account("AKIA2")
+    assert ids.account_for("test") == "222222222222"
+    assert ids.secret_for("AKIA1") == "sec1"
+    assert ids.secret_for("test") is None  # only the configured keys once any are configured
+    assert Identities(Settings()).secret_for("test") == "test"
+
+
+def test_settings_from_env_and_overrides(tmp_path):
+    s = Settings.from_env({"CLOUDLET_PORT": "5000", "CLOUDLET_ENFORCE_SIGV4": "true",
+                           "CLOUDLET_DATA_DIR": str(tmp_path)}, port=6000)
+    assert s.port == 6000 and s.enforce_sigv4 and s.data_dir == tmp_path
+
+
+@pytest.mark.parametrize("bad", ["nocolon", ":secret", "AKIA:s:123"])
+def test_bad_credentials(bad):
+    with pytest.raises(ValueError):
+        parse_credentials(bad)
+
+
+def test_bad_default_account():
+    with pytest.raises(ValueError):
+        Settings.from_env({"CLOUDLET_DEFAULT_ACCOUNT": "12"})
