@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import click
@@ -56,6 +54,9 @@ def start(host, port, data_dir, database_url, ephemeral, log_level, enforce_sigv
 @click.option("--json", "as_json", is_flag=True, help="Print the raw health document.")
 def status(endpoint, as_json) -> None:
     """Show whether the platform is up and the state of each service."""
+    import urllib.error
+    import urllib.request
+
     url = _endpoint(endpoint) + "/_cloudlet/health"
     try:
         with urllib.request.urlopen(url, timeout=5) as resp:
