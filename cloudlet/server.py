@@ -27,6 +27,9 @@ def serve(settings: Settings) -> int:
     import uvicorn
 
     configure_logging(settings.log_level)
+    if settings.log_level.lower() != "debug":
+        # uvicorn's own start/stop chatter; cloudlet prints where it listens itself.
+        logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
     app, platform = build_app(settings)
     try:
         import uvloop  # noqa: F401

@@ -139,3 +139,27 @@ def test_localstack_host_names_are_accepted(server):
     status, _, body = _raw(server, "/", headers={"Host": f"localhost.localstack.cloud:{server.port}"})
     assert status == 200 and name.encode() in body
     s3.delete_bucket(Bucket=name)
+
+
+def test_aws_chunked_request_body_is_decoded(server):
+    """SDK streaming uploads wrap the payload in aws-chunked framing with a checksum trailer."""
+    import base64
+    import zlib
+
+    name = f"chunked-{uuid.uuid4().hex[:12]}"
+    xml = (b'<CreateBucketConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/">'
+           b"<LocationConstraint>eu-west-1</LocationConstraint></CreateBucketConfiguration>")
+    crc = base64.b64encode(zlib.crc32(xml).to_bytes(4, "big")).decode()
+    body = (b"%x\r\n" % 20 + xml[:20] + b"\r\n" + b"%x\r\n" % (len(xml) - 20) + xml[20:] + b"\r\n"
+            + b"0\r\nx-amz-checksum-crc32:" + crc.encode() + b"\r\n\r\n")
+    headers = {"Authorization": "AWS4-HMAC-SHA256 Credential=test/20250101/eu-west-1/s3/aws4_request, "
+                                "SignedHeaders=host, Signature=" + "0" * 64,
+               "x-amz-content-sha256": "STREAMING-UNSIGNED-PAYLOAD-TRAILER", "Content-Encoding": "aws-chunked",
+               "x-amz-decoded-content-length": str(len(xml)), "x-amz-trailer": "x-amz-checksum-crc32"}
+    status, _, resp = _raw(server, f"/{name}", method="PUT", headers=headers, body=body)
+    assert status == 200, resp
+    listed = {b["Name"]: b for b in server.client("s3").list_buckets()["Buckets"]}
+    assert listed[name]["BucketRegion"] == "eu-west-1"
+    server.client("s3", region="eu-west-1").delete_bucket(Bucket=name)
+    status, _, resp = _raw(server, f"/{name}", method="PUT", headers=headers, body=body[:-12])
+    assert status == 400 and b"<Code>IncompleteBody</Code>" in resp
