@@ -63,27 +63,53 @@ def _join(prefix: str, name: str) -> str:
     return f"{prefix}.{name}" if prefix else name
 
 
-def decode(shape: Shape, flat: _Flat, prefix: str) -> Any:
+def _upper_first(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _member_keys(name: str, member: Shape, ec2: bool) -> tuple[str, ...]:
+    """Parameter names a structure member may arrive under, preferred first."""
+    ser = member.serialization
+    if ec2:
+        # EC2: queryName, else the xmlName with its first letter upper-cased, else the member
+        # name, which the spec upper-cases too while botocore sends it as is.
+        if "queryName" in ser:
+            return (ser["queryName"],)
+        if "name" in ser:
+            return (_upper_first(ser["name"]),)
+        return tuple(dict.fromkeys((_upper_first(name), name)))
+    own = ser.get("name", name)
+    if ser.get("flattened") and member.type_name == "list":
+        # A flattened list's items are `Own.N` by the spec, but botocore names them after
+        # the list's member (`Item.N`): accept both.
+        item = member.member.serialization.get("name")
+        if item and item != own:
+            return (own, item)
+    return (own,)
+
+
+def decode(shape: Shape, flat: _Flat, prefix: str, ec2: bool = False) -> Any:
     t = shape.type_name
     if t == "structure":
         out = {}
         for name, member in shape.members.items():
-            key = _join(prefix, member.serialization.get("name", name))
-            if flat.has(key):
-                out[name] = decode(member, flat, key)
+            for wire in _member_keys(name, member, ec2):
+                key = _join(prefix, wire)
+                if flat.has(key):
+                    out[name] = decode(member, flat, key, ec2)
+                    break
         return out
     if t == "list":
         if flat.values.get(prefix) == "" and prefix not in flat.prefixes:
             return []
-        item = shape.member.serialization.get("name")
-        if shape.serialization.get("flattened"):
-            base = ".".join(prefix.split(".")[:-1] + [item]) if item else prefix
+        if ec2 or shape.serialization.get("flattened"):
+            base = prefix   # EC2 flattens every list
         else:
-            base = f"{prefix}.{item or 'member'}"
+            base = f"{prefix}.{shape.member.serialization.get('name', 'member')}"
         out_list = []
         i = 1
         while flat.has(f"{base}.{i}"):
-            out_list.append(decode(shape.member, flat, f"{base}.{i}"))
+            out_list.append(decode(shape.member, flat, f"{base}.{i}", ec2))
             i += 1
         return out_list
     if t == "map":
@@ -95,7 +121,7 @@ def decode(shape: Shape, flat: _Flat, prefix: str) -> Any:
         while flat.has(f"{base}.{i}.{kname}"):
             key = flat.values.get(f"{base}.{i}.{kname}", "")
             vkey = f"{base}.{i}.{vname}"
-            out_map[key] = decode(shape.value, flat, vkey) if flat.has(vkey) else None
+            out_map[key] = decode(shape.value, flat, vkey, ec2) if flat.has(vkey) else None
             i += 1
         return out_map
     return xmlcodec.decode_scalar(shape, flat.values.get(prefix, ""), prefix)
@@ -159,6 +185,10 @@ class Ec2Protocol(QueryProtocol):
 
     name = "ec2"
 
+    def parse(self, spec: ServiceSpec, op: OperationModel, req: HttpRequest, state: Any) -> dict:
+        shape = op.input_shape
+        return decode(shape, _Flat(state), "", ec2=True) if shape is not None else {}
+
     def serialize(self, spec: ServiceSpec, op: OperationModel, result: dict, request_id: str) -> HttpResponse:
         out = [f'<{op.name}Response xmlns="{spec.xml_namespace}"><requestId>{request_id}</requestId>']
         if op.output_shape is not None:
@@ -169,7 +199,9 @@ class Ec2Protocol(QueryProtocol):
     def serialize_error(self, spec: ServiceSpec, op: OperationModel | None, err: ServiceError,
                         request_id: str) -> HttpResponse:
         wire = resolve_error(spec, err)
-        body = (f"<Response><Errors><Error><Code>{xmlcodec.escape(wire.code)}</Code>"
-                f"<Message>{xmlcodec.escape(wire.message)}</Message></Error></Errors>"
-                f"<RequestID>{request_id}</RequestID></Response>")
-        return HttpResponse(wire.status, {"Content-Type": "text/xml"}, body.encode("utf-8"))
+        out = [f"<Response><Errors><Error><Code>{xmlcodec.escape(wire.code)}</Code>",
+               f"<Message>{xmlcodec.escape(wire.message)}</Message>"]
+        if wire.shape is not None and wire.fields:
+            xmlcodec.encode_members(wire.shape, wire.fields, out)
+        out.append(f"</Error></Errors><RequestID>{request_id}</RequestID></Response>")
+        return HttpResponse(wire.status, {"Content-Type": "text/xml"}, "".join(out).encode("utf-8"))

@@ -230,7 +230,22 @@ class RestProtocol(Protocol):
 
     def serialize_error(self, spec: ServiceSpec, op: OperationModel | None, err: ServiceError,
                         request_id: str) -> HttpResponse:
-        resp = self.error_response(spec, resolve_error(spec, err), request_id)
+        wire = resolve_error(spec, err)
+        bound: dict[str, str] = {}
+        if wire.shape is not None and wire.fields:
+            # Members of the error shape bound to headers travel there, not in the body.
+            members = wire.shape.members
+            body_fields = {}
+            for key, value in wire.fields.items():
+                member = members.get(key)
+                if member is not None and member.serialization.get("location") == "header":
+                    if value is not None:
+                        bound[member.serialization.get("name", key)] = encode_header(member, value)
+                else:
+                    body_fields[key] = value
+            wire.fields = body_fields
+        resp = self.error_response(spec, wire, request_id)
+        resp.headers.update(bound)
         resp.headers.update(err.headers)
         return resp
 

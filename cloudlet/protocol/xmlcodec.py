@@ -158,6 +158,11 @@ _ATTR_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&qu
                                "\n": "&#xA;", "\t": "&#x9;"})
 
 
+# Response members carried outside the body. URI and query-string bindings mean nothing in a
+# response, so members that have them are written in the body like unbound ones.
+OUTSIDE_BODY = frozenset({"header", "headers", "statusCode"})
+
+
 def escape(text: str) -> str:
     return text.translate(_TEXT_ESCAPES)
 
@@ -236,7 +241,7 @@ def encode_members(shape: Shape, value: dict, out: list[str]) -> str:
         if v is None or member is None:
             continue
         ser = member.serialization
-        if "location" in ser:
+        if ser.get("location") in OUTSIDE_BODY:
             continue
         wire = ser.get("name", key)
         if ser.get("xmlAttribute"):
