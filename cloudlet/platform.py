@@ -107,7 +107,7 @@ class Platform:
         services = {}
         for name, provider in self.providers.items():
             services[name] = {"state": "running" if self.started else "stopped",
-                              "operations_implemented": len(provider.implemented_operations())}
+                              "operations_implemented": len(provider.operation_methods())}
         return {
             "version": self.version,
             "services": services,

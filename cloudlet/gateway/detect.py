@@ -55,7 +55,10 @@ def s3_bucket_from_host(host: str) -> str | None:
 class ServiceDetector:
     def __init__(self, served: list[str]) -> None:
         self.served = list(served)
-        self._known = set(known_services())
+
+    @cached_property
+    def _known(self) -> set[str]:
+        return set(known_services())
 
     @cached_property
     def _by_target(self) -> dict[str, str]:
@@ -94,7 +97,7 @@ class ServiceDetector:
 
     def warm(self) -> None:
         """Build every index now rather than on the first request that needs it."""
-        _ = self._by_target, self._by_signing, self._query_actions, self._path_prefixes
+        _ = self._known, self._by_target, self._by_signing, self._query_actions, self._path_prefixes
 
     def resolve_name(self, name: str) -> str | None:
         """A botocore service name for a signing/endpoint name, served or merely known."""

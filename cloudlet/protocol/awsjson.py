@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from botocore.model import OperationModel
+from typing import TYPE_CHECKING, Any
 
 from . import jsoncodec
 from .base import Protocol, WireError, message_member, resolve_error
 from .errors import SerializationException, ServiceError, UnknownOperationException
 from .http import HttpRequest, HttpResponse
 from .service import ServiceSpec
+
+if TYPE_CHECKING:
+    from botocore.model import OperationModel
 
 
 def error_body(wire: WireError, type_name: str) -> bytes:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
-
-from botocore.model import OperationModel, Shape
+from typing import TYPE_CHECKING, Any
 
 from .errors import ServiceError
 from .http import HttpRequest, HttpResponse
 from .service import ServiceSpec
+
+if TYPE_CHECKING:
+    from botocore.model import OperationModel, Shape
 
 
 @dataclass(slots=True)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-from typing import Any
-
-from botocore.model import Shape
+from typing import TYPE_CHECKING, Any
 
 from .errors import SerializationException
 from .values import b64decode, b64encode, float_out, format_timestamp, parse_float, parse_timestamp
+
+if TYPE_CHECKING:
+    from botocore.model import Shape
 
 
 def loads(body: bytes) -> Any:

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
-
-from botocore.model import OperationModel, Shape
 
 from . import xmlcodec
 from .base import Protocol, WireError, resolve_error
 from .errors import ServiceError
 from .http import HttpRequest, HttpResponse
 from .service import ServiceSpec
+
+if TYPE_CHECKING:
+    from botocore.model import OperationModel, Shape
 
 
 class InvalidAction(ServiceError):

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
-from typing import Any
-
-from botocore.model import OperationModel, Shape
+from typing import TYPE_CHECKING, Any
 
 from . import jsoncodec, xmlcodec
 from .base import Protocol, WireError, message_member, resolve_error
@@ -18,6 +16,9 @@ from .errors import SerializationException, ServiceError, UnknownOperationExcept
 from .http import HttpRequest, HttpResponse
 from .service import ServiceSpec
 from .values import b64encode, float_text, format_timestamp
+
+if TYPE_CHECKING:
+    from botocore.model import OperationModel, Shape
 
 
 def split_header_list(value: str) -> list[str]:

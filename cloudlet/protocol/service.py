@@ -6,15 +6,16 @@ for the life of the process; a cold load costs 5-40 ms per service.
 
 from __future__ import annotations
 
+import functools
 import threading
 from dataclasses import dataclass, field
 from functools import cached_property
-
-import botocore.exceptions
-import botocore.loaders
-from botocore.model import OperationModel, ServiceModel, Shape
+from typing import TYPE_CHECKING
 
 from .router import RestRouter
+
+if TYPE_CHECKING:
+    from botocore.model import OperationModel, ServiceModel, Shape
 
 
 @dataclass(frozen=True)
@@ -106,9 +107,16 @@ class ServiceSpec:
         return ns or f"https://{md.get('endpointPrefix', self.name)}.amazonaws.com/doc/{md.get('apiVersion', '')}/"
 
 
-_loader = botocore.loaders.Loader()
 _cache: dict[str, ServiceSpec] = {}
 _lock = threading.Lock()
+
+
+@functools.cache
+def _loader():
+    # botocore is imported on first use, not at start-up: importing it costs ~100 ms.
+    import botocore.loaders
+
+    return botocore.loaders.Loader()
 
 
 def load_service(name: str) -> ServiceSpec:
@@ -119,9 +127,12 @@ def load_service(name: str) -> ServiceSpec:
     with _lock:
         spec = _cache.get(name)
         if spec is None:
+            from botocore.exceptions import UnknownServiceError
+            from botocore.model import ServiceModel
+
             try:
-                data = _loader.load_service_model(name, "service-2")
-            except botocore.exceptions.UnknownServiceError:
+                data = _loader().load_service_model(name, "service-2")
+            except UnknownServiceError:
                 raise KeyError(name) from None
             spec = ServiceSpec(name, ServiceModel(data, service_name=name), QUIRKS.get(name, Quirks()))
             _cache[name] = spec
@@ -129,4 +140,4 @@ def load_service(name: str) -> ServiceSpec:
 
 
 def known_services() -> list[str]:
-    return _loader.list_available_services("service-2")
+    return _loader().list_available_services("service-2")

@@ -8,9 +8,11 @@ Paths use lowerCamelCase member names and 1-based `.N.member` steps for list ite
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from botocore.model import Shape
+if TYPE_CHECKING:
+    from botocore.model import Shape
+
 
 MAX_PROBLEMS = 10
 

@@ -7,10 +7,9 @@ than building an ElementTree for the small documents AWS APIs exchange.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from xml.etree.ElementTree import Element, ParseError
 
-from botocore.model import Shape
 from defusedxml import ElementTree as SafeET
 from defusedxml.common import DefusedXmlException
 
@@ -24,6 +23,9 @@ from .values import (
     parse_float,
     parse_timestamp,
 )
+
+if TYPE_CHECKING:
+    from botocore.model import Shape
 
 
 class MalformedXML(SerializationException):

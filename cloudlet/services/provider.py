@@ -68,11 +68,11 @@ class Provider:
             return fn, "inline"
         return fn, "thread" if getattr(fn, "cloudlet_blocking", False) else "store"
 
-    def implemented_operations(self) -> list[str]:
-        """Operations of this service's model that have a method here."""
-        from cloudlet.protocol import load_service
-
-        return [op for op in load_service(self.service).operations if self.handler(op) is not None]
+    @classmethod
+    def operation_methods(cls) -> list[str]:
+        """Names of the methods that implement operations (public, not from this base class)."""
+        return sorted(name for name in dir(cls)
+                      if not name.startswith("_") and not hasattr(Provider, name) and callable(getattr(cls, name)))
 
     def reset(self) -> None:
         """Drop in-process caches after the platform's state was wiped (override if any)."""
