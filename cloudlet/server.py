@@ -1,14 +1,18 @@
-"""Builds the ASGI app and runs it with uvicorn (httptools parser, uvloop event loop)."""
+"""Runs the platform: HTTP server, gateway, background services; stops them in order."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import signal
 import sys
 
 from cloudlet.config import Settings
 from cloudlet.gateway.app import Gateway
+from cloudlet.gateway.http11 import HttpServer
 from cloudlet.platform import Platform
+
+log = logging.getLogger("cloudlet")
 
 
 def build_app(settings: Settings) -> tuple[Gateway, Platform]:
@@ -21,42 +25,42 @@ def configure_logging(level: str) -> None:
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
 
 
-def serve(settings: Settings) -> int:
-    """Run until SIGINT/SIGTERM: stop accepting, finish in-flight requests, stop background
-    services, close the store. Returns the process exit code."""
-    import uvicorn
-
-    configure_logging(settings.log_level)
-    if settings.log_level.lower() != "debug":
-        # uvicorn's own start/stop chatter; cloudlet prints where it listens itself.
-        logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
-    app, platform = build_app(settings)
-    try:
-        import uvloop  # noqa: F401
-        loop = "uvloop"
-    except ImportError:  # pragma: no cover - non-Linux
-        loop = "asyncio"
-    config = uvicorn.Config(app, host=settings.host, port=settings.port, loop=loop, http="httptools",
-                            lifespan="on", access_log=False, log_level=settings.log_level.lower(),
-                            server_header=False, date_header=False, timeout_graceful_shutdown=15,
-                            log_config=None)
-    server = uvicorn.Server(config)
-    original_startup = server.startup
-
-    async def startup(sockets=None):
-        await original_startup(sockets)
-        if server.started:
-            where = platform.store.backend
-            print(f"cloudlet {platform.version} listening on http://{settings.host}:{settings.port} "
-                  f"(state: {where}, data: {platform.data_dir})", flush=True)
-
-    server.startup = startup  # type: ignore[method-assign]
-    # uvicorn shuts down gracefully on SIGINT/SIGTERM and then re-raises the signal against
-    # the handlers that were installed before it; make those no-ops so a clean stop exits 0.
+async def run(settings: Settings, platform: Platform, gateway: Gateway) -> None:
+    """Serve until SIGINT/SIGTERM; then stop accepting, let in-flight requests finish, stop the
+    background services. State is closed by the caller."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: None)
+        loop.add_signal_handler(sig, stop.set)
+    server = HttpServer(gateway.handle, max_body=settings.max_body_bytes)
+    await server.start(settings.host, settings.port)
+    await platform.start()
+    print(f"cloudlet {platform.version} listening on http://{settings.host}:{server.port} "
+          f"(state: {platform.store.backend}, data: {platform.data_dir})", flush=True)
+    await stop.wait()
+    log.info("stopping: finishing in-flight requests")
+    await server.stop(grace=15.0)
+    await platform.stop()
+
+
+def serve(settings: Settings) -> int:
+    """Run in the foreground; returns the process exit code (0 after a clean stop)."""
+    configure_logging(settings.log_level)
     try:
-        server.run()
+        gateway, platform = build_app(settings)
+    except Exception as exc:
+        log.error("cloudlet could not start: %s", exc)
+        return 1
+    try:
+        try:
+            import uvloop
+        except ImportError:  # pragma: no cover - platforms without uvloop
+            asyncio.run(run(settings, platform, gateway))
+        else:
+            uvloop.run(run(settings, platform, gateway))
+    except OSError as exc:
+        log.error("cloudlet could not listen on %s:%s: %s", settings.host, settings.port, exc)
+        return 1
     finally:
         platform.close()
-    return 0 if server.started else 1
+    return 0

@@ -1,4 +1,4 @@
-"""The ASGI application: the path of a request through the platform.
+"""The gateway: the path of a request through the platform.
 
   HTTP request
    -> data-plane routes (/_cloudlet/*, later API Gateway hosts, the Lambda Runtime API)
@@ -20,29 +20,30 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from cloudlet.protocol import PROTOCOLS, HttpRequest, HttpResponse, load_service, protocol_for
+from cloudlet.protocol import HttpRequest, HttpResponse, load_service, protocol_for
 from cloudlet.protocol.errors import (
     InternalFailure,
     NotImplementedOperation,
     RequestEntityTooLarge,
+    SerializationException,
     ServiceError,
     ValidationException,
     validation_message,
 )
 from cloudlet.protocol.service import ServiceSpec
 from cloudlet.protocol.validate import validate
+from cloudlet.protocol.xmlcodec import escape
 
 from . import sigv4
 from .awschunked import AwsChunkedDecoder, ChunkFormatError
 from .context import RequestContext
 from .detect import s3_bucket_from_host
 from .internal import internal_api
-from .responses import send_response
 
 log = logging.getLogger("cloudlet.gateway")
 request_log = logging.getLogger("cloudlet.request")
 
-DataPlaneRoute = tuple[Callable[[HttpRequest], bool], Callable[[HttpRequest, Any], Awaitable[HttpResponse]]]
+DataPlaneRoute = tuple[Callable[[HttpRequest], bool], Callable[[HttpRequest], Awaitable[HttpResponse]]]
 
 
 def new_request_id() -> str:
@@ -58,79 +59,20 @@ class Gateway:
         # Store-bound provider methods run on the loop when the store is embedded (see provider.py).
         self.store_is_local = platform.store.backend == "sqlite"
         self.routes: list[DataPlaneRoute] = [
-            (lambda req: req.path.startswith("/_cloudlet/"), lambda req, receive: internal_api(platform, req, receive)),
+            (lambda req: req.path.startswith("/_cloudlet/"), lambda req: internal_api(platform, req)),
         ]
 
-    # ---- ASGI ----
-    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        kind = scope["type"]
-        if kind == "http":
-            await self.http(scope, receive, send)
-        elif kind == "lifespan":
-            await self.lifespan(receive, send)
-
-    async def lifespan(self, receive: Any, send: Any) -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                try:
-                    await self.platform.start()
-                except Exception as exc:  # pragma: no cover - reported to the server
-                    log.exception("platform failed to start")
-                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
-                    return
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await self.platform.stop()
-                await send({"type": "lifespan.shutdown.complete"})
-                return
-
-    async def http(self, scope: dict, receive: Any, send: Any) -> None:
-        started = time.perf_counter()
-        headers: dict[str, str] = {}
-        for k, v in scope["headers"]:
-            name = k.decode("latin-1").lower()
-            value = v.decode("latin-1")
-            headers[name] = f"{headers[name]},{value}" if name in headers else value
-        raw = scope.get("raw_path") or scope["path"].encode("utf-8")
-        path = raw.decode("utf-8", "surrogateescape").split("?", 1)[0] or "/"
-        req = HttpRequest(scope["method"], path, scope["query_string"].decode("latin-1"), headers, b"",
-                          headers.get("host", ""))
+    async def handle(self, req: HttpRequest, too_large: bool = False) -> HttpResponse:
+        """Serve one request: a data-plane route if one matches, else the AWS API pipeline."""
         for matches, handler in self.routes:
             if matches(req):
-                resp = await handler(req, receive)
-                await send_response(send, resp, req.method == "HEAD")
-                return
-        too_large = await self._read_body(req, receive)
+                return await handler(req)
+        started = time.perf_counter()
         service, operation, account, resp = await self.dispatch(req, too_large)
-        await send_response(send, resp, req.method == "HEAD")
         if request_log.isEnabledFor(logging.INFO):
             request_log.info("%s %s %s %d %.2fms", service, operation or "-", account, resp.status,
                              (time.perf_counter() - started) * 1000)
-
-    async def _read_body(self, req: HttpRequest, receive: Any) -> bool:
-        """Buffer the body up to the configured cap; True if the request was larger."""
-        cap = self.settings.max_body_bytes
-        length = req.headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > cap:
-            await _drain(receive)
-            return True
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                break
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > cap:
-                await _drain(receive, message)
-                return True
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
-        req.body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-        return False
+        return resp
 
     # ---- the AWS API pipeline ----
     async def dispatch(self, req: HttpRequest, too_large: bool = False) -> tuple[str, str, str, HttpResponse]:
@@ -166,11 +108,14 @@ class Gateway:
                 self._decode_chunked(req, scope)
             op, state = protocol.find_operation(spec, req)
             ctx.operation = op.name
-            params = protocol.parse(spec, op, req, state)
-            if spec.quirks.validate and op.input_shape is not None:
-                problems = validate(op.input_shape, params)
-                if problems:
-                    raise ValidationException(validation_message(problems), code=spec.validation_error_code)
+            try:
+                params = protocol.parse(spec, op, req, state)
+                problems = (validate(op.input_shape, params)
+                            if spec.quirks.validate and op.input_shape is not None else [])
+            except RecursionError:
+                raise SerializationException("The request is nested too deeply") from None
+            if problems:
+                raise ValidationException(validation_message(problems), code=spec.validation_error_code)
             result = await self._call(spec, op.name, ctx, params)
             resp = protocol.serialize(spec, op, result or {}, rid)
         except ServiceError as err:
@@ -243,17 +188,6 @@ class Gateway:
 def unknown_service_response(service: str, rid: str) -> HttpResponse:
     """No botocore model names this service: answer as the query protocol would."""
     body = (f"<ErrorResponse><Error><Type>Sender</Type><Code>UnknownService</Code>"
-            f"<Message>cloudlet does not know the service '{service}'</Message></Error>"
+            f"<Message>cloudlet does not know the service '{escape(service)}'</Message></Error>"
             f"<RequestId>{rid}</RequestId></ErrorResponse>").encode("utf-8", "replace")
     return HttpResponse(400, {"Content-Type": "text/xml", "x-amzn-RequestId": rid}, body)
-
-
-async def _drain(receive: Any, message: dict | None = None) -> None:
-    """Read and discard the rest of a request body we refuse, so the connection stays usable."""
-    while message is None or message.get("more_body", False):
-        message = await receive()
-        if message["type"] != "http.request":
-            return
-
-
-__all__ = ["Gateway", "PROTOCOLS"]

@@ -13,7 +13,7 @@ def _json(status: int, obj: Any) -> HttpResponse:
     return HttpResponse(status, {"Content-Type": "application/json"}, json.dumps(obj).encode())
 
 
-async def internal_api(platform: Any, req: HttpRequest, receive: Any) -> HttpResponse:
+async def internal_api(platform: Any, req: HttpRequest) -> HttpResponse:
     path = req.path.rstrip("/")
     if path == "/_cloudlet/health":
         if req.method not in ("GET", "HEAD"):

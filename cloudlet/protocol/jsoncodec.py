@@ -17,12 +17,16 @@ def loads(body: bytes) -> Any:
         return {}
     try:
         return json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise SerializationException("Could not parse request body into json: malformed JSON") from None
 
 
 def dumps(obj: Any) -> bytes:
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    text = json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate from a JSON request: keep it as a \u escape
+        return json.dumps(obj, separators=(",", ":")).encode("ascii")
 
 
 # ---- decoding (wire -> params) ----------------------------------------------------------
@@ -65,7 +69,8 @@ def decode(shape: Shape, value: Any, path: str = "") -> Any:
             raise _mismatch(shape, value, path)
         return value
     if t in ("integer", "long"):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or (
+                isinstance(value, float) and not value.is_integer()):
             raise _mismatch(shape, value, path)
         return int(value)
     if t in ("float", "double"):

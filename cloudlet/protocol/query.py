@@ -41,6 +41,9 @@ def form_params(req: HttpRequest) -> dict[str, str]:
     return dict(pairs)
 
 
+MAX_KEY = 1024
+
+
 class _Flat:
     """A flat `A.b.1.C=v` parameter dict with O(1) 'is anything under this prefix?' checks."""
 
@@ -50,6 +53,8 @@ class _Flat:
         self.values = values
         prefixes = set()
         for key in values:
+            if len(key) > MAX_KEY:  # no model member path is this long; don't index its prefixes
+                continue
             pos = key.find(".")
             while pos != -1:
                 prefixes.add(key[:pos])

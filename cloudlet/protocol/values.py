@@ -10,11 +10,16 @@ from email.utils import formatdate, parsedate_to_datetime
 
 from .errors import SerializationException
 
-UTC = UTC
-
 
 def parse_timestamp(value: object) -> datetime:
     """Read a timestamp in any wire form AWS uses: epoch seconds, ISO 8601 or RFC 822."""
+    try:
+        return _parse_timestamp(value)
+    except (OverflowError, OSError) as exc:  # fromtimestamp() beyond time_t or the year range
+        raise ValueError(f"timestamp out of range: {value!r}") from exc
+
+
+def _parse_timestamp(value: object) -> datetime:
     if isinstance(value, datetime):
         return value if value.tzinfo else value.replace(tzinfo=UTC)
     if isinstance(value, bool):

@@ -155,9 +155,11 @@ def decode_structure(shape: Shape, elem: Element, path: str = "") -> dict:
 
 # ---- encoding ----------------------------------------------------------------------------
 
-_TEXT_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", "\r": "&#xD;"})
+# Characters XML 1.0 cannot carry at all (not even as references) become U+FFFD.
+_ILLEGAL = {c: "\ufffd" for c in [*range(0x20), 0xFFFE, 0xFFFF, *range(0xD800, 0xE000)] if c not in (9, 10, 13)}
+_TEXT_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", "\r": "&#xD;", **_ILLEGAL})
 _ATTR_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "\r": "&#xD;",
-                               "\n": "&#xA;", "\t": "&#x9;"})
+                               "\n": "&#xA;", "\t": "&#x9;", **_ILLEGAL})
 
 
 # Response members carried outside the body. URI and query-string bindings mean nothing in a

@@ -184,3 +184,53 @@ def test_http_garbage_does_not_break_the_server(server):
         s.sendall(b"\x00\x01GARBAGE / HTTP/9\r\n\r\n")
         s.recv(4096)
     assert server.client("sts").get_caller_identity()["Account"] == "000000000000"
+
+
+DDB = {"Authorization": auth("dynamodb"), "X-Amz-Target": "DynamoDB_20120810.ListTables"}
+FORM = {"Authorization": auth("sts"), "Content-Type": "application/x-www-form-urlencoded"}
+
+
+@pytest.mark.parametrize("body", [
+    b"[" * 10000 + b"]" * 10000,                               # too deep for the JSON parser
+    b'{"Limit": 1e999}', b'{"Limit": NaN}',                     # not integers
+    b'{"ExclusiveStartTableName": "\\ud800"}',                  # lone surrogate echoed in the error
+])
+def test_hostile_json_gets_a_4xx(server, body):
+    status, _, resp = raw(server, headers=DDB, body=body)
+    assert 400 <= status < 500, resp
+    json.loads(resp)
+
+
+def test_deeply_nested_valid_json_gets_a_4xx(server):
+    item = '{"L":[' * 450 + '{"S":"x"}' + "]}" * 450
+    body = ('{"TableName":"t","Item":{"k":' + item + "}}").encode()
+    status, _, resp = raw(server, headers={**DDB, "X-Amz-Target": "DynamoDB_20120810.PutItem"}, body=body)
+    assert 400 <= status < 502 and status != 500, resp
+
+
+def test_control_characters_are_not_echoed_into_xml(server):
+    import xml.dom.minidom
+
+    status, _, resp = raw(server, headers=FORM, body=b"Action=%00GetCallerIdentity&Version=2011-06-15")
+    assert status == 400
+    xml.dom.minidom.parseString(resp)  # well-formed despite the NUL in the echoed action
+    status, _, resp = raw(server, headers={"Authorization": "AWS4-HMAC-SHA256 Credential=test/20250101/"
+                                                            "us-east-1/a<b&c>/aws4_request, Signature=0"})
+    assert status == 400
+    xml.dom.minidom.parseString(resp)
+
+
+def test_timestamp_out_of_range(server):
+    status, _, resp = raw(server, "/some-bucket/key", method="GET",
+                          headers={"Authorization": auth("s3"), "If-Modified-Since": "1e18"})
+    assert status != 500 and status < 502
+
+
+def test_long_query_keys_stay_cheap(server):
+    import time
+
+    started = time.monotonic()
+    status, _, _ = raw(server, headers=FORM,
+                       body=b"Action=GetCallerIdentity&Version=2011-06-15&" + b"a." * 40000 + b"=1")
+    assert status == 200
+    assert time.monotonic() - started < 3
