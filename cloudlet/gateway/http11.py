@@ -92,6 +92,7 @@ class HttpProtocol(asyncio.Protocol):
         self.writable.set()
         self.closed = False
         self._reading_paused = False
+        self.last_active = self.loop.time()
         self._url = b""
         self._headers: list[tuple[bytes, bytes]] = []
         self._body: list[bytes] = []
@@ -126,7 +127,7 @@ class HttpProtocol(asyncio.Protocol):
         self.writable.set()
 
     def data_received(self, data: bytes) -> None:
-        self._disarm_idle()
+        self.last_active = self.loop.time()
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -143,9 +144,17 @@ class HttpProtocol(asyncio.Protocol):
         self.closed = True
 
     def _arm_idle(self) -> None:
-        self._disarm_idle()
-        if not self.closed:
-            self.idle_timer = self.loop.call_later(IDLE_TIMEOUT, self.close_if_idle)
+        """One timer per connection, re-armed only when it fires early (cheaper than per request)."""
+        if self.idle_timer is None and not self.closed:
+            self.idle_timer = self.loop.call_later(IDLE_TIMEOUT, self._idle_check)
+
+    def _idle_check(self) -> None:
+        self.idle_timer = None
+        quiet = self.loop.time() - self.last_active
+        if quiet >= IDLE_TIMEOUT and self.idle:
+            self.close_if_idle()
+        elif not self.closed:
+            self.idle_timer = self.loop.call_later(max(IDLE_TIMEOUT - quiet, 1.0), self._idle_check)
 
     def _disarm_idle(self) -> None:
         if self.idle_timer is not None:

@@ -18,6 +18,7 @@ How a method runs:
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -41,6 +42,7 @@ def blocking(fn: Callable) -> Callable:
     return fn
 
 
+@functools.lru_cache(maxsize=4096)
 def snake_case(operation: str) -> str:
     """`GetCallerIdentity` -> `get_caller_identity`, `ListBucketsV2` -> `list_buckets_v2`."""
     s = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", operation)
@@ -59,6 +61,12 @@ class Provider:
 
     def handler(self, operation: str) -> tuple[Handler, str] | None:
         """The method for `operation` and how to call it: "inline", "async", "thread" or "store"."""
+        cache = self.__dict__.setdefault("_handlers", {})
+        if operation not in cache:
+            cache[operation] = self._find_handler(operation)
+        return cache[operation]
+
+    def _find_handler(self, operation: str) -> tuple[Handler, str] | None:
         fn = getattr(self, snake_case(operation), None)
         if fn is None or not callable(fn):
             return None
