@@ -63,6 +63,8 @@ class Gateway:
         self.routes: list[DataPlaneRoute] = [
             (lambda req: req.path.startswith("/_cloudlet/"), lambda req: internal_api(platform, req)),
         ]
+        for provider in platform.providers.values():
+            self.routes[:0] = provider.routes()  # service routes are more specific than /_cloudlet/
 
     async def handle(self, req: HttpRequest, too_large: bool = False) -> HttpResponse:
         """Serve one request: a data-plane route if one matches, else the AWS API pipeline."""

@@ -82,5 +82,10 @@ class Provider:
         return sorted(name for name in dir(cls)
                       if not name.startswith("_") and not hasattr(Provider, name) and callable(getattr(cls, name)))
 
+    def routes(self) -> list:
+        """Data-plane HTTP routes this service serves besides its AWS API: a list of
+        `(matches(req) -> bool, async handler(req) -> HttpResponse)` (e.g. function URLs)."""
+        return []
+
     def reset(self) -> None:
         """Drop in-process caches after the platform's state was wiped (override if any)."""
