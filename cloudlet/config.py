@@ -48,6 +48,9 @@ class Settings:
     max_body_bytes: int = 64 * 1024 * 1024
     sqlite_synchronous: str = "NORMAL"
     worker_threads: int = 16
+    lambda_concurrency_limit: int = 1000
+    lambda_idle_timeout: float = 600.0
+    lambda_retry_delays: str = "60,120"     # seconds before the 1st and 2nd retry of an async invoke
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides: object) -> Settings:
@@ -58,6 +61,7 @@ class Settings:
             "host": str, "port": int, "data_dir": Path, "database_url": str, "postgres_schema": str, "ephemeral": _bool,
             "log_level": str, "region": str, "default_account": str, "credentials": parse_credentials,
             "enforce_sigv4": _bool, "max_body_bytes": int, "sqlite_synchronous": str, "worker_threads": int,
+            "lambda_concurrency_limit": int, "lambda_idle_timeout": float, "lambda_retry_delays": str,
         }
         for f in fields(s):
             key = "CLOUDLET_" + f.name.upper()

@@ -32,6 +32,7 @@ class Quirks:
 
 
 QUIRKS: dict[str, Quirks] = {
+    "logs": Quirks(validation_error="InvalidParameterException"),
     "s3": Quirks(error_style="s3", validate=False, xml_roots={
         "ListBuckets": "ListAllMyBucketsResult", "ListObjects": "ListBucketResult",
         "ListObjectsV2": "ListBucketResult", "ListObjectVersions": "ListVersionsResult",

@@ -11,6 +11,7 @@ import importlib
 PROVIDERS: dict[str, str] = {
     "dynamodb": "cloudlet.services.dynamodb.provider:DynamoDBProvider",
     "lambda": "cloudlet.services.lambda_.provider:LambdaProvider",
+    "logs": "cloudlet.services.logs.provider:LogsProvider",
     "s3": "cloudlet.services.s3.provider:S3Provider",
     "sts": "cloudlet.services.sts.provider:StsProvider",
 }

@@ -1,0 +1,368 @@
+"""Log event storage: appending, paged reads of one stream, merged filtered reads of a group,
+and retention expiry.
+
+An event lives at `(account, region, "logs", "event", group, stream, timestamp_ms, seq)`, so a
+stream is a time-ordered range; `seq` is the stream's running sequence number (kept in the
+stream record), which keeps events with equal timestamps apart and in arrival order. The value
+is an 8-byte big-endian ingestion time followed by the UTF-8 message.
+
+Other services write logs with :func:`append_events` (the Lambda engine writes function logs
+to `/aws/lambda/<name>`); it creates the group and stream when missing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import heapq
+import json
+import logging
+import random
+import struct
+import time
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+from cloudlet.store import ConflictError, Store, Transaction
+
+from .groups import (
+    GROUP_NOT_FOUND,
+    RETENTION_INDEX,
+    STREAM_NOT_FOUND,
+    InvalidParameterException,
+    ResourceNotFoundException,
+    events_prefix,
+    group_key,
+    new_group,
+    new_stream,
+    stream_key,
+    streams_prefix,
+)
+
+log = logging.getLogger("cloudlet.logs")
+
+EVENT_OVERHEAD = 26                 # bytes AWS adds per event when sizing batches and pages
+MAX_PAGE_BYTES = 1_048_576          # a GetLogEvents/FilterLogEvents page holds at most 1 MB
+DEFAULT_LIMIT = 10_000
+DAY_MS = 86_400_000
+SCAN_BUDGET = 50_000                # events FilterLogEvents examines per call before it hands back a token
+_RETRIES = 50
+_INGESTION = struct.Struct(">q")
+_CHUNK_FIRST, _CHUNK_MAX = 64, 2048
+
+Event = tuple[int, str]
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def encode_event(ingestion_ms: int, message: str) -> bytes:
+    return _INGESTION.pack(ingestion_ms) + message.encode("utf-8", "surrogatepass")
+
+
+def decode_event(raw: bytes) -> tuple[int, str]:
+    return _INGESTION.unpack_from(raw)[0], bytes(raw[8:]).decode("utf-8", "surrogatepass")
+
+
+def event_id(ts: int, uid: int, seq: int) -> str:
+    """A 56-digit id, unique within the region: timestamp, stream uid, sequence number."""
+    return f"{ts:020d}{uid % 10**18:018d}{seq % 10**18:018d}"
+
+
+# ---- writing ----
+
+def append_events(store: Store, account: str, region: str, group: str, stream: str,
+                  events: list[Event]) -> None:
+    """Append `(timestamp_ms, message)` events to `group`/`stream`, creating both if missing.
+
+    The events are stored in one transaction with the current time as their ingestionTime, in
+    any timestamp order (reads return them by timestamp). Safe to call from any thread,
+    including concurrently for the same stream and from several processes sharing a store;
+    it must not be called from a thread that has a store transaction open. Costs one read and
+    `len(events) + 1` writes in a single transaction, so batching lines is cheap but one call
+    per line is fine too. Nothing is validated: callers are internal.
+    """
+    if events:
+        write_events(store, account, region, group, stream, events, create=True)
+
+
+def write_events(store: Store, account: str, region: str, group: str, stream: str, events: Iterable[Event],
+                 *, create: bool) -> dict:
+    """Store events and update the stream record; returns that record. With `create=False`
+    a missing group or stream is ResourceNotFoundException; conflicting writers retry."""
+    events = list(events)
+    skey = stream_key(account, region, group, stream)
+    prefix = events_prefix(account, region, group, stream)
+    for attempt in range(_RETRIES):
+        try:
+            with store.transaction() as tx:
+                ingestion = now_ms()
+                found = tx.get_json_versioned(skey)
+                if found is None:
+                    gkey = group_key(account, region, group)
+                    if tx.get(gkey) is None:
+                        if not create:
+                            raise ResourceNotFoundException(GROUP_NOT_FOUND)
+                        tx.put_json(gkey, new_group(ingestion), if_absent=True)
+                    elif not create:
+                        raise ResourceNotFoundException(STREAM_NOT_FOUND)
+                    meta, version = new_stream(ingestion), None
+                else:
+                    meta, version = found
+                if events:
+                    _put_events(tx, prefix, meta, events, ingestion)
+                if version is None:
+                    tx.put_json(skey, meta, if_absent=True)
+                else:
+                    tx.put_json(skey, meta, if_version=version)
+            return meta
+        except ConflictError:
+            if attempt == _RETRIES - 1:
+                raise
+            time.sleep(random.uniform(0, 0.002 * (attempt + 1)))
+    raise AssertionError("unreachable")
+
+
+def _put_events(tx: Transaction, prefix: tuple, meta: dict, events: list[Event], ingestion: int) -> None:
+    seq = meta["seq"]
+    stored = 0
+    first = meta.get("firstEventTimestamp")
+    last = meta.get("lastEventTimestamp")
+    for ts, message in events:
+        seq += 1
+        raw = encode_event(ingestion, message)
+        tx.put(prefix + (ts, seq), raw)
+        stored += len(raw) - _INGESTION.size
+        if first is None or ts < first:
+            first = ts
+        if last is None or ts > last:
+            last = ts
+    meta.update(seq=seq, storedBytes=meta.get("storedBytes", 0) + stored, firstEventTimestamp=first,
+                lastEventTimestamp=last, lastIngestionTime=ingestion)
+
+
+# ---- GetLogEvents: one stream, paged by position tokens ----
+
+def _position_token(direction: str, ts: int, seq: int) -> str:
+    return f"{direction}/{ts:020d}{seq:036d}/s"
+
+
+def parse_position_token(token: str) -> tuple[str, int, int]:
+    """`("f"|"b", timestamp, seq)` of a GetLogEvents token (AWS's `f/<56 digits>/s` shape)."""
+    parts = token.split("/")
+    if len(parts) != 3 or parts[0] not in ("f", "b") or parts[2] != "s" or len(parts[1]) != 56 \
+            or not parts[1].isdigit():
+        raise InvalidParameterException("The specified nextToken is invalid.")
+    return parts[0], int(parts[1][:20]), int(parts[1][20:])
+
+
+def read_stream(tx: Transaction, account: str, region: str, group: str, stream: str, *,
+                start_time: int | None = None, end_time: int | None = None, token: str | None = None,
+                start_from_head: bool = False, limit: int | None = None) -> dict:
+    """One GetLogEvents page: `{"events", "nextForwardToken", "nextBackwardToken"}`.
+
+    A forward token `f/<ts,seq>` resumes at the first event at or after that position, a
+    backward token `b/<ts,seq>` at the last event before it. Like AWS, when a page in the
+    token's direction is empty, that direction's token comes back unchanged, and tokens are
+    never null. startTime is inclusive, endTime exclusive.
+    """
+    limit = limit or DEFAULT_LIMIT
+    prefix = events_prefix(account, region, group, stream)
+    low = (start_time or 0, 0)
+    high = None if end_time is None else (end_time, 0)
+    if token is not None:
+        direction, ts, seq = parse_position_token(token)
+        forward = direction == "f"
+        if forward:
+            low = max(low, (ts, seq))
+        else:
+            high = (ts, seq) if high is None else min(high, (ts, seq))
+    else:
+        forward = start_from_head
+    if high is not None and high <= low:
+        rows = []
+    else:
+        rows = tx.range(prefix, start=prefix + low, end=None if high is None else prefix + high,
+                        reverse=not forward, limit=limit)
+    events = []
+    size = 0
+    for key, raw in rows:
+        ingestion, message = decode_event(raw)
+        size += len(raw) - _INGESTION.size + EVENT_OVERHEAD
+        if events and size > MAX_PAGE_BYTES:
+            break
+        events.append(((key[-2], key[-1]), {"timestamp": key[-2], "message": message, "ingestionTime": ingestion}))
+    if not forward:
+        events.reverse()
+    if events:
+        (first_ts, first_seq), (last_ts, last_seq) = events[0][0], events[-1][0]
+        fwd, bwd = _position_token("f", last_ts, last_seq + 1), _position_token("b", first_ts, first_seq)
+    elif token is not None:
+        _, ts, seq = parse_position_token(token)
+        fwd = token if forward else _position_token("f", ts, seq)
+        bwd = token if not forward else _position_token("b", ts, seq)
+    else:
+        fwd, bwd = _position_token("f", *low), _position_token("b", *low)
+    return {"events": [e for _, e in events], "nextForwardToken": fwd, "nextBackwardToken": bwd}
+
+
+# ---- FilterLogEvents: streams of a group merged by timestamp ----
+
+def encode_filter_token(position: tuple[int, str, int]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(list(position), separators=(",", ":")).encode()).decode()
+
+
+def decode_filter_token(token: str) -> tuple[int, str, int]:
+    try:
+        ts, stream, seq = json.loads(base64.urlsafe_b64decode(token.encode()))
+        if isinstance(ts, int) and isinstance(stream, str) and isinstance(seq, int):
+            return ts, stream, seq
+    except (ValueError, TypeError):
+        pass
+    raise InvalidParameterException("The specified nextToken is invalid.")
+
+
+def _stream_rows(tx: Transaction, prefix: tuple, name: str, start: tuple, end: tuple | None
+                 ) -> Iterator[tuple[int, str, int, bytes]]:
+    """Events of one stream in key order as `(ts, stream, seq, raw)`, fetched in growing chunks."""
+    base = prefix + (name,)
+    chunk = _CHUNK_FIRST
+    lo = base + start
+    hi = None if end is None else base + end
+    while True:
+        rows = tx.range(base, start=lo, end=hi, limit=chunk)
+        for key, raw in rows:
+            yield key[-2], name, key[-1], raw
+        if len(rows) < chunk:
+            return
+        last = rows[-1][0]
+        lo = base + (last[-2], last[-1] + 1)
+        chunk = min(chunk * 4, _CHUNK_MAX)
+
+
+def filter_group(tx: Transaction, account: str, region: str, group: str, streams: dict[str, dict], *,
+                 start_time: int | None = None, end_time: int | None = None,
+                 matches: Callable[[str], bool] | None = None, limit: int | None = None,
+                 token: str | None = None, scan_budget: int = SCAN_BUDGET) -> dict:
+    """One FilterLogEvents page over `streams` (name -> stream record): `{"events", "nextToken"?}`.
+
+    Events come in (timestamp, stream name, seq) order; the token is the position of the last
+    event examined, so a page may be short or empty (when the scan budget ran out first) and
+    still carry a token, as on AWS. startTime and endTime are both inclusive.
+    """
+    limit = limit or DEFAULT_LIMIT
+    prefix = events_prefix(account, region, group)
+    resume = decode_filter_token(token) if token else None
+    lo_ts = start_time or 0
+    end = None if end_time is None else (end_time + 1,)
+    iters = []
+    for name in sorted(streams):
+        meta = streams[name]
+        first, last = meta.get("firstEventTimestamp"), meta.get("lastEventTimestamp")
+        if first is None or (end_time is not None and first > end_time) or last < lo_ts:
+            continue
+        start: tuple = (lo_ts,)
+        if resume is not None:
+            r_ts, r_stream, r_seq = resume
+            if name < r_stream:
+                after = (r_ts + 1,)
+            elif name == r_stream:
+                after = (r_ts, r_seq + 1)
+            else:
+                after = (r_ts,)
+            start = max(start, after)
+        iters.append(_stream_rows(tx, prefix, name, start, end))
+    merged = heapq.merge(*iters)
+    events: list[dict] = []
+    size = scanned = 0
+    done: tuple | None = None       # position of the last event this page accounts for
+    more = False
+    for ts, name, seq, raw in merged:
+        ingestion, message = decode_event(raw)
+        if matches is None or matches(message):
+            size += len(raw) - _INGESTION.size + EVENT_OVERHEAD
+            if events and size > MAX_PAGE_BYTES:
+                more = True         # this event starts the next page
+                break
+            events.append({"logStreamName": name, "timestamp": ts, "message": message, "ingestionTime": ingestion,
+                           "eventId": event_id(ts, streams[name].get("uid", 0), seq)})
+            if len(events) >= limit:
+                done = (ts, name, seq)
+                more = next(merged, None) is not None
+                break
+        done = (ts, name, seq)
+        scanned += 1
+        if scanned >= scan_budget:
+            more = True
+            break
+    out: dict[str, Any] = {"events": events}
+    if more and done is not None:
+        out["nextToken"] = encode_filter_token(done)
+    return out
+
+
+# ---- retention ----
+
+def expire_events(store: Store, now: int | None = None, batch: int = 1000) -> int:
+    """Delete events older than their group's retention; return how many were deleted."""
+    now = now_ms() if now is None else now
+    deleted = 0
+    for key, raw in store.range(RETENTION_INDEX):
+        account, region, group = key[-3:]
+        cutoff = now - int(json.loads(raw)) * DAY_MS
+        for skey, sraw in store.range(streams_prefix(account, region, group)):
+            first = json.loads(sraw).get("firstEventTimestamp")
+            if first is not None and first < cutoff:
+                deleted += _expire_stream(store, account, region, group, skey[-1], cutoff, batch)
+    return deleted
+
+
+def _expire_stream(store: Store, account: str, region: str, group: str, stream: str, cutoff: int,
+                   batch: int) -> int:
+    prefix = events_prefix(account, region, group, stream)
+    skey = stream_key(account, region, group, stream)
+    deleted = 0
+    while True:
+        try:
+            with store.transaction() as tx:
+                found = tx.get_json_versioned(skey)
+                if found is None:
+                    return deleted
+                meta, version = found
+                rows = tx.range(prefix, end=prefix + (cutoff,), limit=batch)
+                freed = 0
+                for key, raw in rows:
+                    tx.delete(key)
+                    freed += len(raw) - _INGESTION.size
+                following = tx.range(prefix, limit=1)
+                meta["storedBytes"] = max(0, meta.get("storedBytes", 0) - freed)
+                if following:
+                    meta["firstEventTimestamp"] = following[0][0][-2]
+                else:
+                    meta.pop("firstEventTimestamp", None)
+                    meta.pop("lastEventTimestamp", None)
+                tx.put_json(skey, meta, if_version=version)
+        except ConflictError:
+            continue
+        deleted += len(rows)
+        if len(rows) < batch:
+            return deleted
+
+
+class RetentionSweeper:
+    """Background service: deletes expired events every `interval` seconds (AWS takes up to 72 h)."""
+
+    name = "logs-retention"
+
+    def __init__(self, store: Store, interval: float = 600.0) -> None:
+        self.store = store
+        self.interval = interval
+
+    async def run(self, stopping: asyncio.Event) -> None:
+        from cloudlet.background import sleep_or_stop
+
+        while not await sleep_or_stop(stopping, self.interval):
+            deleted = await asyncio.to_thread(expire_events, self.store)
+            if deleted:
+                log.info("logs retention: deleted %d expired events", deleted)

@@ -1,0 +1,485 @@
+"""Amazon CloudWatch Logs: log groups, log streams, events, retention and tags."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+from cloudlet.services.provider import Provider, blocking
+from cloudlet.store import ConflictError
+
+from . import events as ev
+from .filter_pattern import FilterPatternError, compile_pattern
+from .groups import (
+    GROUP_NOT_FOUND,
+    RETENTION_DAYS,
+    STREAM_NOT_FOUND,
+    InvalidParameterException,
+    LogsValidationException,
+    ResourceAlreadyExistsException,
+    ResourceNotFoundException,
+    TooManyTagsException,
+    check_group_name,
+    check_new_group_name,
+    check_stream_name,
+    describe_group,
+    describe_stream,
+    events_prefix,
+    group_key,
+    groups_prefix,
+    new_group,
+    new_stream,
+    parse_group_arn,
+    retention_key,
+    sequence_token,
+    stream_key,
+    streams_prefix,
+)
+
+MAX_TAGS = 50
+TOO_OLD_MS = 14 * ev.DAY_MS
+TOO_NEW_MS = 2 * 3600 * 1000
+MAX_SPAN_MS = 24 * 3600 * 1000
+_INVALID_TOKEN = "The specified nextToken is invalid."
+
+
+def _encode_token(obj) -> str:
+    return base64.urlsafe_b64encode(json.dumps(obj, separators=(",", ":")).encode()).decode()
+
+
+def _decode_token(token: str):
+    try:
+        return json.loads(base64.urlsafe_b64decode(token.encode()))
+    except ValueError:
+        raise InvalidParameterException(_INVALID_TOKEN) from None
+
+
+class LogsProvider(Provider):
+    service = "logs"
+
+    def __init__(self, platform) -> None:
+        super().__init__(platform)
+        background = getattr(platform, "background", None)
+        if background is not None:
+            background.add(ev.RetentionSweeper(self.store))
+
+    # ---- helpers ----
+
+    def _group_name(self, ctx, params: dict) -> str:
+        """The group named by logGroupName or logGroupIdentifier (a name or an ARN)."""
+        name, ident = params.get("logGroupName"), params.get("logGroupIdentifier")
+        if name and ident:
+            raise InvalidParameterException("LogGroup name and LogGroup ARN are mutually exclusive parameters.")
+        if name:
+            check_group_name(name)
+            return name
+        if not ident:
+            raise InvalidParameterException("Either logGroupName or logGroupIdentifier must be specified.")
+        return self._identifier(ctx, ident)
+
+    def _identifier(self, ctx, ident: str, missing_ok: bool = False) -> str | None:
+        if ident.startswith("arn:"):
+            parsed = parse_group_arn(ident)
+            if parsed is None:
+                raise InvalidParameterException(f"Invalid log group identifier: {ident}")
+            region, account, name = parsed
+            if region != ctx.region or account != ctx.account:
+                if missing_ok:
+                    return None
+                raise ResourceNotFoundException(GROUP_NOT_FOUND)
+            return name
+        check_group_name(ident, "logGroupIdentifier")
+        return ident
+
+    def _group(self, tx, ctx, name: str) -> tuple[dict, int]:
+        found = tx.get_json_versioned(group_key(ctx.account, ctx.region, name))
+        if found is None:
+            raise ResourceNotFoundException(GROUP_NOT_FOUND)
+        return found
+
+    def _update_group(self, ctx, name: str, change) -> dict:
+        """Read-modify-write of a group record; `change(tx, record)` may write more keys."""
+        for attempt in range(10):
+            try:
+                with self.store.transaction() as tx:
+                    record, version = self._group(tx, ctx, name)
+                    change(tx, record)
+                    tx.put_json(group_key(ctx.account, ctx.region, name), record, if_version=version)
+                return {}
+            except ConflictError:
+                if attempt == 9:
+                    raise
+        return {}
+
+    def _stored_bytes(self, tx, ctx, name: str) -> int:
+        return sum(json.loads(raw).get("storedBytes", 0)
+                   for _, raw in tx.range(streams_prefix(ctx.account, ctx.region, name)))
+
+    # ---- log groups ----
+
+    def create_log_group(self, ctx, params):
+        name = params["logGroupName"]
+        check_new_group_name(name)
+        tags = params.get("tags") or {}
+        if len(tags) > MAX_TAGS:
+            raise InvalidParameterException(f"A resource can have no more than {MAX_TAGS} tags.")
+        record = new_group(ev.now_ms(), tags=tags, kms_key_id=params.get("kmsKeyId"),
+                           log_group_class=params.get("logGroupClass"),
+                           deletion_protection=params.get("deletionProtectionEnabled", False))
+        try:
+            with self.store.transaction() as tx:
+                tx.put_json(group_key(ctx.account, ctx.region, name), record, if_absent=True)
+        except ConflictError:
+            raise ResourceAlreadyExistsException("The specified log group already exists") from None
+        return {}
+
+    @blocking
+    def delete_log_group(self, ctx, params):
+        name = params["logGroupName"]
+        check_group_name(name)
+        with self.store.transaction() as tx:
+            record, _ = self._group(tx, ctx, name)
+            if record.get("deletionProtectionEnabled"):
+                raise LogsValidationException(
+                    f"Log group {name} cannot be deleted because deletion protection is enabled.")
+            tx.delete(group_key(ctx.account, ctx.region, name))
+            tx.delete(retention_key(ctx.account, ctx.region, name))
+            tx.delete_range(streams_prefix(ctx.account, ctx.region, name))
+            tx.delete_range(events_prefix(ctx.account, ctx.region, name))
+        return {}
+
+    def describe_log_groups(self, ctx, params):
+        prefix = params.get("logGroupNamePrefix")
+        pattern = params.get("logGroupNamePattern")
+        idents = params.get("logGroupIdentifiers")
+        group_class = params.get("logGroupClass")
+        limit = params.get("limit") or 50
+        if prefix and pattern:
+            raise InvalidParameterException(
+                "LogGroup name prefix and LogGroup name pattern are mutually exclusive parameters.")
+        if idents and (prefix or pattern):
+            raise InvalidParameterException(
+                "logGroupIdentifiers cannot be specified together with logGroupNamePrefix or logGroupNamePattern.")
+        if prefix:
+            check_group_name(prefix, "logGroupNamePrefix")
+        base = groups_prefix(ctx.account, ctx.region)
+        out_groups: list[dict] = []
+        next_token = None
+        with self.store.transaction(write=False) as tx:
+            if idents:
+                names = sorted(filter(None, (self._identifier(ctx, ident, missing_ok=True) for ident in idents)))
+                rows = [(base + (n,), raw) for n in names if (raw := tx.get(base + (n,))) is not None]
+                candidates = iter(rows)
+            else:
+                start = base + (prefix,) if prefix else None
+                token = params.get("nextToken")
+                if token:
+                    after = _decode_token(token)
+                    if not isinstance(after, str):
+                        raise InvalidParameterException(_INVALID_TOKEN)
+                    start = max(start or base, base + (after + "\x00",))
+                candidates = self._scan(tx, base, start)
+            for key, raw in candidates:
+                name = key[-1]
+                if prefix and not name.startswith(prefix):
+                    break
+                if pattern and pattern not in name:
+                    continue
+                record = json.loads(raw)
+                if group_class and record.get("logGroupClass", "STANDARD") != group_class:
+                    continue
+                if len(out_groups) == limit:
+                    next_token = _encode_token(out_groups[-1]["logGroupName"])
+                    break
+                if pattern:
+                    out_groups.append({"logGroupName": name, "creationTime": record["creationTime"],
+                                       "arn": describe_group(ctx.account, ctx.region, name, record, 0)["arn"]})
+                else:
+                    out_groups.append(describe_group(ctx.account, ctx.region, name, record,
+                                                     self._stored_bytes(tx, ctx, name)))
+        out: dict = {"logGroups": out_groups}
+        if next_token:
+            out["nextToken"] = next_token
+        return out
+
+    @staticmethod
+    def _scan(tx, prefix: tuple, start: tuple | None, chunk: int = 200):
+        """Rows under `prefix` from `start` on, read in chunks."""
+        while True:
+            rows = tx.range(prefix, start=start, limit=chunk)
+            yield from rows
+            if len(rows) < chunk:
+                return
+            start = rows[-1][0] + (None,)
+
+    def put_retention_policy(self, ctx, params):
+        name = params["logGroupName"]
+        check_group_name(name)
+        days = params["retentionInDays"]
+        if days not in RETENTION_DAYS:
+            raise InvalidParameterException(
+                f"1 validation error detected: Value '{days}' at 'retentionInDays' failed to satisfy constraint: "
+                f"Member must satisfy enum value set: [{', '.join(map(str, RETENTION_DAYS))}]")
+
+        def change(tx, record):
+            record["retentionInDays"] = days
+            tx.put_json(retention_key(ctx.account, ctx.region, name), days)
+
+        return self._update_group(ctx, name, change)
+
+    def delete_retention_policy(self, ctx, params):
+        name = params["logGroupName"]
+        check_group_name(name)
+
+        def change(tx, record):
+            record.pop("retentionInDays", None)
+            tx.delete(retention_key(ctx.account, ctx.region, name))
+
+        return self._update_group(ctx, name, change)
+
+    def put_log_group_deletion_protection(self, ctx, params):
+        name = self._identifier(ctx, params["logGroupIdentifier"])
+
+        def change(tx, record):
+            record["deletionProtectionEnabled"] = bool(params["deletionProtectionEnabled"])
+
+        return self._update_group(ctx, name, change)
+
+    # ---- tags ----
+
+    def _tag(self, ctx, name: str, tags: dict, error: type) -> dict:
+        def change(tx, record):
+            merged = {**record.get("tags", {}), **tags}
+            if len(merged) > MAX_TAGS:
+                raise error(f"A resource can have no more than {MAX_TAGS} tags.")
+            record["tags"] = merged
+
+        return self._update_group(ctx, name, change)
+
+    def _untag(self, ctx, name: str, keys: list[str]) -> dict:
+        def change(tx, record):
+            record["tags"] = {k: v for k, v in record.get("tags", {}).items() if k not in set(keys)}
+
+        return self._update_group(ctx, name, change)
+
+    def _list_tags(self, ctx, name: str) -> dict:
+        with self.store.transaction(write=False) as tx:
+            record, _ = self._group(tx, ctx, name)
+        return {"tags": record.get("tags", {})}
+
+    def _arn_group(self, ctx, arn: str) -> str:
+        parsed = parse_group_arn(arn)
+        if parsed is None:
+            if ":logs:" in arn and ":destination:" in arn:
+                raise ResourceNotFoundException("The specified resource does not exist.")
+            raise InvalidParameterException(f"Invalid ARN: {arn}")
+        region, account, name = parsed
+        if region != ctx.region or account != ctx.account:
+            raise ResourceNotFoundException(GROUP_NOT_FOUND)
+        return name
+
+    def tag_log_group(self, ctx, params):
+        check_group_name(params["logGroupName"])
+        return self._tag(ctx, params["logGroupName"], params["tags"], InvalidParameterException)
+
+    def untag_log_group(self, ctx, params):
+        check_group_name(params["logGroupName"])
+        return self._untag(ctx, params["logGroupName"], params["tags"])
+
+    def list_tags_log_group(self, ctx, params):
+        check_group_name(params["logGroupName"])
+        return self._list_tags(ctx, params["logGroupName"])
+
+    def tag_resource(self, ctx, params):
+        return self._tag(ctx, self._arn_group(ctx, params["resourceArn"]), params["tags"], TooManyTagsException)
+
+    def untag_resource(self, ctx, params):
+        return self._untag(ctx, self._arn_group(ctx, params["resourceArn"]), params["tagKeys"])
+
+    def list_tags_for_resource(self, ctx, params):
+        return self._list_tags(ctx, self._arn_group(ctx, params["resourceArn"]))
+
+    # ---- log streams ----
+
+    def create_log_stream(self, ctx, params):
+        group, stream = params["logGroupName"], params["logStreamName"]
+        check_group_name(group)
+        check_stream_name(stream)
+        try:
+            with self.store.transaction() as tx:
+                self._group(tx, ctx, group)
+                tx.put_json(stream_key(ctx.account, ctx.region, group, stream), new_stream(ev.now_ms()),
+                            if_absent=True)
+        except ConflictError:
+            raise ResourceAlreadyExistsException("The specified log stream already exists") from None
+        return {}
+
+    @blocking
+    def delete_log_stream(self, ctx, params):
+        group, stream = params["logGroupName"], params["logStreamName"]
+        check_group_name(group)
+        check_stream_name(stream)
+        with self.store.transaction() as tx:
+            record, _ = self._group(tx, ctx, group)
+            if record.get("deletionProtectionEnabled"):
+                raise LogsValidationException(
+                    f"Log stream {stream} cannot be deleted because deletion protection is enabled on log group "
+                    f"{group}.")
+            if not tx.delete(stream_key(ctx.account, ctx.region, group, stream)):
+                raise ResourceNotFoundException(STREAM_NOT_FOUND)
+            tx.delete_range(events_prefix(ctx.account, ctx.region, group, stream))
+        return {}
+
+    def describe_log_streams(self, ctx, params):
+        group = self._group_name(ctx, params)
+        prefix = params.get("logStreamNamePrefix")
+        order = params.get("orderBy") or "LogStreamName"
+        descending = bool(params.get("descending"))
+        limit = params.get("limit") or 50
+        token = params.get("nextToken")
+        if prefix:
+            check_stream_name(prefix, "logStreamNamePrefix")
+            if order == "LastEventTime":
+                raise InvalidParameterException("Cannot order by LastEventTime with a logStreamNamePrefix.")
+        after = _decode_token(token) if token else None
+        base = streams_prefix(ctx.account, ctx.region, group)
+        with self.store.transaction(write=False) as tx:
+            self._group(tx, ctx, group)
+            if order == "LastEventTime":
+                page, more = self._streams_by_time(tx, base, after, descending, limit)
+            else:
+                page, more = self._streams_by_name(tx, base, prefix, after, descending, limit)
+        streams = [describe_stream(ctx.account, ctx.region, group, name, record) for name, record in page]
+        out: dict = {"logStreams": streams}
+        if more and page:
+            name, record = page[-1]
+            out["nextToken"] = _encode_token([record.get("lastEventTimestamp") or 0, name]
+                                             if order == "LastEventTime" else name)
+        return out
+
+    def _streams_by_name(self, tx, base, prefix, after, descending, limit):
+        if after is not None and not isinstance(after, str):
+            raise InvalidParameterException(_INVALID_TOKEN)
+        if descending:
+            end = base + (after,) if after is not None else (
+                base + (prefix + "\U0010ffff",) if prefix else None)
+            rows = tx.range(base, start=base + (prefix,) if prefix else None, end=end, reverse=True,
+                            limit=limit + 1)
+        else:
+            start = base + (prefix,) if prefix else None
+            if after is not None:
+                start = max(start or base, base + (after + "\x00",))
+            rows = tx.range(base, start=start, limit=limit + 1)
+        rows = [(key[-1], json.loads(raw)) for key, raw in rows if not prefix or key[-1].startswith(prefix)]
+        return rows[:limit], len(rows) > limit
+
+    def _streams_by_time(self, tx, base, after, descending, limit):
+        items = sorted(((json.loads(raw).get("lastEventTimestamp") or 0, key[-1], raw)
+                        for key, raw in tx.range(base)), reverse=descending)
+        if after is not None:
+            if not (isinstance(after, list) and len(after) == 2):
+                raise InvalidParameterException(_INVALID_TOKEN)
+            mark = tuple(after)
+            items = [it for it in items if ((it[0], it[1]) < mark if descending else (it[0], it[1]) > mark)]
+        page = [(name, json.loads(raw)) for _, name, raw in items[:limit]]
+        return page, len(items) > limit
+
+    # ---- events (on worker threads: a batch or a page can be 10,000 events) ----
+
+    @blocking
+    def put_log_events(self, ctx, params):
+        group, stream = params["logGroupName"], params["logStreamName"]
+        check_group_name(group)
+        check_stream_name(stream)
+        batch = params["logEvents"]
+        with self.store.transaction(write=False) as tx:
+            record, _ = self._group(tx, ctx, group)
+            if tx.get(stream_key(ctx.account, ctx.region, group, stream)) is None:
+                raise ResourceNotFoundException(STREAM_NOT_FOUND)
+        size = 0
+        previous = None
+        for item in batch:
+            if previous is not None and item["timestamp"] < previous:
+                raise InvalidParameterException(
+                    "Log events in a single PutLogEvents request must be in chronological order.")
+            previous = item["timestamp"]
+            size += len(item["message"].encode("utf-8", "surrogatepass")) + ev.EVENT_OVERHEAD
+        if size > ev.MAX_PAGE_BYTES:
+            raise InvalidParameterException(f"Upload too large: {size} bytes exceeds limit of {ev.MAX_PAGE_BYTES}")
+        now = ev.now_ms()
+        too_old, too_new = now - TOO_OLD_MS, now + TOO_NEW_MS
+        retention = record.get("retentionInDays")
+        expired_before = now - retention * ev.DAY_MS if retention else None
+        rejected: dict = {}
+        accepted = []
+        for index, item in enumerate(batch):
+            ts = item["timestamp"]
+            if ts > too_new:
+                rejected.setdefault("tooNewLogEventStartIndex", index)
+            elif ts < too_old:
+                rejected["tooOldLogEventEndIndex"] = index
+            elif expired_before is not None and ts < expired_before:
+                rejected["expiredLogEventEndIndex"] = index
+            else:
+                accepted.append((ts, item["message"]))
+        if accepted and accepted[-1][0] - accepted[0][0] > MAX_SPAN_MS:
+            raise InvalidParameterException(
+                "The batch of log events in a single PutLogEvents request cannot span more than 24 hours.")
+        if accepted:
+            meta = ev.write_events(self.store, ctx.account, ctx.region, group, stream, accepted, create=False)
+        else:
+            meta = self.store.get_json(stream_key(ctx.account, ctx.region, group, stream)) or {"seq": 0}
+        out: dict = {"nextSequenceToken": sequence_token(meta["seq"] or 1)}
+        if rejected:
+            out["rejectedLogEventsInfo"] = rejected
+        return out
+
+    @blocking
+    def get_log_events(self, ctx, params):
+        group = self._group_name(ctx, params)
+        stream = params["logStreamName"]
+        check_stream_name(stream)
+        with self.store.transaction(write=False) as tx:
+            self._group(tx, ctx, group)
+            if tx.get(stream_key(ctx.account, ctx.region, group, stream)) is None:
+                raise ResourceNotFoundException(STREAM_NOT_FOUND)
+            return ev.read_stream(tx, ctx.account, ctx.region, group, stream, start_time=params.get("startTime"),
+                                  end_time=params.get("endTime"), token=params.get("nextToken"),
+                                  start_from_head=bool(params.get("startFromHead")), limit=params.get("limit"))
+
+    @blocking
+    def filter_log_events(self, ctx, params):
+        group = self._group_name(ctx, params)
+        names = params.get("logStreamNames")
+        prefix = params.get("logStreamNamePrefix")
+        if names and prefix:
+            raise InvalidParameterException("logStreamNames and logStreamNamePrefix are mutually exclusive parameters.")
+        try:
+            matches = compile_pattern(params.get("filterPattern") or "")
+        except FilterPatternError as exc:
+            raise InvalidParameterException(f"Invalid filter pattern: {exc}") from None
+        start, end = params.get("startTime"), params.get("endTime")
+        if start is not None and end is not None and start > end:
+            raise InvalidParameterException("endTime must be greater than or equal to startTime.")
+        base = streams_prefix(ctx.account, ctx.region, group)
+        with self.store.transaction(write=False) as tx:
+            self._group(tx, ctx, group)
+            if names:
+                streams = {}
+                for name in names:
+                    check_stream_name(name, "logStreamNames")
+                    raw = tx.get(base + (name,))
+                    if raw is not None:
+                        streams[name] = json.loads(raw)
+            else:
+                if prefix:
+                    check_stream_name(prefix, "logStreamNamePrefix")
+                streams = {}
+                for key, raw in self._scan(tx, base, base + (prefix,) if prefix else None):
+                    if prefix and not key[-1].startswith(prefix):
+                        break
+                    streams[key[-1]] = json.loads(raw)
+            out = ev.filter_group(tx, ctx.account, ctx.region, group, streams, start_time=start, end_time=end,
+                                  matches=matches, limit=params.get("limit"), token=params.get("nextToken"))
+        out["searchedLogStreams"] = []
+        return out
