@@ -114,7 +114,7 @@ class Gateway:
             ctx.operation = op.name
             try:
                 params = protocol.parse(spec, op, req, state)
-                problems = (validate(op.input_shape, params)
+                problems = (validate(op.input_shape, params, spec.quirks.unvalidated)
                             if spec.quirks.validate and op.input_shape is not None else [])
             except RecursionError:
                 raise SerializationException("The request is nested too deeply") from None

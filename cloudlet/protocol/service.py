@@ -29,9 +29,13 @@ class Quirks:
     # Root element names of XML outputs that botocore's model leaves out (s3's ListBuckets
     # answers <ListAllMyBucketsResult>); clients that check the root need them.
     xml_roots: dict[str, str] = field(default_factory=dict)
+    # Top-level input members whose constraints the provider checks with the service's own
+    # wording (lambda: a bad Runtime is InvalidParameterValueException).
+    unvalidated: frozenset[str] = frozenset()
 
 
 QUIRKS: dict[str, Quirks] = {
+    "lambda": Quirks(unvalidated=frozenset({"Runtime"})),
     "logs": Quirks(validation_error="InvalidParameterException"),
     "s3": Quirks(error_style="s3", validate=False, xml_roots={
         "ListBuckets": "ListAllMyBucketsResult", "ListObjects": "ListBucketResult",

@@ -35,21 +35,23 @@ def _problem(value: Any, path: str, constraint: str) -> str:
     return f"Value {_show(value)} at '{path}' failed to satisfy constraint: Member must {constraint}"
 
 
-def validate(shape: Shape, params: dict) -> list[str]:
-    """Return AWS-worded problems for `params` against input `shape` (empty when valid)."""
+def validate(shape: Shape, params: dict, skip: frozenset[str] = frozenset()) -> list[str]:
+    """Return AWS-worded problems for `params` against input `shape` (empty when valid).
+    Top-level members named in `skip` are left to the provider (which words them its own way)."""
     problems: list[str] = []
-    _check_structure(shape, params, "", problems)
+    _check_structure(shape, params, "", problems, skip)
     return problems[:MAX_PROBLEMS]
 
 
-def _check_structure(shape: Shape, value: dict, path: str, problems: list[str]) -> None:
+def _check_structure(shape: Shape, value: dict, path: str, problems: list[str],
+                     skip: frozenset[str] = frozenset()) -> None:
     members = shape.members
     for name in shape.required_members:
         if value.get(name) is None:
             problems.append(_problem(None, _join(path, name), "not be null"))
     for name, v in value.items():
         member = members.get(name)
-        if member is not None and v is not None:
+        if member is not None and v is not None and name not in skip:
             _check(member, v, _join(path, name), problems)
 
 

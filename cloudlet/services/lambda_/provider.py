@@ -1,33 +1,195 @@
-"""AWS Lambda. The control plane and invoke arrive with the Lambda issue; listing works now."""
+"""AWS Lambda's control plane: functions, versions, aliases, layers, permissions, concurrency,
+event invoke configs and function URL configs. Invoke (the data plane) is wired separately.
+
+Each method parses the function it addresses (`_ref`) and hands over to the module that owns the
+concern; `functions.py` documents the store layout and `resolve`, the seam Invoke uses.
+"""
 
 from __future__ import annotations
 
-import json
+from cloudlet.services.provider import Provider, blocking
 
-from cloudlet.protocol.errors import ServiceError
-from cloudlet.services.provider import Provider
+from . import aliases, concurrency, layers, lifecycle, policy, urls, versions
+from . import invoke_configs as eic
+from .code import CodeUrls
+from .errors import AccessDeniedException, InvalidParameterValueException, pattern_error
+from .names import LATEST, FunctionRef, function_ref, is_version, member_pattern
 
-
-class InvalidParameterValueException(ServiceError):
-    status = 400
-
-
-def functions_prefix(ctx) -> tuple:
-    return (ctx.account, ctx.region, "lambda", "function")
+_QUALIFIED_CONCURRENCY = ("This operation is permitted on Lambda functions only. Aliases and versions do not support "
+                          "this operation. Please specify either a function name or an unqualified function ARN.")
+_QUALIFIED_TAGS = "Tags on function aliases and versions are not supported. Please specify a function ARN."
 
 
 class LambdaProvider(Provider):
     service = "lambda"
 
+    def __init__(self, platform) -> None:
+        super().__init__(platform)
+        self.code_urls = CodeUrls(platform)
+
+    def routes(self) -> list:
+        return [self.code_urls.route()]
+
+    def reset(self) -> None:
+        self.code_urls.reset()
+
+    # ---- addressing ----
+    def _ref(self, ctx, params, *, qualified: bool = True, reject: str | None = None,
+             member: str = "FunctionName", path: str = "functionName") -> FunctionRef:
+        """The function a request addresses. Unqualified operations ignore an ARN's qualifier, or
+        reject it with `reject`. Another account's function is reachable only if its policy allows."""
+        ref = function_ref(ctx, params[member], params.get("Qualifier") if qualified else None,
+                           member=member, path=path)
+        if ref.qualifier is not None and not qualified:
+            if reject is not None:
+                raise InvalidParameterValueException(reject)
+            ref = FunctionRef(ref.account, ref.region, ref.name, None)
+        if ref.account != ctx.account:
+            action = f"lambda:{ctx.operation}"
+            with self.store.transaction(write=False) as tx:
+                if not policy.allows(tx, ref, ctx.account, action):
+                    raise AccessDeniedException(
+                        f"User: {ctx.principal} is not authorized to perform: {action} on resource: "
+                        f"{ref.qualified_arn} because no resource-based policy allows the {action} action")
+        return ref
+
+    def _url_ref(self, ctx, params) -> FunctionRef:
+        ref = self._ref(ctx, params)
+        if ref.qualifier is not None and (ref.qualifier == LATEST or is_version(ref.qualifier)):
+            raise pattern_error(ref.qualifier, "qualifier", member_pattern(ctx.operation, "Qualifier"))
+        return ref
+
+    # ---- functions ----
+    @blocking
+    def create_function(self, ctx, params):
+        return lifecycle.create_function(self, ctx, params)
+
+    def get_function(self, ctx, params):
+        return lifecycle.get_function(self, ctx, self._ref(ctx, params))
+
+    def get_function_configuration(self, ctx, params):
+        return lifecycle.get_function(self, ctx, self._ref(ctx, params), configuration_only=True)
+
     def list_functions(self, ctx, params):
-        limit = params.get("MaxItems") or 50
-        marker = params.get("Marker")
-        start = None
-        if marker:
-            start = functions_prefix(ctx) + (marker,)
-        rows = self.store.range(functions_prefix(ctx), start=start, limit=limit + 1)
-        functions = [json.loads(value)["configuration"] for _, value in rows[:limit]]
-        out: dict = {"Functions": functions}
-        if len(rows) > limit:
-            out["NextMarker"] = rows[limit][0][-1]
-        return out
+        return lifecycle.list_functions(self, ctx, params)
+
+    @blocking
+    def update_function_code(self, ctx, params):
+        return lifecycle.update_function_code(self, ctx, self._ref(ctx, params, qualified=False), params)
+
+    def update_function_configuration(self, ctx, params):
+        return lifecycle.update_function_configuration(self, ctx, self._ref(ctx, params, qualified=False), params)
+
+    def delete_function(self, ctx, params):
+        return lifecycle.delete_function(self, ctx, self._ref(ctx, params))
+
+    # ---- versions and aliases ----
+    def publish_version(self, ctx, params):
+        return versions.publish_version(self, ctx, self._ref(ctx, params, qualified=False), params)
+
+    def list_versions_by_function(self, ctx, params):
+        return versions.list_versions_by_function(self, ctx, self._ref(ctx, params, qualified=False), params)
+
+    def create_alias(self, ctx, params):
+        return aliases.create_alias(self, ctx, self._ref(ctx, params, qualified=False), params)
+
+    def get_alias(self, ctx, params):
+        return aliases.get_alias(self, ctx, self._ref(ctx, params, qualified=False), params)
+
+    def update_alias(self, ctx, params):
+        return aliases.update_alias(self, ctx, self._ref(ctx, params, qualified=False), params)
+
+    def delete_alias(self, ctx, params):
+        return aliases.delete_alias(self, ctx, self._ref(ctx, params, qualified=False), params)
+
+    def list_aliases(self, ctx, params):
+        return aliases.list_aliases(self, ctx, self._ref(ctx, params, qualified=False), params)
+
+    # ---- concurrency and account ----
+    def put_function_concurrency(self, ctx, params):
+        ref = self._ref(ctx, params, qualified=False, reject=_QUALIFIED_CONCURRENCY)
+        return concurrency.put_function_concurrency(self, ctx, ref, params)
+
+    def get_function_concurrency(self, ctx, params):
+        return concurrency.get_function_concurrency(self, ctx, self._ref(ctx, params, qualified=False))
+
+    def delete_function_concurrency(self, ctx, params):
+        ref = self._ref(ctx, params, qualified=False, reject=_QUALIFIED_CONCURRENCY)
+        return concurrency.delete_function_concurrency(self, ctx, ref)
+
+    def get_account_settings(self, ctx, params):
+        return concurrency.get_account_settings(self, ctx)
+
+    # ---- permissions and tags ----
+    def add_permission(self, ctx, params):
+        return policy.add_permission(self, ctx, self._ref(ctx, params), params)
+
+    def remove_permission(self, ctx, params):
+        return policy.remove_permission(self, ctx, self._ref(ctx, params), params)
+
+    def get_policy(self, ctx, params):
+        return policy.get_policy(self, ctx, self._ref(ctx, params), params)
+
+    def _tagged(self, ctx, params) -> FunctionRef:
+        return self._ref(ctx, params, qualified=False, reject=_QUALIFIED_TAGS, member="Resource", path="resource")
+
+    def tag_resource(self, ctx, params):
+        return lifecycle.tag_resource(self, ctx, self._tagged(ctx, params), params)
+
+    def untag_resource(self, ctx, params):
+        return lifecycle.untag_resource(self, ctx, self._tagged(ctx, params), params)
+
+    def list_tags(self, ctx, params):
+        return lifecycle.list_tags(self, ctx, self._tagged(ctx, params))
+
+    # ---- layers ----
+    @blocking
+    def publish_layer_version(self, ctx, params):
+        return layers.publish_layer_version(self, ctx, params)
+
+    def get_layer_version(self, ctx, params):
+        return layers.get_layer_version(self, ctx, params)
+
+    def get_layer_version_by_arn(self, ctx, params):
+        return layers.get_layer_version_by_arn(self, ctx, params)
+
+    def list_layers(self, ctx, params):
+        return layers.list_layers(self, ctx, params)
+
+    def list_layer_versions(self, ctx, params):
+        return layers.list_layer_versions(self, ctx, params)
+
+    def delete_layer_version(self, ctx, params):
+        return layers.delete_layer_version(self, ctx, params)
+
+    # ---- event invoke configs ----
+    def put_function_event_invoke_config(self, ctx, params):
+        return eic.put_function_event_invoke_config(self, ctx, self._ref(ctx, params), params)
+
+    def update_function_event_invoke_config(self, ctx, params):
+        return eic.put_function_event_invoke_config(self, ctx, self._ref(ctx, params), params, merge=True)
+
+    def get_function_event_invoke_config(self, ctx, params):
+        return eic.get_function_event_invoke_config(self, ctx, self._ref(ctx, params), params)
+
+    def delete_function_event_invoke_config(self, ctx, params):
+        return eic.delete_function_event_invoke_config(self, ctx, self._ref(ctx, params), params)
+
+    def list_function_event_invoke_configs(self, ctx, params):
+        return eic.list_function_event_invoke_configs(self, ctx, self._ref(ctx, params, qualified=False), params)
+
+    # ---- function URLs ----
+    def create_function_url_config(self, ctx, params):
+        return urls.create_function_url_config(self, ctx, self._url_ref(ctx, params), params)
+
+    def get_function_url_config(self, ctx, params):
+        return urls.get_function_url_config(self, ctx, self._url_ref(ctx, params), params)
+
+    def update_function_url_config(self, ctx, params):
+        return urls.update_function_url_config(self, ctx, self._url_ref(ctx, params), params)
+
+    def delete_function_url_config(self, ctx, params):
+        return urls.delete_function_url_config(self, ctx, self._url_ref(ctx, params), params)
+
+    def list_function_url_configs(self, ctx, params):
+        return urls.list_function_url_configs(self, ctx, self._ref(ctx, params, qualified=False), params)

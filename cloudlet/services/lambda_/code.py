@@ -1,0 +1,173 @@
+"""Deployment packages: checking a zip, storing it as a blob, fetching one from S3, and the URL
+GetFunction / GetLayerVersion hand out to download it (AWS's presigned `Code.Location`)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import io
+import re
+import secrets
+import zipfile
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from cloudlet.protocol import HttpRequest, HttpResponse
+from cloudlet.protocol.errors import ServiceError
+from cloudlet.store.base import ConflictError
+
+from .errors import InvalidParameterValueException, RequestEntityTooLargeException
+from .functions import code_sha256
+
+if TYPE_CHECKING:
+    from cloudlet.gateway.context import RequestContext
+    from cloudlet.platform import Platform
+
+ZIPPED_LIMIT = 52_428_800
+UNZIPPED_LIMIT = 262_144_000
+TOTAL_CODE_LIMIT = 80_530_636_800
+CODE_SIZE_LIMITS = {"TotalCodeSize": TOTAL_CODE_LIMIT, "CodeSizeUnzipped": UNZIPPED_LIMIT,
+                    "CodeSizeZipped": ZIPPED_LIMIT}
+CODE_PATH = "/_cloudlet/lambda/code/"
+_CODE_PATH_RE = re.compile(re.escape(CODE_PATH) + r"([0-9a-f]{64})\.zip")
+_SECRET_KEY = ("global", "lambda", "code-url-secret")
+
+
+@dataclass(frozen=True, slots=True)
+class Package:
+    """A stored zip: blob digest (hex), AWS's CodeSha256 (base64) and size in bytes."""
+
+    digest: str
+    sha256: str
+    size: int
+
+    def record(self) -> dict:
+        return {"digest": self.digest, "size": self.size}
+
+
+class S3ReadError(Exception):
+    """GetObject failed with S3 error `code` (NoSuchBucket, NoSuchKey, AccessDenied, ...)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+def read_s3_object(platform: Platform, bucket: str, key: str, version: str | None = None, *,
+                   account: str | None = None, region: str | None = None) -> bytes:
+    """The bytes of an S3 object, read through the S3 provider's own API (raises S3ReadError).
+
+    The plug point for S3-hosted code: until the S3 provider serves objects (`get_object`), every
+    key is missing, and a missing bucket is told apart from a missing key as S3 would."""
+    from cloudlet.gateway.context import RequestContext
+
+    s3 = platform.providers.get("s3")
+    ctx = RequestContext(account=account or platform.settings.default_account,
+                         region=region or platform.settings.region, request_id="lambda-code", service="s3",
+                         operation="GetObject")
+    get_object = getattr(s3, "get_object", None)
+    try:
+        if get_object is None:
+            if s3 is not None:
+                s3.head_bucket(ctx, {"Bucket": bucket})
+            raise S3ReadError("NoSuchKey", "The specified key does not exist.")
+        params = {"Bucket": bucket, "Key": key, **({"VersionId": version} if version else {})}
+        return _read_body(get_object(ctx, params).get("Body", b""))
+    except ServiceError as err:
+        if err.code == "NoSuchBucket":
+            raise S3ReadError("NoSuchBucket", "The specified bucket does not exist") from None
+        raise S3ReadError(err.code, err.message) from None
+
+
+def _read_body(body: Any) -> bytes:
+    if isinstance(body, (bytes, bytearray, memoryview)):
+        return bytes(body)
+    if hasattr(body, "read"):
+        return body.read()
+    return b"".join(body)
+
+
+def check_zip(data: bytes) -> None:
+    """A zip Lambda can unpack: readable, and at most 250 MB once unzipped."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            unzipped = sum(info.file_size for info in archive.infolist())
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError, NotImplementedError):
+        raise InvalidParameterValueException(
+            "Could not unzip uploaded file. Please check your file, then try to upload again.") from None
+    if unzipped > UNZIPPED_LIMIT:
+        raise InvalidParameterValueException(f"Unzipped size must be smaller than {UNZIPPED_LIMIT} bytes")
+
+
+def package_of(platform: Platform, ctx: RequestContext, code: dict, *, store: bool = True) -> Package:
+    """Check and store the package a FunctionCode / LayerVersionContentInput names: an inline
+    ZipFile or an S3 object. With `store=False` (DryRun) only its digest and size are computed."""
+    data = code.get("ZipFile")
+    if data is not None:
+        if len(data) > ZIPPED_LIMIT:
+            raise RequestEntityTooLargeException(f"Zipped size must be smaller than {ZIPPED_LIMIT} bytes")
+    elif code.get("S3Bucket") and code.get("S3Key"):
+        try:
+            data = read_s3_object(platform, code["S3Bucket"], code["S3Key"], code.get("S3ObjectVersion"),
+                                  account=ctx.account, region=ctx.region)
+        except S3ReadError as err:
+            raise InvalidParameterValueException(
+                f"Error occurred while GetObject. S3 Error Code: {err.code}. S3 Error Message: {err.message}"
+            ) from None
+    else:
+        raise InvalidParameterValueException("Please provide a source for function code.")
+    check_zip(data)
+    digest = platform.blobs.put(data) if store else hashlib.sha256(data).hexdigest()
+    return Package(digest, code_sha256(digest), len(data))
+
+
+class CodeUrls:
+    """Download URLs for stored packages, like AWS's presigned `Code.Location`: the blob digest
+    plus a token only this platform can make (a secret kept in the store, shared by replicas)."""
+
+    def __init__(self, platform: Platform) -> None:
+        self.platform = platform
+        self._secret: bytes | None = None
+
+    def reset(self) -> None:
+        self._secret = None
+
+    def _token(self, digest: str) -> str:
+        if self._secret is None:
+            store = self.platform.store
+            value = store.get(_SECRET_KEY)
+            if value is None:
+                try:
+                    store.put(_SECRET_KEY, secrets.token_hex(32).encode(), if_absent=True)
+                except ConflictError:
+                    pass                                  # another replica made it first
+                value = store.get(_SECRET_KEY)
+            self._secret = value
+        return hmac.new(self._secret, digest.encode(), hashlib.sha256).hexdigest()[:40]
+
+    def location(self, ctx: RequestContext, digest: str) -> str:
+        """Where the package can be downloaded (GetFunction's Code.Location), on this server's host."""
+        host = (ctx.request.headers.get("host") if ctx.request is not None else "") or "localhost:4566"
+        return f"http://{host}{CODE_PATH}{digest}.zip?token={self._token(digest)}"
+
+    def route(self) -> tuple:
+        """The data-plane route serving `location` URLs."""
+        return self._matches, self._handle
+
+    @staticmethod
+    def _matches(req: HttpRequest) -> bool:
+        return req.path.startswith(CODE_PATH)
+
+    async def _handle(self, req: HttpRequest) -> HttpResponse:
+        platform = self.platform
+        m = _CODE_PATH_RE.fullmatch(req.path)
+        token = req.query_value("token") or ""
+        if (req.method not in ("GET", "HEAD") or m is None
+                or not hmac.compare_digest(token, self._token(m.group(1))) or not platform.blobs.exists(m.group(1))):
+            return HttpResponse(403 if m is not None else 404, {"Content-Type": "application/xml"},
+                                b"<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>")
+        digest = m.group(1)
+        headers = {"Content-Type": "application/zip", "Content-Length": str(platform.blobs.size(digest))}
+        body = b"" if req.method == "HEAD" else platform.blobs.iter_chunks(digest)
+        return HttpResponse(200, headers, body)
