@@ -88,6 +88,11 @@ class Platform:
 
     async def stop(self) -> None:
         await self.background.stop()
+        for provider in self.providers.values():
+            try:
+                await provider.shutdown()
+            except Exception:  # pragma: no cover - keep stopping the others
+                log.exception("stopping %s failed", provider.service)
         self.started = False
 
     def close(self) -> None:

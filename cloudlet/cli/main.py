@@ -72,6 +72,95 @@ def status(endpoint, as_json) -> None:
         click.echo(f"  {name:<16} {info['state']}")
 
 
+def _client(service: str, endpoint: str | None, region: str | None):
+    """A botocore client for the running platform (test credentials unless the environment has some)."""
+    import botocore.session
+
+    session = botocore.session.get_session()
+    creds = session.get_credentials()
+    return session.create_client(
+        service, endpoint_url=_endpoint(endpoint),
+        region_name=region or os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION") or "us-east-1",
+        aws_access_key_id=None if creds else "test", aws_secret_access_key=None if creds else "test")
+
+
+@main.command()
+@click.argument("function")
+@click.argument("payload", required=False, default="{}")
+@click.option("--qualifier", help="Version or alias.")
+@click.option("--event", "asynchronous", is_flag=True, help="Invoke asynchronously (InvocationType=Event).")
+@click.option("--endpoint", help="Platform URL [CLOUDLET_ENDPOINT, AWS_ENDPOINT_URL].")
+@click.option("--region")
+def invoke(function, payload, qualifier, asynchronous, endpoint, region) -> None:
+    """Invoke FUNCTION with a JSON PAYLOAD ('-' reads stdin); print its logs and result."""
+    import base64
+
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    if payload == "-":
+        payload = sys.stdin.read()
+    kwargs = {"FunctionName": function, "Payload": payload.encode(),
+              "InvocationType": "Event" if asynchronous else "RequestResponse"}
+    if not asynchronous:
+        kwargs["LogType"] = "Tail"
+    if qualifier:
+        kwargs["Qualifier"] = qualifier
+    try:
+        resp = _client("lambda", endpoint, region).invoke(**kwargs)
+    except (ClientError, BotoCoreError) as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(1)
+    if asynchronous:
+        click.echo(f"queued (HTTP {resp['StatusCode']})")
+        return
+    if resp.get("LogResult"):
+        click.echo(base64.b64decode(resp["LogResult"]).decode("utf-8", "replace"), err=True, nl=False)
+    click.echo(resp["Payload"].read().decode("utf-8", "replace"))
+    if resp.get("FunctionError"):
+        sys.exit(1)
+
+
+@main.command()
+@click.argument("function")
+@click.option("--follow", "-f", is_flag=True, help="Keep printing new events.")
+@click.option("--since", default=600, show_default=True, help="Start this many seconds ago.")
+@click.option("--endpoint", help="Platform URL [CLOUDLET_ENDPOINT, AWS_ENDPOINT_URL].")
+@click.option("--region")
+def logs(function, follow, since, endpoint, region) -> None:
+    """Print FUNCTION's CloudWatch Logs (group /aws/lambda/FUNCTION)."""
+    import time
+
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    client = _client("logs", endpoint, region)
+    group = function if function.startswith("/") else f"/aws/lambda/{function}"
+    start = int((time.time() - since) * 1000)
+    seen: set[str] = set()
+    try:
+        while True:
+            kwargs = {"logGroupName": group, "startTime": start}
+            while True:
+                page = client.filter_log_events(**kwargs)
+                for event in page["events"]:
+                    if event["eventId"] not in seen:
+                        seen.add(event["eventId"])
+                        click.echo(f"{event['logStreamName']} {event['message'].rstrip()}")
+                        start = max(start, event["timestamp"])
+                if not page.get("nextToken"):
+                    break
+                kwargs["nextToken"] = page["nextToken"]
+            if not follow:
+                return
+            time.sleep(1)
+    except ClientError as exc:
+        click.echo(exc.response["Error"].get("Message", str(exc)), err=True)
+        sys.exit(1)
+    except (BotoCoreError, KeyboardInterrupt) as exc:
+        if isinstance(exc, BotoCoreError):
+            click.echo(str(exc), err=True)
+            sys.exit(1)
+
+
 @main.command()
 @click.option("--write", "write_to", is_flag=True, help="Write docs/coverage.md instead of printing.")
 def coverage(write_to) -> None:

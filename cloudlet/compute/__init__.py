@@ -1,0 +1,38 @@
+"""Function execution: environments, zygotes, backends and the Lambda Runtime API.
+
+    manager = ComputeManager(data_dir, account_concurrency=1000, idle_timeout_s=600, log_sink=sink)
+    await manager.start()
+    result = await manager.invoke(spec, b'{"k": 1}', request_id=rid)   # -> InvokeResult
+    manager.retire(function_arn)                                       # code/config changed
+    await manager.stop()
+
+Modules: manager (scheduling, limits, results and logs), environment (the Sandbox seam: Python
+environments forked from zygotes, processes speaking the Runtime API), zygote (fork servers),
+runtime_api (HTTP Runtime API), workspace (files and variables), isolation (cgroups, mount
+namespaces), catalog (runtimes on this host), logs (log streams and platform lines),
+runtimes/ (code that runs inside environments).
+"""
+
+from cloudlet.compute.catalog import RuntimeUnavailable
+from cloudlet.compute.catalog import check as check_runtime
+from cloudlet.compute.manager import ComputeManager
+from cloudlet.compute.types import (
+    ACCOUNT_LIMIT,
+    RESERVED_LIMIT,
+    FunctionSpec,
+    InvokeResult,
+    LogGroup,
+    TooManyRequests,
+)
+
+__all__ = [
+    "ACCOUNT_LIMIT",
+    "RESERVED_LIMIT",
+    "ComputeManager",
+    "FunctionSpec",
+    "InvokeResult",
+    "LogGroup",
+    "RuntimeUnavailable",
+    "TooManyRequests",
+    "check_runtime",
+]

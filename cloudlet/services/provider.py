@@ -87,5 +87,8 @@ class Provider:
         `(matches(req) -> bool, async handler(req) -> HttpResponse)` (e.g. function URLs)."""
         return []
 
+    async def shutdown(self) -> None:
+        """Stop what the provider runs itself (execution environments, ...) at platform stop."""
+
     def reset(self) -> None:
         """Drop in-process caches after the platform's state was wiped (override if any)."""

@@ -7,9 +7,14 @@ concern; `functions.py` documents the store layout and `resolve`, the seam Invok
 
 from __future__ import annotations
 
+import asyncio
+import json
+
+from cloudlet.compute import TooManyRequests
 from cloudlet.services.provider import Provider, blocking
 
-from . import aliases, concurrency, layers, lifecycle, policy, urls, versions
+from . import aliases, concurrency, functions, layers, lifecycle, policy, urls, versions
+from . import invoke as inv
 from . import invoke_configs as eic
 from .code import CodeUrls
 from .errors import AccessDeniedException, InvalidParameterValueException, pattern_error
@@ -26,6 +31,12 @@ class LambdaProvider(Provider):
     def __init__(self, platform) -> None:
         super().__init__(platform)
         self.code_urls = CodeUrls(platform)
+        self.invoker = inv.Invoker(platform)
+        self.async_invoker = inv.AsyncInvoker(platform, self.invoker)
+        platform.background.add(self.async_invoker)
+
+    async def shutdown(self) -> None:
+        await self.invoker.stop()
 
     def routes(self) -> list:
         return [self.code_urls.route()]
@@ -52,6 +63,51 @@ class LambdaProvider(Provider):
                         f"User: {ctx.principal} is not authorized to perform: {action} on resource: "
                         f"{ref.qualified_arn} because no resource-based policy allows the {action} action")
         return ref
+
+    # ---- invoke (the data plane) ----
+    async def invoke(self, ctx, params):
+        payload = params.get("Payload") or b""
+        kind = params.get("InvocationType") or "RequestResponse"
+        limit = inv.ASYNC_PAYLOAD_LIMIT if kind == "Event" else inv.SYNC_PAYLOAD_LIMIT
+        if len(payload) > limit:
+            raise inv.RequestTooLargeException(
+                f"Request must be smaller than {limit} bytes for the InvokeFunction operation", Type="User")
+        inv.check_json_payload(payload)
+        loop = asyncio.get_running_loop()
+        resolved = await loop.run_in_executor(self.platform.executor, self._resolve_invoke, ctx, params)
+        if kind == "DryRun":
+            return {"StatusCode": 204}
+        if kind == "Event":
+            await loop.run_in_executor(self.platform.executor, inv.enqueue, self.store, resolved, payload,
+                                       ctx.request_id, ctx.trace_header)
+            self.async_invoker.wakeup.set()
+            return {"StatusCode": 202}
+        resolved = await loop.run_in_executor(self.platform.executor, inv.pick_version, resolved, self.store)
+        client_context = params.get("ClientContext")
+        if client_context:
+            try:
+                client_context = inv.base64.b64decode(client_context).decode("utf-8")
+                json.loads(client_context)
+            except ValueError:
+                raise InvalidParameterValueException("Client context must be a valid Base64-encoded JSON "
+                                                     "object.") from None
+        try:
+            result = await self.invoker.run(resolved, payload, request_id=ctx.request_id,
+                                            client_context=client_context, trace_id=ctx.trace_header or None)
+        except TooManyRequests as exc:
+            raise inv.throttled(exc) from None
+        return inv.invoke_response(result, resolved.version, params.get("LogType"))
+
+    async def invoke_async(self, ctx, params):
+        """The deprecated InvokeAsync API: an Event invocation answering 202."""
+        body = params.get("InvokeArgs") or b""
+        body = body.read() if hasattr(body, "read") else body
+        await self.invoke(ctx, {"FunctionName": params["FunctionName"], "InvocationType": "Event", "Payload": body})
+        return {"Status": 202}
+
+    def _resolve_invoke(self, ctx, params) -> functions.ResolvedFunction:
+        ref = self._ref(ctx, params)
+        return functions.resolve(self.store, ref.account, ref.region, ref.name, ref.qualifier)
 
     def _url_ref(self, ctx, params) -> FunctionRef:
         ref = self._ref(ctx, params)

@@ -1,0 +1,604 @@
+"""ComputeManager: runs invocations in execution environments, as AWS Lambda does.
+
+It owns the environments of every function: idle ones (reused last-in first-out while warm),
+busy ones (one invocation each), their zygotes and their limits. An invocation takes an idle
+environment of the same function version and revision, or starts a new one if concurrency
+allows: at most `reserved_concurrency` busy environments per function and `account_concurrency`
+in all; beyond that it raises TooManyRequests at once (AWS does not queue synchronous invokes).
+
+Failures come back as InvokeResult with function_error "Unhandled" and AWS's error payloads:
+an exception in the handler (the environment stays warm), Sandbox.Timedout (the environment
+is killed), Runtime.ExitError / Runtime.OutOfMemory (the process died), init failures
+(Runtime.ImportModuleError, ...). A runtime this host cannot run is reported the same way, as
+errorType Runtime.InvalidRuntime naming the missing interpreter: the invoke reaches the function
+and fails, so async invocations retry and land in their DLQ like any other function error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import hashlib
+import json
+import logging
+import random
+import secrets
+import shutil
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+from cloudlet.compute import catalog
+from cloudlet.compute.environment import (
+    NODE_BOOTSTRAP,
+    Environment,
+    Invocation,
+    Outcome,
+    ProcessEnvironment,
+    PythonEnvironment,
+)
+from cloudlet.compute.isolation import Cgroup, Cgroups, probe_mount_namespace
+from cloudlet.compute.logs import Line, billed_ms, iso_now, log_stream_name, now_ms, report_line
+from cloudlet.compute.types import (
+    ACCOUNT_LIMIT,
+    RESERVED_LIMIT,
+    FunctionSpec,
+    InvokeResult,
+    LogGroup,
+    TooManyRequests,
+)
+from cloudlet.compute.workspace import (
+    TEST_CREDENTIALS,
+    Workspace,
+    function_environment,
+    python_paths,
+    revision_key,
+)
+from cloudlet.compute.zygote import Zygote, ZygoteError, describe_status
+
+log = logging.getLogger("cloudlet.compute")
+
+INIT_TIMEOUT_S = 10.0  # AWS's init phase limit; a longer function timeout extends it
+LogSink = Callable[[str, str, list[Line]], None]
+
+
+class _InitFailure(Exception):
+    def __init__(self, error_type: str, message: str) -> None:
+        super().__init__(message)
+        self.error_type = error_type
+
+
+class _Function:
+    """Per function (unqualified ARN): its environments and how many are busy."""
+
+    __slots__ = ("key", "busy", "idle", "envs", "revisions")
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+        self.busy = 0
+        self.idle: dict[tuple[str, str], list[Environment]] = {}
+        self.envs: set[Environment] = set()
+        self.revisions: dict[str, str] = {}  # version -> current revision
+
+
+class ComputeManager:
+    """The execution engine. See the module docstring; `stats()` tells what is running."""
+
+    def __init__(self, data_dir: Path, *, account_concurrency: int = 1000, idle_timeout_s: float = 600,
+                 log_sink: LogSink | None = None, hide_paths: tuple[Path, ...] = (),
+                 credentials: Callable[[str], tuple[str, str, str]] | None = None,
+                 preload_sdk: bool = True, use_namespaces: bool = True, use_cgroups: bool = True,
+                 prefork: int = 2) -> None:
+        self.data_dir = Path(data_dir)
+        self.account_concurrency = account_concurrency
+        self.idle_timeout_s = idle_timeout_s
+        self.log_sink = log_sink
+        self.hide_paths = tuple(Path(p) for p in hide_paths)
+        self.credentials = credentials
+        self.preload_sdk = preload_sdk
+        self.use_namespaces = use_namespaces
+        self.use_cgroups = use_cgroups
+        self.prefork = prefork
+        self.namespaces = False
+        self.namespace_problem: str | None = None
+        self.cgroups: Cgroups | None = None
+        self.workspace: Workspace | None = None
+        self._sdk_dir: str | None = None
+        self._ready: asyncio.Future | None = None
+        self._functions: dict[str, _Function] = {}
+        self._keys: dict[str, str] = {}
+        self._envs: dict[str, Environment] = {}
+        self._zygotes: dict[str, Zygote] = {}
+        self._busy_total = 0
+        self._rev_users: Counter[str] = Counter()
+        self._retired_revs: set[str] = set()
+        self._stale_cgroups: list[Cgroup] = []
+        self._warned: set[str] = set()
+        self._reaper: asyncio.Task | None = None
+        self.counters: Counter[str] = Counter()
+
+    # ---- lifecycle ------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        await self._ensure_ready()
+        if self._reaper is None:
+            self._reaper = asyncio.create_task(self._reap_loop(), name="compute-reaper")
+
+    async def stop(self) -> None:
+        if self._reaper is not None:
+            self._reaper.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._reaper
+            self._reaper = None
+        for env in list(self._envs.values()):
+            self._destroy(env)
+        for zygote in self._zygotes.values():
+            zygote.stop()
+        self._zygotes.clear()
+        if self.cgroups is not None:
+            for _ in range(50):
+                self._stale_cgroups = [cg for cg in self._stale_cgroups if not cg.remove()]
+                if not self._stale_cgroups:
+                    break
+                await asyncio.sleep(0.02)
+            self.cgroups.close()
+        if self.workspace is not None:
+            await asyncio.get_running_loop().run_in_executor(
+                None, lambda: shutil.rmtree(self.data_dir / "envs", ignore_errors=True))
+        self._ready = None
+
+    async def _ensure_ready(self) -> None:
+        if self._ready is None:
+            self._ready = asyncio.get_running_loop().create_future()
+            try:
+                await self._setup()
+                self._ready.set_result(None)
+            except BaseException as e:
+                self._ready.set_exception(e)
+                self._ready = None
+                raise
+        await self._ready
+
+    async def _setup(self) -> None:
+        loop = asyncio.get_running_loop()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        if self.use_namespaces:
+            self.namespace_problem = await loop.run_in_executor(None, probe_mount_namespace)
+            self.namespaces = self.namespace_problem is None
+            if not self.namespaces:
+                log.warning("mount namespaces unavailable (%s): environments get a copy of their code and "
+                            "see the host filesystem", self.namespace_problem)
+        if self.use_cgroups:
+            self.cgroups = await loop.run_in_executor(None, Cgroups.open)
+        self.workspace = Workspace(self.data_dir, namespaces=self.namespaces, hide_paths=self.hide_paths)
+        shutil.rmtree(self.data_dir / "envs", ignore_errors=True)
+        (self.data_dir / "envs").mkdir()
+        self._sdk_dir = await loop.run_in_executor(None, self.workspace.sdk_dir)
+
+    # ---- invoke -------------------------------------------------------------------------------------
+
+    async def invoke(self, spec: FunctionSpec, payload: bytes, *, request_id: str,
+                     client_context: str | None = None, cognito_identity: str | None = None,
+                     trace_id: str | None = None) -> InvokeResult:
+        if self._ready is None or not self._ready.done():
+            await self._ensure_ready()
+        self.counters["invocations"] += 1
+        try:
+            runtime = catalog.resolve(spec.runtime)
+        except catalog.RuntimeUnavailable as e:
+            self.counters["invalid_runtime"] += 1
+            return self._no_env_result(spec, request_id, "Runtime.InvalidRuntime", str(e))
+        if client_context:
+            client_context = _json_text(client_context)
+        if cognito_identity:
+            cognito_identity = _json_text(cognito_identity)
+        fn = self._function(spec)
+        self._admit(fn, spec)
+        env = self._take_idle(fn, spec)
+        fn.busy += 1
+        self._busy_total += 1
+        try:
+            inv = Invocation(request_id, payload, 0, spec.function_arn, client_context, cognito_identity,
+                             trace_id or _trace_id())
+            if env is None:
+                self.counters["cold_starts"] += 1
+                try:
+                    env = await self._create(spec, runtime, fn)
+                except _InitFailure as e:
+                    return self._no_env_result(spec, request_id, e.error_type, str(e))
+                except ZygoteError as e:
+                    return self._no_env_result(spec, request_id, "Runtime.InvalidRuntime", str(e))
+                return await self._run(env, spec, inv, cold=True)
+            self.counters["warm_starts"] += 1
+            return await self._run(env, spec, inv, cold=False)
+        finally:
+            fn.busy -= 1
+            self._busy_total -= 1
+            if env is not None:
+                self._release(fn, env)
+
+    def _function(self, spec: FunctionSpec) -> _Function:
+        key = self._keys.get(spec.function_arn)
+        if key is None:
+            key = self._keys[spec.function_arn] = spec.function_key
+        fn = self._functions.get(key)
+        if fn is None:
+            fn = self._functions[key] = _Function(key)
+        current = fn.revisions.get(spec.version)
+        if current != spec.revision:
+            if current is not None:
+                self._retire_version(fn, spec.version)
+            fn.revisions[spec.version] = spec.revision
+        return fn
+
+    def _admit(self, fn: _Function, spec: FunctionSpec) -> None:
+        if spec.reserved_concurrency is not None and fn.busy >= spec.reserved_concurrency:
+            self.counters["throttles"] += 1
+            raise TooManyRequests(RESERVED_LIMIT)
+        if self._busy_total >= self.account_concurrency:
+            self.counters["throttles"] += 1
+            raise TooManyRequests(ACCOUNT_LIMIT)
+
+    def _take_idle(self, fn: _Function, spec: FunctionSpec) -> Environment | None:
+        stack = fn.idle.get((spec.version, spec.revision))
+        while stack:
+            env = stack.pop()
+            if not env.dead:
+                env.busy = True
+                return env
+        return None
+
+    def _release(self, fn: _Function, env: Environment) -> None:
+        env.busy = False
+        env.last_used = time.monotonic()
+        if env.dead or env.retired or fn.revisions.get(env.spec.version) != env.spec.revision:
+            self._destroy(env)
+        else:
+            fn.idle.setdefault((env.spec.version, env.spec.revision), []).append(env)
+
+    # ---- creating environments ------------------------------------------------------------------
+
+    async def _zygote(self, runtime: catalog.Runtime | None) -> Zygote:
+        name = runtime.name if runtime is not None else "exec"
+        key = runtime.executable if runtime is not None else "exec"
+        zygote = self._zygotes.get(key)
+        if zygote is None or (not zygote.alive and zygote.pid is not None):
+            common = {"prefork": self.prefork, "namespaces": self.namespaces, "on_death": self._zygote_died,
+                      "new_cgroup": self._new_cgroup if self.cgroups else None, "drop_cgroup": self._remove_cgroup}
+            if runtime is None:
+                zygote = Zygote("exec", sys.executable, python_runtime=False, **common)
+            else:
+                # the host's SDK is pure Python written for the host's version: offer it to newer ones only
+                minor = int(runtime.name.split(".")[1])
+                sdk = self._sdk_dir if minor >= sys.version_info[1] else None
+                zygote = Zygote(name, runtime.executable, python_runtime=True, sdk_path=sdk, preload_sdk=self.preload_sdk,
+                                pycache=str(self.data_dir / "zygote-pycache") if sdk else None, **common)
+            self._zygotes[key] = zygote
+        await zygote.start()
+        return zygote
+
+    def _new_cgroup(self, name: str) -> Cgroup | None:
+        try:
+            return self.cgroups.create(name)
+        except OSError as e:
+            self.warn_once(f"cannot create a memory cgroup ({e}): memory limit not enforced")
+            return None
+
+    def _zygote_died(self, zygote: Zygote) -> None:
+        if self._zygotes.get(zygote.interpreter if zygote.python_runtime else "exec") is zygote:
+            log.warning("zygote %s (pid %s) died; it will be restarted on demand", zygote.name, zygote.pid)
+
+    def _opt_on_opt(self, runtime: catalog.Runtime) -> bool:
+        """Layers may cover /opt unless something we run lives there."""
+        if not self.namespaces or not Path("/opt").is_dir():
+            return False
+        used = [str(self.data_dir.resolve()), str(catalog.RUNTIMES_DIR), sys.executable, runtime.executable or ""]
+        return not any(p == "/opt" or p.startswith("/opt/") for p in used)
+
+    async def _create(self, spec: FunctionSpec, runtime: catalog.Runtime, fn: _Function) -> Environment:
+        env_id = secrets.token_hex(8)
+        zygote = await self._zygote(runtime if runtime.kind == "python" else None)
+        fs = await self.workspace.prepare(env_id, spec, runtime, opt_on_opt=self._opt_on_opt(runtime),
+                                          sdk=bool(zygote.info.get("sdk_used")))
+        stream = log_stream_name(spec.version)
+        creds = self.credentials(spec.account) if self.credentials else TEST_CREDENTIALS
+        try:
+            if runtime.kind == "python":
+                extra = {"handler": spec.handler, "paths": python_paths(fs, runtime)}
+                env_vars = function_environment(spec, runtime, fs, stream, credentials=creds)
+                env = PythonEnvironment(env_id, spec, runtime, fs, env_vars, zygote, extra, self)
+            else:
+                argv = self._process_argv(spec, runtime, fs)
+                env = ProcessEnvironment(env_id, spec, runtime, fs, {}, zygote, {}, self, argv=argv)
+                api = await env.open_api()
+                env.env_vars = function_environment(spec, runtime, fs, stream, credentials=creds, runtime_api=api)
+        except BaseException:
+            self.workspace.remove(fs)
+            raise
+        env.log_stream = stream
+        env.busy = True
+        self._envs[env_id] = env
+        fn.envs.add(env)
+        self._rev_users[revision_key(spec)] += 1
+        return env
+
+    def _process_argv(self, spec: FunctionSpec, runtime: catalog.Runtime, fs) -> list[str]:
+        if runtime.kind == "node":
+            heap = max(16, int(spec.memory_mb * 0.85))
+            return [runtime.executable, f"--max-old-space-size={heap}", NODE_BOOTSTRAP]
+        rev = self.data_dir / "rev" / revision_key(spec)
+        for host_path, view_path in ((Path(spec.code_dir) / "bootstrap", f"{fs.task}/bootstrap"),
+                                     (rev / "opt" / "bootstrap", f"{fs.opt}/bootstrap")):
+            if host_path.is_file():
+                return [view_path]
+        raise _InitFailure("Runtime.InvalidEntrypoint",
+                           f"Couldn't find valid bootstrap(s): [{fs.task}/bootstrap {fs.opt}/bootstrap]")
+
+    # ---- running one invocation ---------------------------------------------------------------------
+
+    async def _run(self, env: Environment, spec: FunctionSpec, inv: Invocation, *, cold: bool) -> InvokeResult:
+        rid = inv.request_id
+        lines: list[Line] = []
+        init_ms = None
+        if cold:
+            lines.append((now_ms(), _init_start(spec, env.runtime)))
+            t_init = time.monotonic()
+            try:
+                outcome = await env.start(t_init + max(INIT_TIMEOUT_S, spec.timeout_s))
+            except ZygoteError as e:
+                outcome = Outcome("init_error", error_type="Runtime.InvalidRuntime", detail=str(e))
+            lines += env.logs.take()
+            if outcome.kind != "ok":
+                return self._init_failed(env, spec, rid, outcome, lines, (time.monotonic() - t_init) * 1000)
+            init_ms = outcome.init_ms
+            for w in outcome.warnings:
+                self.warn_once(w)
+        env.logs.record()
+        lines.append((now_ms(), f"START RequestId: {rid} Version: {spec.version}"))
+        start = time.monotonic()
+        inv.deadline_ms = now_ms() + int(spec.timeout_s * 1000)
+        outcome = await env.invoke(inv, start + spec.timeout_s)
+        duration = (time.monotonic() - start) * 1000
+        env.invocations += 1
+        lines += env.logs.take()
+        status = error_type = None
+        if outcome.kind == "ok":
+            payload, function_error = outcome.payload, None
+        elif outcome.kind == "error":
+            payload, function_error, error_type = outcome.payload, "Unhandled", outcome.error_type
+        elif outcome.kind == "timeout":
+            self.counters["timeouts"] += 1
+            status, error_type, function_error = "timeout", "Sandbox.Timedout", "Unhandled"
+            duration = max(duration, spec.timeout_s * 1000)
+            lines.append((now_ms(), f"{iso_now()} {rid} Task timed out after {spec.timeout_s:.2f} seconds"))
+            payload = _error_doc("Sandbox.Timedout", f"RequestId: {rid} Error: Task timed out after "
+                                                     f"{spec.timeout_s:.2f} seconds")
+        else:
+            self.counters["crashes"] += 1
+            error_type, message = self._exit_reason(env, outcome)
+            status, function_error = "error", "Unhandled"
+            lines.append((now_ms(), f"RequestId: {rid} Error: {message}\n{error_type}"))
+            payload = _error_doc(error_type, f"RequestId: {rid} Error: {message}")
+        if error_type == "Runtime.OutOfMemory":
+            max_mb = spec.memory_mb
+        else:
+            max_mb = min(env.peak_mb(cgroup=outcome.kind != "ok"), spec.memory_mb)
+        if outcome.kind in ("timeout", "exit"):
+            env.kill()
+            env.dead = True
+        billed = int(spec.timeout_s * 1000) if status == "timeout" else billed_ms(duration)
+        lines.append((now_ms(), f"END RequestId: {rid}"))
+        lines.append((now_ms(), report_line(rid, duration, spec.memory_mb, max_mb, init_ms, status, error_type, billed)))
+        return self._result(spec, env, rid, payload, function_error, lines, duration, init_ms, max_mb, error_type,
+                            billed)
+
+    def _exit_reason(self, env: Environment, outcome: Outcome) -> tuple[str, str]:
+        status = outcome.status if outcome.status is not None else env.exit_status
+        if status is None:
+            return "Runtime.ExitError", "Runtime exited without providing a reason"
+        text = describe_status(status)
+        if env.cgroup is not None and text == "signal: killed" and env.cgroup.oom_killed():
+            return "Runtime.OutOfMemory", f"Runtime exited with error: {text}"
+        if text == "exit status 0":
+            return "Runtime.ExitError", "Runtime exited without providing a reason"
+        return "Runtime.ExitError", f"Runtime exited with error: {text}"
+
+    def _init_failed(self, env: Environment, spec: FunctionSpec, rid: str, outcome: Outcome,
+                     lines: list[Line], init_ms: float) -> InvokeResult:
+        self.counters["init_errors"] += 1
+        env.kill()
+        env.dead = True
+        if outcome.kind == "timeout":
+            limit = max(INIT_TIMEOUT_S, spec.timeout_s)
+            error_type, status = "Sandbox.Timedout", "timeout"
+            payload = _error_doc(error_type, f"RequestId: {rid} Error: Task timed out after {limit:.2f} seconds")
+            lines.append((now_ms(), f"{iso_now()} {rid} Task timed out after {limit:.2f} seconds"))
+        elif outcome.kind == "exit":
+            error_type, message = self._exit_reason(env, outcome)
+            status = "error"
+            payload = _error_doc(error_type, f"RequestId: {rid} Error: {message}")
+            lines.append((now_ms(), f"RequestId: {rid} Error: {message}\n{error_type}"))
+        else:
+            error_type, status = outcome.error_type or "Runtime.Unknown", "error"
+            payload = outcome.payload or _error_doc(error_type, f"RequestId: {rid} Error: {outcome.detail}")
+            if not outcome.payload:
+                lines.append((now_ms(), f"RequestId: {rid} Error: {outcome.detail}\n{error_type}"))
+        lines.append((now_ms(), f"INIT_REPORT Init Duration: {init_ms:.2f} ms\tPhase: init\tStatus: {status}\t"
+                                f"Error Type: {error_type}"))
+        lines.append((now_ms(), f"START RequestId: {rid} Version: {spec.version}"))
+        lines.append((now_ms(), f"END RequestId: {rid}"))
+        max_mb = min(env.peak_mb(cgroup=True), spec.memory_mb)
+        lines.append((now_ms(), report_line(rid, init_ms, spec.memory_mb, max_mb, None, status, error_type)))
+        return self._result(spec, env, rid, payload, "Unhandled", lines, init_ms, None, max_mb, error_type)
+
+    def _no_env_result(self, spec: FunctionSpec, rid: str, error_type: str, message: str) -> InvokeResult:
+        stream = log_stream_name(spec.version)
+        payload = _error_doc(error_type, f"RequestId: {rid} Error: {message}")
+        lines = [(now_ms(), f"START RequestId: {rid} Version: {spec.version}"),
+                 (now_ms(), f"RequestId: {rid} Error: {message}\n{error_type}"),
+                 (now_ms(), f"END RequestId: {rid}"),
+                 (now_ms(), report_line(rid, 0.0, spec.memory_mb, 0, None, "error", error_type))]
+        self._sink(spec, stream, lines)
+        return InvokeResult(payload, "Unhandled", _text(lines), 0.0, 1, None, 0, "", stream, rid, error_type)
+
+    def _result(self, spec, env, rid, payload, function_error, lines, duration, init_ms, max_mb,
+                error_type, billed: int | None = None) -> InvokeResult:
+        self._sink(spec, env.log_stream, lines)
+        return InvokeResult(payload, function_error, _text(lines), duration, billed or billed_ms(duration), init_ms,
+                            max_mb, env.id, env.log_stream, rid, error_type)
+
+    def _sink(self, spec: FunctionSpec, stream: str, lines: list[Line]) -> None:
+        if self.log_sink is None or not lines:
+            return
+        try:
+            self.log_sink(LogGroup(spec.log_group or f"/aws/lambda/{spec.function_name}", spec), stream, lines)
+        except Exception:
+            log.exception("log sink failed")
+
+    # ---- environment hooks (called by Environment) -----------------------------------------------
+
+    def env_idle_lines(self, env: Environment, lines: list[Line]) -> None:
+        self._sink(env.spec, env.log_stream, lines)
+
+    def env_dead(self, env: Environment) -> None:
+        if not env.busy:
+            self._destroy(env)
+
+    # ---- retiring and reaping ----------------------------------------------------------------------
+
+    def retire(self, function_arn: str) -> None:
+        """The function's code or configuration changed, or it was deleted: its idle environments
+        stop now, busy ones when their invocation ends."""
+        key = self._keys.get(function_arn) or FunctionSpec("", function_arn, "", "", "", Path(".")).function_key
+        fn = self._functions.pop(key, None)
+        if fn is None:
+            return
+        for arn in [a for a, k in self._keys.items() if k == key]:
+            del self._keys[arn]
+        self.counters["retired"] += 1
+        for env in list(fn.envs):
+            self._retired_revs.add(revision_key(env.spec))
+            env.retired = True
+            if not env.busy:
+                self._destroy(env)
+
+    def _retire_version(self, fn: _Function, version: str) -> None:
+        for env in list(fn.envs):
+            if env.spec.version == version:
+                self._retired_revs.add(revision_key(env.spec))
+                env.retired = True
+                if not env.busy:
+                    self._destroy(env)
+        for key in [k for k in fn.idle if k[0] == version]:
+            del fn.idle[key]
+
+    def _destroy(self, env: Environment) -> None:
+        if self._envs.pop(env.id, None) is None:
+            return
+        env.destroy()
+        fn = self._functions.get(self._keys.get(env.spec.function_arn, ""))
+        if fn is not None:
+            fn.envs.discard(env)
+            stack = fn.idle.get((env.spec.version, env.spec.revision))
+            if stack and env in stack:
+                stack.remove(env)
+        if env.cgroup is not None:
+            self._remove_cgroup(env.cgroup)
+        rev = revision_key(env.spec)
+        self._rev_users[rev] -= 1
+        if self._rev_users[rev] <= 0:
+            del self._rev_users[rev]
+            if rev in self._retired_revs:
+                self._retired_revs.discard(rev)
+                self._in_background(self.workspace.forget_revision, rev)
+        self._in_background(self.workspace.remove, env.fs)
+
+    def _remove_cgroup(self, cgroup: Cgroup) -> None:
+        if not cgroup.remove():
+            self._stale_cgroups.append(cgroup)
+
+    def _in_background(self, fn, *args) -> None:
+        try:
+            asyncio.get_running_loop().run_in_executor(None, fn, *args)
+        except RuntimeError:
+            fn(*args)
+
+    async def _reap_loop(self) -> None:
+        interval = max(0.05, min(self.idle_timeout_s / 4, 5.0))
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                self.reap()
+            except Exception:
+                log.exception("reaping idle environments failed")
+
+    def reap(self) -> int:
+        """Stop environments idle for longer than idle_timeout_s; returns how many."""
+        cutoff = time.monotonic() - self.idle_timeout_s
+        victims = [env for env in self._envs.values() if not env.busy and env.last_used < cutoff]
+        for env in victims:
+            self._destroy(env)
+        self.counters["reaped"] += len(victims)
+        self._stale_cgroups = [cg for cg in self._stale_cgroups if not cg.remove()]
+        return len(victims)
+
+    # ---- introspection ---------------------------------------------------------------------------------
+
+    def stats(self) -> dict:
+        busy = sum(1 for e in self._envs.values() if e.busy)
+        per_fn = {fn.key: {"environments": len(fn.envs), "busy": fn.busy,
+                           "idle": sum(len(s) for s in fn.idle.values())} for fn in self._functions.values()}
+        return {
+            "environments": len(self._envs), "busy": busy, "idle": len(self._envs) - busy,
+            "busy_invocations": self._busy_total, "account_concurrency": self.account_concurrency,
+            "functions": per_fn,
+            "zygotes": {z.name: {"pid": z.pid, "alive": z.alive, "python": z.info.get("python"),
+                                 "preloaded": z.info.get("preloaded"),
+                                 "start_ms": round(z.start_ms, 1) if z.start_ms else None}
+                        for z in self._zygotes.values()},
+            "isolation": {"mount_namespace": self.namespaces, "namespace_problem": self.namespace_problem,
+                          "memory_cgroup": f"v{self.cgroups.version}" if self.cgroups else None,
+                          "memory_limit": "cgroup" if self.cgroups else "RLIMIT_AS (python only)"},
+            "counters": dict(self.counters),
+        }
+
+    def warn_once(self, message: str) -> None:
+        if message not in self._warned:
+            self._warned.add(message)
+            log.warning("%s", message)
+
+
+def _error_doc(error_type: str, message: str) -> bytes:
+    return json.dumps({"errorType": error_type, "errorMessage": message}).encode()
+
+
+def _json_text(value: str) -> str:
+    """Client context arrives base64-encoded on the Invoke API and as JSON on the Runtime API."""
+    try:
+        json.loads(value)
+        return value
+    except ValueError:
+        try:
+            decoded = base64.b64decode(value, validate=True).decode()
+            json.loads(decoded)
+            return decoded
+        except (ValueError, UnicodeDecodeError):
+            return value
+
+
+def _text(lines: list[Line]) -> str:
+    return "".join(msg + "\n" for _, msg in lines)
+
+
+def _trace_id() -> str:
+    return f"Root=1-{int(time.time()):08x}-{random.getrandbits(96):024x};Parent={random.getrandbits(64):016x};Sampled=0"
+
+
+def _init_start(spec: FunctionSpec, runtime: catalog.Runtime) -> str:
+    label = runtime.name.replace("python", "python:").replace("nodejs", "nodejs:").replace(".x", "")
+    digest = hashlib.sha256(runtime.name.encode()).hexdigest()
+    return (f"INIT_START Runtime Version: {label}.v1\tRuntime Version ARN: "
+            f"arn:aws:lambda:{spec.region}::runtime:{digest}")

@@ -1,0 +1,197 @@
+"""The Lambda Runtime API (2018-06-01) for one execution environment.
+
+Every ProcessEnvironment gets its own listener on 127.0.0.1 (an ephemeral port, handed to the
+runtime as AWS_LAMBDA_RUNTIME_API): the API's paths carry no environment identity, and a
+listener per environment makes "which environment is asking" a property of the connection,
+as it is on AWS where each environment has its own endpoint.
+
+    GET  /2018-06-01/runtime/invocation/next             long-polls for the next event
+    POST /2018-06-01/runtime/invocation/{id}/response    202
+    POST /2018-06-01/runtime/invocation/{id}/error       202 (Lambda-Runtime-Function-Error-Type)
+    POST /2018-06-01/runtime/init/error                  202
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import TYPE_CHECKING
+
+import httptools
+
+if TYPE_CHECKING:
+    from cloudlet.compute.environment import Invocation, ProcessEnvironment
+
+PREFIX = b"/2018-06-01/runtime/"
+MAX_BODY = 6 * 1024 * 1024 + 100
+REASONS = {200: "OK", 202: "Accepted", 400: "Bad Request", 403: "Forbidden", 404: "Not Found",
+           405: "Method Not Allowed", 413: "Request Entity Too Large", 500: "Internal Server Error"}
+ACCEPTED = json.dumps({"status": "OK"}).encode()
+
+
+def _error_body(error_type: str, message: str) -> bytes:
+    return json.dumps({"errorMessage": message, "errorType": error_type}).encode()
+
+
+class RuntimeAPIServer:
+    def __init__(self, env: ProcessEnvironment) -> None:
+        self.env = env
+        self.server: asyncio.Server | None = None
+        self.port = 0
+        self.current: Invocation | None = None  # delivered (or queued) and not yet answered
+        self._delivered = False
+        self._waiting: _Connection | None = None  # a /next request waiting for an event
+        self._conns: set[_Connection] = set()
+
+    async def open(self) -> int:
+        loop = asyncio.get_running_loop()
+        self.server = await loop.create_server(lambda: _Connection(self), "127.0.0.1", 0)
+        self.port = self.server.sockets[0].getsockname()[1]
+        return self.port
+
+    def close(self) -> None:
+        if self.server is not None:
+            self.server.close()
+            self.server = None
+        for conn in list(self._conns):
+            conn.close()
+
+    # ---- the engine side --------------------------------------------------------------------
+
+    def deliver(self, inv: Invocation) -> None:
+        self.current = inv
+        self._delivered = False
+        if self._waiting is not None:
+            conn, self._waiting = self._waiting, None
+            self._send_event(conn)
+
+    def _send_event(self, conn: _Connection) -> None:
+        inv = self.current
+        self._delivered = True
+        headers = [
+            (b"Content-Type", b"application/json"),
+            (b"Lambda-Runtime-Aws-Request-Id", inv.request_id.encode()),
+            (b"Lambda-Runtime-Deadline-Ms", str(inv.deadline_ms).encode()),
+            (b"Lambda-Runtime-Invoked-Function-Arn", inv.invoked_arn.encode()),
+        ]
+        if inv.trace_id:
+            headers.append((b"Lambda-Runtime-Trace-Id", inv.trace_id.encode()))
+        if inv.client_context:
+            headers.append((b"Lambda-Runtime-Client-Context", inv.client_context.encode()))
+        if inv.cognito_identity:
+            headers.append((b"Lambda-Runtime-Cognito-Identity", inv.cognito_identity.encode()))
+        conn.respond(200, inv.payload, headers)
+
+    # ---- the runtime side ---------------------------------------------------------------------
+
+    def handle(self, conn: _Connection, method: bytes, path: bytes, headers: dict[bytes, bytes],
+               body: bytes, too_large: bool) -> None:
+        if not path.startswith(PREFIX):
+            return conn.respond(404, _error_body("InvalidRequest", "Unknown path"))
+        rest = path[len(PREFIX):]
+        error_type = headers.get(b"lambda-runtime-function-error-type", b"").decode() or None
+        if rest == b"invocation/next":
+            if method != b"GET":
+                return conn.respond(405, _error_body("InvalidRequest", "Method not allowed"))
+            self.env.runtime_next()
+            if self.current is not None and not self._delivered:
+                return self._send_event(conn)
+            self._waiting = conn
+            return None
+        if rest == b"init/error":
+            self.env.runtime_init_error(body, error_type)
+            return conn.respond(202, ACCEPTED)
+        parts = rest.split(b"/")
+        if len(parts) == 3 and parts[0] == b"invocation" and parts[2] in (b"response", b"error"):
+            if method != b"POST":
+                return conn.respond(405, _error_body("InvalidRequest", "Method not allowed"))
+            inv = self.current
+            if inv is None or not self._delivered or parts[1].decode() != inv.request_id:
+                return conn.respond(400, _error_body("InvalidRequestID", "Invalid request ID"))
+            self.current = None
+            if parts[2] == b"response":
+                if too_large:
+                    conn.respond(413, _error_body("RequestEntityTooLarge",
+                                                  f"Exceeded maximum allowed payload size ({MAX_BODY} bytes)."))
+                else:
+                    conn.respond(202, ACCEPTED)
+                self.env.runtime_response(body, too_large)
+            else:
+                conn.respond(202, ACCEPTED)
+                self.env.runtime_error(body, error_type)
+            return None
+        return conn.respond(404, _error_body("InvalidRequest", "Unknown path"))
+
+
+class _Connection(asyncio.Protocol):
+    def __init__(self, api: RuntimeAPIServer) -> None:
+        self.api = api
+        self.transport: asyncio.Transport | None = None
+        self.parser = httptools.HttpRequestParser(self)
+        self._url = b""
+        self._headers: dict[bytes, bytes] = {}
+        self._body: list[bytes] = []
+        self._size = 0
+        self._keep_alive = True
+
+    # asyncio callbacks
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+        self.api._conns.add(self)
+
+    def connection_lost(self, exc) -> None:
+        self.api._conns.discard(self)
+        if self.api._waiting is self:
+            self.api._waiting = None
+        self.transport = None
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError:
+            self._keep_alive = False
+            self.respond(400, _error_body("InvalidRequest", "Malformed HTTP request"))
+
+    # httptools callbacks
+    def on_message_begin(self) -> None:
+        self._url = b""
+        self._headers = {}
+        self._body = []
+        self._size = 0
+
+    def on_url(self, url: bytes) -> None:
+        self._url += url
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._headers[name.lower()] = value
+
+    def on_body(self, body: bytes) -> None:
+        self._size += len(body)
+        if self._size <= MAX_BODY:
+            self._body.append(body)
+
+    def on_message_complete(self) -> None:
+        self._keep_alive = self.parser.should_keep_alive()
+        path = self._url.split(b"?", 1)[0]
+        self.api.handle(self, self.parser.get_method(), path, self._headers, b"".join(self._body),
+                        self._size > MAX_BODY)
+
+    def respond(self, status: int, body: bytes, headers: list[tuple[bytes, bytes]] | None = None) -> None:
+        if self.transport is None:
+            return
+        head = [b"HTTP/1.1 %d %s\r\n" % (status, REASONS.get(status, "OK").encode())]
+        if headers is None:
+            headers = [(b"Content-Type", b"application/json")]
+        for k, v in headers:
+            head.append(k + b": " + v + b"\r\n")
+        head.append(b"Content-Length: %d\r\n" % len(body))
+        if not self._keep_alive:
+            head.append(b"Connection: close\r\n")
+        head.append(b"\r\n")
+        self.transport.write(b"".join(head) + body)
+        if not self._keep_alive:
+            self.transport.close()
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()

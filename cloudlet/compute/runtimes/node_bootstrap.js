@@ -1,0 +1,222 @@
+// cloudlet's Node.js runtime: loads the handler named by _HANDLER from LAMBDA_TASK_ROOT and
+// serves invocations from the Lambda Runtime API at AWS_LAMBDA_RUNTIME_API.
+//
+// Handlers may be async (return a promise), take a callback (event, context, callback), or
+// return a plain value (answered once the event loop is empty, as on AWS). console.* writes
+// "<ISO time>\t<request id>\t<LEVEL>\t<message>" with inner newlines as "\r" (one log event).
+// Errors answer {"errorType", "errorMessage", "trace"} like the AWS Node runtime.
+"use strict";
+
+const http = require("node:http");
+const path = require("node:path");
+const fs = require("node:fs");
+const util = require("node:util");
+const { pathToFileURL } = require("node:url");
+
+const [HOST, PORT] = process.env.AWS_LAMBDA_RUNTIME_API.split(":");
+const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+const BASE = "/2018-06-01/runtime";
+let currentRequestId = "";
+
+// ---- logging ---------------------------------------------------------------------------------
+function patchConsole() {
+  const write = (level) => (...args) => {
+    const msg = util.format(...args).replace(/\n/g, "\r");
+    process.stdout.write(`${new Date().toISOString()}\t${currentRequestId || "undefined"}\t${level}\t${msg}\n`);
+  };
+  console.log = write("INFO");
+  console.info = write("INFO");
+  console.warn = write("WARN");
+  console.error = write("ERROR");
+  console.debug = write("DEBUG");
+  console.trace = write("TRACE");
+}
+
+// ---- Runtime API client ------------------------------------------------------------------------
+function request(method, urlPath, body, headers) {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: HOST, port: PORT, method, path: BASE + urlPath, agent,
+      headers: body === undefined ? headers : { "Content-Type": "application/json",
+        "Content-Length": Buffer.byteLength(body), ...headers } }, (res) => {
+      const chunks = [];
+      res.on("data", (c) => chunks.push(c));
+      res.on("end", () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks) }));
+      res.on("error", reject);
+    });
+    req.on("error", reject);
+    if (body !== undefined) req.write(body);
+    req.end();
+  });
+}
+
+function errorDoc(err) {
+  if (err instanceof Error) {
+    return { errorType: err.name || "Error", errorMessage: err.message,
+      trace: typeof err.stack === "string" ? err.stack.split("\n") : [] };
+  }
+  if (err !== null && typeof err === "object") {
+    return { errorType: err.errorType || typeof err, errorMessage: err.errorMessage || JSON.stringify(err), trace: [] };
+  }
+  return { errorType: typeof err, errorMessage: String(err), trace: [] };
+}
+
+// The runtime logs errors with "stack" where the response carries "trace".
+const logDoc = (doc) => ({ errorType: doc.errorType, errorMessage: doc.errorMessage, stack: doc.trace });
+
+function postError(urlPath, err, logIt) {
+  const doc = errorDoc(err);
+  if (logIt) {
+    process.stdout.write(`${new Date().toISOString()}\t${currentRequestId || "undefined"}\tERROR\t` +
+      `Invoke Error \t${JSON.stringify(logDoc(doc)).replace(/\n/g, "\r")}\n`);
+  }
+  return request("POST", urlPath, JSON.stringify(doc), { "Lambda-Runtime-Function-Error-Type": doc.errorType });
+}
+
+// ---- loading the handler ---------------------------------------------------------------------------
+class RuntimeError extends Error {
+  constructor(name, message) { super(message); this.name = name; }
+}
+
+async function loadHandler() {
+  const root = process.env.LAMBDA_TASK_ROOT;
+  const spec = process.env._HANDLER || "";
+  const dot = spec.lastIndexOf(".");
+  if (dot < 1) throw new RuntimeError("Runtime.MalformedHandlerName", `Bad handler ${spec}`);
+  const modPath = spec.slice(0, dot);
+  const names = spec.slice(dot + 1).split(".");
+  let file = null;
+  for (const ext of [".js", ".mjs", ".cjs"]) {
+    const candidate = path.resolve(root, modPath + ext);
+    if (fs.existsSync(candidate)) { file = candidate; break; }
+  }
+  if (file === null) {
+    throw new RuntimeError("Runtime.ImportModuleError",
+      `Error: Cannot find module '${modPath}'\nRequire stack:\n- ${__filename}`);
+  }
+  let mod;
+  try {
+    mod = await import(pathToFileURL(file).href);
+  } catch (e) {
+    if (e instanceof SyntaxError) throw new RuntimeError("Runtime.UserCodeSyntaxError", `${e.name}: ${e.message}`);
+    throw e;
+  }
+  let fn = mod;
+  for (const name of names) fn = fn == null ? undefined : (fn[name] !== undefined ? fn[name] : (fn.default || {})[name]);
+  if (typeof fn !== "function") {
+    throw new RuntimeError("Runtime.HandlerNotFound", `${modPath}.${names.join(".")} is undefined or not exported`);
+  }
+  return fn;
+}
+
+// ---- one invocation ---------------------------------------------------------------------------------
+function makeContext(headers, finish) {
+  const deadline = Number(headers["lambda-runtime-deadline-ms"]);
+  const env = process.env;
+  const ctx = {
+    callbackWaitsForEmptyEventLoop: true,
+    functionName: env.AWS_LAMBDA_FUNCTION_NAME,
+    functionVersion: env.AWS_LAMBDA_FUNCTION_VERSION,
+    invokedFunctionArn: headers["lambda-runtime-invoked-function-arn"],
+    memoryLimitInMB: env.AWS_LAMBDA_FUNCTION_MEMORY_SIZE,
+    awsRequestId: headers["lambda-runtime-aws-request-id"],
+    logGroupName: env.AWS_LAMBDA_LOG_GROUP_NAME,
+    logStreamName: env.AWS_LAMBDA_LOG_STREAM_NAME,
+    getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
+    succeed: (result) => finish(null, result),
+    fail: (err) => finish(err === undefined || err === null ? new Error("handled") : err),
+    done: (err, result) => finish(err, result),
+  };
+  if (headers["lambda-runtime-client-context"]) ctx.clientContext = JSON.parse(headers["lambda-runtime-client-context"]);
+  if (headers["lambda-runtime-cognito-identity"]) ctx.identity = JSON.parse(headers["lambda-runtime-cognito-identity"]);
+  return ctx;
+}
+
+function invoke(handler, next) {
+  return new Promise((resolve) => {
+    const headers = next.headers;
+    const id = headers["lambda-runtime-aws-request-id"];
+    currentRequestId = id;
+    if (headers["lambda-runtime-trace-id"]) process.env._X_AMZN_TRACE_ID = headers["lambda-runtime-trace-id"];
+    else delete process.env._X_AMZN_TRACE_ID;
+    let answered = false;
+    const send = (err, result) => {
+      if (answered) return;
+      answered = true;
+      if (err !== null && err !== undefined) {
+        postError(`/invocation/${id}/error`, err, true).then(resolve, resolve);
+        return;
+      }
+      let body;
+      try {
+        body = result === undefined ? "null" : JSON.stringify(result);
+      } catch (e) {
+        postError(`/invocation/${id}/error`, e, true).then(resolve, resolve);
+        return;
+      }
+      request("POST", `/invocation/${id}/response`, body).then(resolve, resolve);
+    };
+    const whenLoopEmpty = (fn) => {
+      // Runs fn once nothing else keeps the event loop alive (our idle keep-alive socket is unref'd).
+      process.once("beforeExit", fn);
+    };
+    let ctx;
+    const finish = (err, result) => {
+      if (ctx && ctx.callbackWaitsForEmptyEventLoop) whenLoopEmpty(() => send(err, result));
+      else send(err, result);
+    };
+    let event;
+    try {
+      ctx = makeContext(headers, finish);
+      event = JSON.parse(next.body.toString("utf8") || "{}");
+    } catch (e) {
+      send(e);
+      return;
+    }
+    let ret;
+    try {
+      ret = handler(event, ctx, finish);
+    } catch (e) {
+      send(e);
+      return;
+    }
+    if (ret && typeof ret.then === "function") {
+      ret.then((r) => send(null, r), (e) => send(e === undefined ? new Error("undefined") : e));
+    } else if (handler.length < 3) {
+      whenLoopEmpty(() => send(null, ret));
+    }
+  });
+}
+
+process.on("uncaughtException", (err) => {
+  const id = currentRequestId;
+  const doc = errorDoc(err);
+  process.stdout.write(`${new Date().toISOString()}\t${id || "undefined"}\tERROR\tUncaught Exception \t` +
+    `${JSON.stringify(logDoc(doc)).replace(/\n/g, "\r")}\n`);
+  const done = () => process.exit(129);
+  if (id) postError(`/invocation/${id}/error`, err, false).then(done, done);
+  else done();
+});
+
+async function main() {
+  patchConsole();
+  let handler;
+  try {
+    handler = await loadHandler();
+  } catch (e) {
+    const doc = errorDoc(e);
+    process.stdout.write(`${new Date().toISOString()}\tundefined\tERROR\t` +
+      `${JSON.stringify(logDoc(doc)).replace(/\n/g, "\r")}\n`);
+    await postError("/init/error", e, false).catch(() => {});
+    process.exit(1);
+  }
+  for (;;) {
+    const next = await request("GET", "/invocation/next");
+    if (next.status !== 200) throw new Error(`Runtime API /next answered ${next.status}`);
+    await invoke(handler, next);
+  }
+}
+
+main().catch((e) => {
+  process.stderr.write(`cloudlet runtime: ${e && e.stack ? e.stack : e}\n`);
+  process.exit(2);
+});

@@ -1,0 +1,358 @@
+"""cloudlet zygote: a fork server that runs inside a function's interpreter.
+
+Started by the host (cloudlet.compute.zygote) as `pythonX.Y -I zygote.py <fd> [--python-runtime]
+[--sdk-path DIR] [--preload-sdk] [--pycache DIR]`. It never imports cloudlet: it must run on every supported
+interpreter (python3.9 and later), so it keeps to the standard library and to 3.9 syntax.
+
+With --python-runtime it pre-imports the Python runtime loop (python_runtime.py beside this
+file) and, when the interpreter has it, boto3; then it freezes the GC generations so children
+share those pages. Without it the zygote only spawns processes (node, custom runtimes).
+--pycache keeps the bytecode it compiles (say, the host's SDK for another Python) across starts.
+
+Protocol on <fd>, a SOCK_SEQPACKET socket (one JSON object per message):
+  zygote -> host  {"op": "ready", "pid", "python", "preloaded": [...], "sdk_used", "ms"}
+  host -> zygote  {"op": "fork", "id", "pre": {"cgroup_procs", "ns"}} + fds [ctrl, log]
+  zygote -> host  {"op": "forked", "id", "pid"}        (in request order)
+  zygote -> host  {"op": "exit", "pid", "status"}      (raw wait status of a child)
+The zygote exits when the host closes the socket; its children die with it (PDEATHSIG).
+
+A forked child is a "blank" (see `blank_main`): it takes its own session, joins its cgroup and
+unshares its mount namespace ahead of need, then waits on `ctrl` for one frame
+`{"k": "setup", "setup": {...}}` naming the function. It finishes isolating itself (`isolate`),
+points fd 1 and 2 at the log pipe, then serves the Python runtime over `ctrl` (mode "python") or
+execs setup["argv"] (mode "exec"); an exec failure is reported as one frame on `ctrl`, a
+successful exec closes it (CLOEXEC).
+"""
+
+import array
+import ctypes
+import errno
+import gc
+import json
+import os
+import resource
+import select
+import signal
+import socket
+import struct
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+FRAME = struct.Struct("<II")
+
+CLONE_NEWNS = 0x00020000
+MS_RDONLY = 1
+MS_NOSUID = 2
+MS_NODEV = 4
+MS_REMOUNT = 32
+MS_BIND = 4096
+MS_REC = 16384
+MS_PRIVATE = 1 << 18
+PR_SET_PDEATHSIG = 1
+
+_libc = None
+
+
+def libc():
+    global _libc
+    if _libc is None:
+        _libc = ctypes.CDLL(None, use_errno=True)
+    return _libc
+
+
+def _check(rc, what):
+    if rc != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}")
+
+
+def mount(src, dst, fstype, flags, data=None):
+    enc = lambda s: None if s is None else s.encode()  # noqa: E731
+    _check(libc().mount(enc(src), enc(dst), enc(fstype), ctypes.c_ulong(flags), enc(data)),
+           f"mount {src} on {dst}")
+
+
+# ---- messages --------------------------------------------------------------------------
+
+def send_msg(sock, obj, fds=()):
+    data = json.dumps(obj).encode()
+    if fds:
+        sock.sendmsg([data], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))])
+    else:
+        sock.send(data)
+
+
+def recv_msg(sock, maxfds=4):
+    fds = array.array("i")
+    data, ancdata, _flags, _addr = sock.recvmsg(1 << 20, socket.CMSG_SPACE(maxfds * fds.itemsize))
+    for level, ctype, cdata in ancdata:
+        if level == socket.SOL_SOCKET and ctype == socket.SCM_RIGHTS:
+            fds.frombytes(cdata[:len(cdata) - (len(cdata) % fds.itemsize)])
+    return data, list(fds)
+
+
+def send_frame(sock, meta, body=b""):
+    m = json.dumps(meta).encode()
+    sock.sendall(FRAME.pack(len(m), len(body)) + m + body)
+
+
+# ---- isolation (runs in the forked child) -----------------------------------------------
+
+def isolate(setup):
+    """Apply the environment's limits and filesystem view. Returns warnings (strings)."""
+    warnings = []
+    try:
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        nofile = setup.get("nofile")
+        if nofile:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
+    except (OSError, ValueError) as e:
+        warnings.append(f"setrlimit failed: {e}")
+    extra_as = setup.get("rlimit_as_extra")
+    if extra_as:
+        try:
+            vm = 0
+            with open("/proc/self/status") as f:
+                for line in f:
+                    if line.startswith("VmSize:"):
+                        vm = int(line.split()[1]) * 1024
+                        break
+            limit = vm + int(extra_as)
+            resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+        except (OSError, ValueError) as e:
+            warnings.append(f"RLIMIT_AS failed: {e}")
+    ns = setup.get("ns")
+    if ns:
+        setup_mounts(ns)
+    return warnings
+
+
+def setup_mounts(ns):
+    """In the private mount namespace the blank made: hide the platform's directories, bind the
+    code read-only, a private /tmp and the layers on /opt. Paths stay the same as outside, so a
+    failure of any step is fatal (the host chose this plan after probing that namespaces work)."""
+    binds = ns.get("binds", [])
+    srcs = [os.open(b["src"], os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC) for b in binds]
+    tmp_fd = os.open(ns["tmp"], os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC) if ns.get("tmp") else None
+    for path in ns.get("hide", []):
+        if os.path.isdir(path):
+            mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=755")
+    if tmp_fd is not None:
+        mount(f"/proc/self/fd/{tmp_fd}", "/tmp", None, MS_BIND | MS_REC)
+        os.close(tmp_fd)
+    for i, b in enumerate(binds):  # (no zip(strict=): this file runs on python3.9)
+        fd = srcs[i]
+        dst = b["dst"]
+        if not os.path.isdir(dst):
+            os.makedirs(dst)
+        mount(f"/proc/self/fd/{fd}", dst, None, MS_BIND | MS_REC)
+        if b.get("ro"):
+            mount(None, dst, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
+        os.close(fd)
+
+
+def read_frame(sock):
+    head = b""
+    while len(head) < FRAME.size:
+        chunk = sock.recv(FRAME.size - len(head))
+        if not chunk:
+            return None
+        head += chunk
+    mlen, blen = FRAME.unpack(head)
+    data = b""
+    while len(data) < mlen + blen:
+        chunk = sock.recv(mlen + blen - len(data))
+        if not chunk:
+            return None
+        data += chunk
+    return json.loads(data[:mlen])
+
+
+def blank_main(req, ctrl_fd, log_fd):
+    """A pre-forked child: does the function-independent part of isolation now (its own session,
+    its cgroup, a private mount namespace), then waits for the host to hand it a function."""
+    ctrl = socket.socket(fileno=ctrl_fd)
+    ctrl.setblocking(True)
+    os.set_inheritable(ctrl_fd, False)
+    os.setsid()
+    try:
+        libc().prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except Exception:
+        pass
+    signal.set_wakeup_fd(-1)
+    for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+        signal.signal(sig, signal.SIG_DFL)
+    pre = req.get("pre") or {}
+    warnings = []
+    procs = pre.get("cgroup_procs")
+    if procs:
+        try:
+            with open(procs, "w") as f:
+                f.write(str(os.getpid()))
+        except OSError as e:
+            warnings.append(f"cgroup join failed ({e}): memory limit not enforced")
+    ns_error = None
+    if pre.get("ns"):
+        try:
+            _check(libc().unshare(CLONE_NEWNS), "unshare(CLONE_NEWNS)")
+            mount(None, "/", None, MS_REC | MS_PRIVATE)
+        except OSError as e:
+            ns_error = str(e)
+    meta = read_frame(ctrl)  # blocks until the host adopts this child
+    if meta is None:
+        os._exit(0)
+    t_start = time.time()
+    setup = meta["setup"]
+    try:
+        if setup.get("ns") and ns_error:
+            raise OSError(ns_error)
+        warnings += isolate(setup)
+        setup["_phases"] = [("isolate", time.time())]
+        devnull = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(devnull, 0)
+        os.close(devnull)
+        os.dup2(log_fd, 1)
+        os.dup2(log_fd, 2)
+        os.close(log_fd)
+        os.environ.clear()
+        os.environ.update(setup["env"])
+        os.chdir(setup["cwd"])
+        setup["_phases"].append(("process", time.time()))
+    except BaseException as e:  # noqa: B036 - report any setup failure to the host
+        send_frame(ctrl, {"k": "setup_error", "msg": f"{type(e).__name__}: {e}"})
+        os._exit(126)
+    if setup["mode"] == "exec":
+        argv = setup["argv"]
+        send_frame(ctrl, {"k": "setup", "warnings": warnings})
+        try:
+            os.execve(argv[0], argv, setup["env"])
+        except OSError as e:
+            send_frame(ctrl, {"k": "exec_error", "errno": e.errno, "msg": e.strerror or str(e)})
+            os._exit(127)
+    runtime = sys.modules["_cloudlet_python_runtime"]
+    runtime.serve(ctrl, setup, t_start, warnings)  # never returns
+    os._exit(0)
+
+
+# ---- the fork server ----------------------------------------------------------------------
+
+def load_runtime():
+    import importlib.util
+    path = os.path.join(HERE, "python_runtime.py")
+    spec = importlib.util.spec_from_file_location("_cloudlet_python_runtime", path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules["_cloudlet_python_runtime"] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def preload(sdk_path, import_sdk, pycache):
+    """Import what every function pays for anyway. The AWS SDK: boto3 from the interpreter, else
+    from sdk_path (links to the host's pure-Python boto3, appended to sys.path so functions can
+    import it as on AWS), imported now only with import_sdk. The names are reported so a child
+    whose code bundles its own copy can drop the preloaded one."""
+    import importlib.util
+    mods = []
+    runtime = load_runtime()
+    runtime.preload()
+    sdk_used = False
+    if sdk_path and importlib.util.find_spec("boto3") is None:
+        sys.path.append(sdk_path)
+        sdk_used = True
+        if pycache:  # the host's SDK has no bytecode for this Python: keep what we compile
+            sys.pycache_prefix = pycache
+            sys.dont_write_bytecode = False
+    if import_sdk:
+        try:
+            import boto3  # noqa: F401
+            mods.append("boto3")
+        except Exception:
+            pass
+    return mods, sdk_used
+
+
+def main(argv):
+    t0 = time.perf_counter()
+    fd = int(argv[1])
+    python_runtime = "--python-runtime" in argv
+    sdk_path = argv[argv.index("--sdk-path") + 1] if "--sdk-path" in argv else None
+    pycache = argv[argv.index("--pycache") + 1] if "--pycache" in argv else None
+    sys.dont_write_bytecode = True
+    if HERE in sys.path:
+        sys.path.remove(HERE)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET, fileno=fd)
+    os.set_inheritable(fd, False)
+    try:
+        libc().prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except Exception:
+        pass
+    preloaded, sdk_used = preload(sdk_path, "--preload-sdk" in argv, pycache) if python_runtime else ([], False)
+    rfd, wfd = os.pipe()
+    os.set_blocking(wfd, False)
+    signal.set_wakeup_fd(wfd)
+    signal.signal(signal.SIGCHLD, lambda *_: None)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    gc.collect()
+    if hasattr(gc, "freeze"):
+        gc.freeze()
+    send_msg(sock, {"op": "ready", "pid": os.getpid(), "python": ".".join(map(str, sys.version_info[:3])),
+                    "preloaded": preloaded, "sdk_used": sdk_used, "ms": (time.perf_counter() - t0) * 1000})
+    poller = select.poll()
+    poller.register(sock.fileno(), select.POLLIN)
+    poller.register(rfd, select.POLLIN)
+    while True:
+        for rfd_ready, _ev in poller.poll():
+            if rfd_ready == rfd:
+                try:
+                    os.read(rfd, 4096)
+                except OSError:
+                    pass
+                reap(sock)
+                continue
+            try:
+                data, fds = recv_msg(sock)
+            except OSError as e:
+                if e.errno in (errno.EAGAIN, errno.EINTR):
+                    continue
+                os._exit(0)
+            if not data:
+                os._exit(0)
+            req = json.loads(data)
+            if req.get("op") != "fork" or len(fds) < 2:
+                for f in fds:
+                    os.close(f)
+                continue
+            sys.stdout.flush()
+            sys.stderr.flush()
+            pid = os.fork()
+            if pid == 0:
+                try:
+                    sock.close()
+                    os.close(rfd)
+                    os.close(wfd)
+                    blank_main(req, fds[0], fds[1])
+                finally:
+                    os._exit(125)
+            for f in fds:
+                os.close(f)
+            send_msg(sock, {"op": "forked", "id": req.get("id"), "pid": pid})
+        reap(sock)
+
+
+def reap(sock):
+    while True:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        try:
+            send_msg(sock, {"op": "exit", "pid": pid, "status": status})
+        except OSError:
+            os._exit(0)
+
+
+if __name__ == "__main__":
+    main(sys.argv)

@@ -1,0 +1,200 @@
+"""Filesystem and environment variables of execution environments.
+
+Layout under the manager's data directory:
+
+    rev/<revkey>/opt        the function's layers merged in order (later layers win), once per revision
+    rev/<revkey>/task       mount point of the code inside environments (mount-namespace mode only)
+    envs/<env id>/tmp       the environment's private /tmp
+    envs/<env id>/task      private copy of the code (copy mode only)
+    sdk/                    links to this host's boto3 & co. for interpreters that lack them
+    zygote-pycache/         bytecode the zygotes compiled for sdk/ (read-only inside environments)
+
+Function code is compiled in memory at each cold start, as on AWS where /var/task is read-only
+(ship .pyc files to avoid it); the SDK and the standard library use their bytecode caches.
+
+Mount-namespace mode: the environment's view keeps these paths, but the data directory itself is
+an empty tmpfs with only the function's own code and layers bound in (read-only); /tmp is the private tmp and /opt the merged layers (when no runtime executable lives under
+/opt). Copy mode: the code is copied per environment (the function may write to it; the copy
+is thrown away with the environment) and TMPDIR points at the private tmp.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import importlib.util
+import logging
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from cloudlet.compute.catalog import RUNTIMES_DIR, Runtime, python_site_packages
+from cloudlet.compute.types import FunctionSpec
+
+log = logging.getLogger("cloudlet.compute")
+
+SDK_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six")
+TEST_CREDENTIALS = ("test", "test", "test")
+
+
+@dataclass
+class EnvFS:
+    root: Path  # envs/<id>: removed with the environment
+    task: str  # LAMBDA_TASK_ROOT as the function sees it
+    opt: str  # where the function sees its layers
+    tmp: str  # the function's TMPDIR
+    mounts: dict | None  # the mount plan for the child (namespace mode)
+
+
+def revision_key(spec: FunctionSpec) -> str:
+    raw = "\0".join([spec.function_arn, spec.version, spec.revision, str(spec.code_dir),
+                     *map(str, spec.layer_dirs)])
+    return hashlib.sha256(raw.encode()).hexdigest()[:20]
+
+
+def _copy_into(src: Path, dst: Path) -> None:
+    shutil.copytree(src, dst, symlinks=True, dirs_exist_ok=True)
+
+
+class Workspace:
+    def __init__(self, data_dir: Path, *, namespaces: bool, hide_paths: tuple[Path, ...]) -> None:
+        self.data_dir = data_dir
+        self.namespaces = namespaces
+        self.hide_paths = tuple(str(p) for p in hide_paths)
+        self._revisions: dict[str, asyncio.Future] = {}
+        self.sdk: str | None = None  # set by sdk_dir(); bound read-only into environments
+        (data_dir / "envs").mkdir(parents=True, exist_ok=True)
+        (data_dir / "rev").mkdir(parents=True, exist_ok=True)
+
+    # ---- per revision ----------------------------------------------------------------------
+
+    async def revision(self, spec: FunctionSpec) -> Path:
+        """rev/<key> with the merged layers in opt/ (built once, off the event loop)."""
+        key = revision_key(spec)
+        fut = self._revisions.get(key)
+        if fut is None:
+            fut = asyncio.get_running_loop().run_in_executor(None, self._build_revision, key, spec)
+            self._revisions[key] = fut
+        try:
+            return await asyncio.shield(fut)
+        except Exception:
+            self._revisions.pop(key, None)
+            raise
+
+    def _build_revision(self, key: str, spec: FunctionSpec) -> Path:
+        root = self.data_dir / "rev" / key
+        opt = root / "opt"
+        if not (root / ".ready").exists():
+            if root.exists():
+                shutil.rmtree(root, ignore_errors=True)
+            opt.mkdir(parents=True)
+            for layer in spec.layer_dirs:
+                _copy_into(Path(layer), opt)
+            (root / ".ready").touch()
+        return root
+
+    def forget_revision(self, key: str) -> None:
+        self._revisions.pop(key, None)
+        shutil.rmtree(self.data_dir / "rev" / key, ignore_errors=True)
+
+    # ---- per environment -----------------------------------------------------------------------
+
+    async def prepare(self, env_id: str, spec: FunctionSpec, runtime: Runtime, *, opt_on_opt: bool,
+                      sdk: bool = False) -> EnvFS:
+        """The environment's directories and, in namespace mode, its mount plan (`sdk`: the
+        runtime imports the host's SDK from sdk/, so bind it in)."""
+        rev = await self.revision(spec)
+        root = self.data_dir / "envs" / env_id
+        tmp = root / "tmp"
+        tmp.mkdir(parents=True)
+        if self.namespaces:
+            task = str(rev / "task")
+            opt = "/opt" if opt_on_opt else str(rev / "opt")
+            binds = [{"src": str(spec.code_dir), "dst": task, "ro": True},
+                     {"src": str(rev / "opt"), "dst": opt, "ro": True}]
+            if sdk and self.sdk:
+                pycache = self.data_dir / "zygote-pycache"
+                pycache.mkdir(exist_ok=True)
+                binds += [{"src": self.sdk, "dst": self.sdk, "ro": True},
+                          {"src": str(pycache), "dst": str(pycache), "ro": True}]
+            mounts = {"hide": [str(self.data_dir), *self.hide_paths], "tmp": str(tmp), "binds": binds}
+            return EnvFS(root, task, opt, "/tmp", mounts)
+        task_dir = root / "task"
+        await asyncio.get_running_loop().run_in_executor(None, _copy_into, Path(spec.code_dir), task_dir)
+        return EnvFS(root, str(task_dir), str(rev / "opt"), str(tmp), None)
+
+    def remove(self, fs: EnvFS) -> None:
+        shutil.rmtree(fs.root, ignore_errors=True)
+
+    # ---- the AWS SDK for interpreters without one ----------------------------------------------
+
+    def sdk_dir(self) -> str | None:
+        """sdk/ with links to this host's pure-Python boto3, botocore and their dependencies."""
+        sdk = self.data_dir / "sdk"
+        if (sdk / "boto3").exists():
+            self.sdk = str(sdk)
+            return self.sdk
+        sdk.mkdir(exist_ok=True)
+        for name in SDK_PACKAGES:
+            try:
+                found = importlib.util.find_spec(name)
+            except (ImportError, ValueError):
+                found = None
+            if found is None or not found.origin:
+                continue
+            origin = Path(found.origin)
+            src = origin.parent if origin.name == "__init__.py" else origin
+            dst = sdk / src.name
+            if not dst.exists():
+                os.symlink(src, dst)
+        self.sdk = str(sdk) if (sdk / "boto3").exists() else None
+        return self.sdk
+
+
+def function_environment(spec: FunctionSpec, runtime: Runtime, fs: EnvFS, log_stream: str, *,
+                         credentials: tuple[str, str, str] = TEST_CREDENTIALS,
+                         runtime_api: str | None = None) -> dict[str, str]:
+    """The variables AWS sets, the user's, and the ones the user may not override."""
+    bin_dirs = [os.path.dirname(runtime.executable)] if runtime.executable else []
+    path = ":".join([*bin_dirs, "/usr/local/bin", "/usr/bin", "/bin", f"{fs.opt}/bin"])
+    env = {
+        "PATH": path,
+        "LANG": "en_US.UTF-8",
+        "TZ": ":UTC",
+        "LD_LIBRARY_PATH": f"{fs.task}:{fs.task}/lib:{fs.opt}/lib",
+        "TMPDIR": fs.tmp,
+        "AWS_ENDPOINT_URL": spec.platform_endpoint,
+        "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+        "AWS_XRAY_CONTEXT_MISSING": "LOG_ERROR",
+        "AWS_XRAY_DAEMON_ADDRESS": "169.254.79.129:2000",
+    }
+    if runtime.kind == "node":
+        env["NODE_PATH"] = f"{fs.opt}/nodejs/node{runtime.name[6:8]}/node_modules:{fs.opt}/nodejs/node_modules:{fs.task}"
+    env.update(spec.environment)
+    key, secret, token = credentials
+    env.update({
+        "_HANDLER": spec.handler,
+        "AWS_REGION": spec.region,
+        "AWS_DEFAULT_REGION": spec.region,
+        "AWS_LAMBDA_FUNCTION_NAME": spec.function_name,
+        "AWS_LAMBDA_FUNCTION_VERSION": spec.version,
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory_mb),
+        "AWS_LAMBDA_LOG_GROUP_NAME": spec.log_group or f"/aws/lambda/{spec.function_name}",
+        "AWS_LAMBDA_LOG_STREAM_NAME": log_stream,
+        "LAMBDA_TASK_ROOT": fs.task,
+        "LAMBDA_RUNTIME_DIR": str(RUNTIMES_DIR),
+        "AWS_ACCESS_KEY_ID": key,
+        "AWS_SECRET_ACCESS_KEY": secret,
+        "AWS_SESSION_TOKEN": token,
+    })
+    if runtime.execution_env:
+        env["AWS_EXECUTION_ENV"] = runtime.execution_env
+    if runtime_api:
+        env["AWS_LAMBDA_RUNTIME_API"] = runtime_api
+    return env
+
+
+def python_paths(fs: EnvFS, runtime: Runtime) -> list[str]:
+    """sys.path entries ahead of the interpreter's own, in the AWS order."""
+    return [fs.task, python_site_packages(fs.opt, runtime.version), f"{fs.opt}/python"]

@@ -1,0 +1,254 @@
+"""Invoke through the real API: functions run, logs land in CloudWatch Logs, Event invocations
+are retried, concurrency limits throttle."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import threading
+import time
+import uuid
+import zipfile
+
+import pytest
+from botocore.exceptions import ClientError
+
+from tests.conftest import Server
+
+ROLE = "arn:aws:iam::000000000000:role/lambda-role"
+
+
+def make_zip(files: dict[str, str]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        for name, text in files.items():
+            z.writestr(name, text)
+    return buf.getvalue()
+
+
+HANDLER = '''
+import os, time, json
+COUNT = 0
+def handler(event, context):
+    global COUNT
+    COUNT += 1
+    print("hello from", context.function_name)
+    if event.get("fail"):
+        raise ValueError("boom: " + str(event["fail"]))
+    if event.get("sleep"):
+        time.sleep(event["sleep"])
+    if event.get("bucket"):
+        import boto3
+        boto3.client("s3").create_bucket(Bucket=event["bucket"])
+    return {"count": COUNT, "event": event, "request_id": context.aws_request_id,
+            "remaining": context.get_remaining_time_in_millis(), "region": os.environ["AWS_REGION"],
+            "name": os.environ["AWS_LAMBDA_FUNCTION_NAME"], "memory": context.memory_limit_in_mb}
+'''
+
+
+@pytest.fixture(scope="module")
+def fast_retry_server():
+    srv = Server(env={"CLOUDLET_LAMBDA_RETRY_DELAYS": "0.2,0.2"}).start()
+    yield srv
+    srv.stop()
+
+
+def create(lam, *, runtime="python3.11", handler="app.handler", files=None, **kw) -> str:
+    name = f"fn-{uuid.uuid4().hex[:10]}"
+    lam.create_function(FunctionName=name, Runtime=runtime, Role=ROLE, Handler=handler,
+                        Code={"ZipFile": make_zip(files or {"app.py": HANDLER})}, **kw)
+    lam.get_waiter("function_active_v2").wait(FunctionName=name)
+    return name
+
+
+def call(lam, name, event, **kw):
+    resp = lam.invoke(FunctionName=name, Payload=json.dumps(event).encode(), **kw)
+    return resp, json.loads(resp["Payload"].read() or b"null")
+
+
+def test_sync_invoke_runs_the_code_and_keeps_warm_state(server):
+    lam = server.client("lambda")
+    name = create(lam, Timeout=10)
+    resp, out = call(lam, name, {"k": 1})
+    assert resp["StatusCode"] == 200 and "FunctionError" not in resp
+    assert out["event"] == {"k": 1} and out["name"] == name and out["region"] == "us-east-1"
+    assert out["memory"] == "128" and 0 < out["remaining"] <= 10000  # a string, as in AWS's runtime
+    assert out["request_id"] == resp["ResponseMetadata"]["RequestId"]
+    _, again = call(lam, name, {"k": 2})
+    assert again["count"] == 2  # same warm environment, module state kept
+
+
+def test_log_tail_and_cloudwatch_logs(server):
+    lam = server.client("lambda")
+    name = create(lam)
+    resp, _ = call(lam, name, {}, LogType="Tail")
+    tail = base64.b64decode(resp["LogResult"]).decode()
+    rid = resp["ResponseMetadata"]["RequestId"]
+    assert f"START RequestId: {rid} Version: $LATEST" in tail
+    assert "hello from " + name in tail
+    assert f"END RequestId: {rid}" in tail
+    report = [line for line in tail.splitlines() if line.startswith("REPORT")][0]
+    for part in ("Duration:", "Billed Duration:", "Memory Size: 128 MB", "Max Memory Used:", "Init Duration:"):
+        assert part in report
+    logs = server.client("logs")
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        events = logs.filter_log_events(logGroupName=f"/aws/lambda/{name}")["events"]
+        if any("hello from" in e["message"] for e in events):
+            break
+        time.sleep(0.1)
+    else:
+        pytest.fail("function output never reached CloudWatch Logs")
+    streams = logs.describe_log_streams(logGroupName=f"/aws/lambda/{name}")["logStreams"]
+    assert streams and "[$LATEST]" in streams[0]["logStreamName"]
+
+
+def test_unhandled_error(server):
+    lam = server.client("lambda")
+    name = create(lam)
+    resp, out = call(lam, name, {"fail": "x"})
+    assert resp["FunctionError"] == "Unhandled"
+    assert out["errorType"] == "ValueError" and out["errorMessage"] == "boom: x"
+    assert isinstance(out["stackTrace"], list) and out["requestId"] == resp["ResponseMetadata"]["RequestId"]
+
+
+def test_timeout(server):
+    lam = server.client("lambda")
+    name = create(lam, Timeout=1)
+    resp, out = call(lam, name, {"sleep": 5})
+    assert resp["FunctionError"] == "Unhandled"
+    assert "Task timed out after 1.00 seconds" in out["errorMessage"]
+    _, ok = call(lam, name, {})  # a fresh environment replaces the killed one
+    assert ok["count"] == 1
+
+
+def test_function_reaches_the_platform_with_boto3(server):
+    lam = server.client("lambda")
+    name = create(lam, Timeout=30)
+    bucket = f"from-lambda-{uuid.uuid4().hex[:8]}"
+    resp, out = call(lam, name, {"bucket": bucket})
+    assert "FunctionError" not in resp, out
+    assert bucket in [b["Name"] for b in server.client("s3").list_buckets()["Buckets"]]
+
+
+def test_dry_run_and_errors(server):
+    lam = server.client("lambda")
+    name = create(lam)
+    assert lam.invoke(FunctionName=name, InvocationType="DryRun")["StatusCode"] == 204
+    with pytest.raises(ClientError) as err:
+        lam.invoke(FunctionName="no-such-function-here", Payload=b"{}")
+    assert err.value.response["Error"]["Code"] == "ResourceNotFoundException"
+    with pytest.raises(ClientError) as err:
+        lam.invoke(FunctionName=name, Qualifier="99", Payload=b"{}")
+    assert err.value.response["Error"]["Code"] == "ResourceNotFoundException"
+    with pytest.raises(ClientError) as err:
+        lam.invoke(FunctionName=name, Payload=b"not json")
+    assert err.value.response["Error"]["Code"] == "InvalidRequestContentException"
+    with pytest.raises(ClientError) as err:
+        lam.invoke(FunctionName=name, Payload=b'{"a":"' + b"x" * (6 * 1024 * 1024) + b'"}')
+    assert err.value.response["Error"]["Code"] == "RequestTooLargeException"
+    assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 413
+
+
+def test_versions_and_alias_qualifiers(server):
+    lam = server.client("lambda")
+    name = create(lam)
+    v1 = lam.publish_version(FunctionName=name)["Version"]
+    lam.create_alias(FunctionName=name, Name="live", FunctionVersion=v1)
+    resp, _ = call(lam, name, {}, Qualifier="live")
+    assert resp["ExecutedVersion"] == v1
+    resp, _ = call(lam, name, {}, Qualifier="$LATEST")
+    assert resp["ExecutedVersion"] == "$LATEST"
+
+
+def test_reserved_concurrency_throttles(server):
+    lam = server.client("lambda", read_timeout=30)
+    name = create(lam, Timeout=10)
+    lam.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=1)
+    results = []
+
+    def slow():
+        results.append(call(lam, name, {"sleep": 1.5})[0]["StatusCode"])
+
+    t = threading.Thread(target=slow)
+    t.start()
+    time.sleep(0.7)
+    with pytest.raises(ClientError) as err:
+        lam.invoke(FunctionName=name, Payload=b"{}")
+    t.join()
+    assert results == [200]
+    assert err.value.response["Error"]["Code"] == "TooManyRequestsException"
+    assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 429
+    assert err.value.response["Reason"] == "ReservedFunctionConcurrentInvocationLimitExceeded"
+
+
+def test_parallel_invocations_get_their_own_environments(server):
+    lam = server.client("lambda", read_timeout=30, max_pool_connections=8)
+    name = create(lam, Timeout=10)
+    outs = []
+
+    def one():
+        outs.append(call(lam, name, {"sleep": 1})[1])
+
+    threads = [threading.Thread(target=one) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert [o["count"] for o in outs] == [1, 1, 1, 1]  # four fresh environments, none shared
+
+
+def _starts(logs, name: str) -> int:
+    try:
+        events = logs.filter_log_events(logGroupName=f"/aws/lambda/{name}", filterPattern='"START RequestId"')
+    except ClientError:
+        return 0
+    return len(events["events"])
+
+
+def test_event_invocations_are_delivered_and_retried(fast_retry_server):
+    srv = fast_retry_server
+    lam, logs = srv.client("lambda"), srv.client("logs")
+    ok = create(lam)
+    bucket = f"async-{uuid.uuid4().hex[:8]}"
+    assert lam.invoke(FunctionName=ok, InvocationType="Event",
+                      Payload=json.dumps({"bucket": bucket}).encode())["StatusCode"] == 202
+    failing = create(lam)
+    lam.invoke(FunctionName=failing, InvocationType="Event", Payload=b'{"fail": 1}')
+    no_retry = create(lam)
+    lam.put_function_event_invoke_config(FunctionName=no_retry, MaximumRetryAttempts=0)
+    lam.invoke(FunctionName=no_retry, InvocationType="Event", Payload=b'{"fail": 1}')
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        done = (bucket in [b["Name"] for b in srv.client("s3").list_buckets()["Buckets"]]
+                and _starts(logs, failing) >= 3 and _starts(logs, no_retry) >= 1)
+        if done:
+            break
+        time.sleep(0.2)
+    assert bucket in [b["Name"] for b in srv.client("s3").list_buckets()["Buckets"]]
+    time.sleep(1.0)  # no further attempts may follow
+    assert _starts(logs, failing) == 3  # the first attempt and two retries
+    assert _starts(logs, no_retry) == 1
+
+
+def test_cloudlet_invoke_and_logs_commands(server):
+    import subprocess
+    import sys
+
+    lam = server.client("lambda")
+    name = create(lam)
+    env_args = ["--endpoint", server.url]
+    out = subprocess.run([sys.executable, "-m", "cloudlet", "invoke", name, '{"k": 7}', *env_args],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["event"] == {"k": 7}
+    assert "START RequestId:" in out.stderr and "REPORT RequestId:" in out.stderr
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        out = subprocess.run([sys.executable, "-m", "cloudlet", "logs", name, *env_args],
+                             capture_output=True, text=True, timeout=60)
+        if "hello from" in out.stdout:
+            break
+        time.sleep(0.2)
+    assert out.returncode == 0 and "hello from " + name in out.stdout

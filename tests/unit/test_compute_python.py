@@ -1,0 +1,265 @@
+"""Python functions in the execution engine: results, warm state, context, errors, logs, layers."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.unit.test_compute_helpers import Engine, make_spec, write_files
+
+APP = """
+    import json, logging, os, sys
+    print("init ran")
+    COUNT = 0
+    logger = logging.getLogger()
+    logger.setLevel(logging.INFO)
+
+    def handler(event, context):
+        global COUNT
+        COUNT += 1
+        print("event", json.dumps(event))
+        return {"count": COUNT, "pid": os.getpid(), "event": event}
+
+    def context_info(event, context):
+        logger.info("line one\\nline two")
+        env = {k: os.environ.get(k) for k in event["vars"]}
+        return {
+            "aws_request_id": context.aws_request_id,
+            "function_name": context.function_name,
+            "function_version": context.function_version,
+            "invoked_function_arn": context.invoked_function_arn,
+            "memory_limit_in_mb": context.memory_limit_in_mb,
+            "log_group_name": context.log_group_name,
+            "log_stream_name": context.log_stream_name,
+            "remaining": context.get_remaining_time_in_millis(),
+            "client_context": context.client_context and context.client_context.custom,
+            "identity": context.identity.cognito_identity_id,
+            "env": env,
+            "trace": os.environ.get("_X_AMZN_TRACE_ID"),
+            "cwd": os.getcwd(),
+            "sys_path": sys.path[:3],
+        }
+
+    def boom(event, context):
+        raise ValueError("boom " + str(event.get("n")))
+
+    def not_json(event, context):
+        return {1, 2}
+"""
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory):
+    eng = Engine(tmp_path_factory.mktemp("compute-py") / "data")
+    yield eng
+    eng.close()
+
+
+@pytest.fixture(scope="module")
+def code(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("code")
+    write_files(root, {
+        "app.py": APP,
+        "pkg/__init__.py": "",
+        "pkg/mod.py": "def fn(event, context):\n    return {'mod': __name__}\n",
+        "broken.py": "import does_not_exist_anywhere\n",
+        "syntax.py": "def handler(:\n",
+    })
+    return root
+
+
+def test_success_logs_and_warm_reuse(engine, code):
+    spec = make_spec(code)
+    first = engine.invoke(spec, b'{"k": 1}', request_id="11111111-1111-1111-1111-111111111111")
+    assert first.function_error is None
+    body = json.loads(first.payload)
+    assert body["count"] == 1 and body["event"] == {"k": 1}
+    assert first.init_duration_ms is not None and first.init_duration_ms > 0
+    text = first.log_text
+    assert text.index("init ran") < text.index("START RequestId: 11111111-1111-1111-1111-111111111111 Version: $LATEST")
+    assert 'event {"k": 1}\n' in text
+    assert "END RequestId: 11111111-1111-1111-1111-111111111111\n" in text
+    report = text.splitlines()[-1]
+    assert re.fullmatch(r"REPORT RequestId: 1{8}-1{4}-1{4}-1{4}-1{12}\tDuration: \d+\.\d\d ms\tBilled Duration: \d+ ms\t"
+                        r"Memory Size: 128 MB\tMax Memory Used: \d+ MB\tInit Duration: \d+\.\d\d ms\t", report), report
+    assert first.billed_duration_ms >= 1 and first.billed_duration_ms >= first.duration_ms
+    assert re.fullmatch(r"\d{4}/\d\d/\d\d/\[\$LATEST\][0-9a-f]{32}", first.log_stream)
+
+    second = engine.invoke(spec, b'{"k": 2}')
+    assert json.loads(second.payload)["count"] == 2  # module state survives: same process
+    assert json.loads(second.payload)["pid"] == body["pid"]
+    assert second.environment_id == first.environment_id and second.log_stream == first.log_stream
+    assert second.init_duration_ms is None and "init ran" not in second.log_text
+    assert second.log_text.startswith("START RequestId: ")
+    assert "Init Duration" not in second.log_text
+
+    group, stream, lines = engine.sunk[-1]
+    assert group == spec.log_group and stream == second.log_stream
+    assert lines[0][1].startswith("START RequestId: ") and lines[-1][1].startswith("REPORT RequestId: ")
+    assert all(isinstance(ts, int) for ts, _ in lines)
+
+
+def test_context_and_environment_variables(engine, code):
+    spec = make_spec(code, handler="app.context_info", memory_mb=256, environment={"MY_VAR": "mine", "TZ": "x"})
+    names = ["AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_VERSION", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+             "AWS_REGION", "AWS_DEFAULT_REGION", "_HANDLER", "LAMBDA_TASK_ROOT", "LAMBDA_RUNTIME_DIR",
+             "AWS_EXECUTION_ENV", "AWS_LAMBDA_LOG_GROUP_NAME", "AWS_LAMBDA_LOG_STREAM_NAME", "TZ",
+             "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "MY_VAR",
+             "TMPDIR"]
+    result = engine.invoke(spec, json.dumps({"vars": names}).encode(), request_id="req-ctx",
+                           client_context=json.dumps({"custom": {"a": "b"}}),
+                           cognito_identity=json.dumps({"cognitoIdentityId": "id-1", "cognitoIdentityPoolId": "p"}),
+                           trace_id="Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1")
+    assert result.function_error is None, result.payload
+    ctx = json.loads(result.payload)
+    assert ctx["aws_request_id"] == "req-ctx"
+    assert ctx["function_name"] == spec.function_name
+    assert ctx["function_version"] == "$LATEST"
+    assert ctx["invoked_function_arn"] == spec.function_arn
+    assert ctx["memory_limit_in_mb"] == "256"  # a string, as on AWS
+    assert ctx["log_group_name"] == spec.log_group and ctx["log_stream_name"] == result.log_stream
+    assert 9000 < ctx["remaining"] <= 10000
+    assert ctx["client_context"] == {"a": "b"} and ctx["identity"] == "id-1"
+    assert ctx["trace"] == "Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1"
+    env = ctx["env"]
+    assert env["AWS_LAMBDA_FUNCTION_NAME"] == spec.function_name
+    assert env["AWS_LAMBDA_FUNCTION_VERSION"] == "$LATEST" and env["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"] == "256"
+    assert env["AWS_REGION"] == env["AWS_DEFAULT_REGION"] == "us-east-1"
+    assert env["_HANDLER"] == "app.context_info"
+    assert env["AWS_EXECUTION_ENV"] == "AWS_Lambda_python3.11"
+    assert env["AWS_LAMBDA_LOG_GROUP_NAME"] == spec.log_group
+    assert env["AWS_LAMBDA_LOG_STREAM_NAME"] == result.log_stream
+    assert env["TZ"] == "x"  # users may override TZ (not reserved) ...
+    assert env["AWS_ACCESS_KEY_ID"] == "test" and env["AWS_SECRET_ACCESS_KEY"] == "test" and env["AWS_SESSION_TOKEN"]
+    assert env["AWS_ENDPOINT_URL"] == "http://127.0.0.1:4566"
+    assert env["MY_VAR"] == "mine"
+    assert env["LAMBDA_TASK_ROOT"] == ctx["cwd"] == ctx["sys_path"][0]
+    assert Path(env["LAMBDA_RUNTIME_DIR"]).is_dir()
+    # logging: the runtime's format, a multi-line message stays one event
+    line = next(msg for _, _, lines in engine.sunk for _, msg in lines if "line one" in msg)
+    assert re.match(r"\[INFO\]\t\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z\treq-ctx\tline one\nline two$", line), line
+
+
+def test_default_timezone_variable(engine, code):
+    result = engine.invoke(make_spec(code, handler="app.context_info"), json.dumps({"vars": ["TZ"]}).encode())
+    assert json.loads(result.payload)["env"]["TZ"] == ":UTC"
+
+
+def test_unhandled_exception_keeps_environment(engine, code):
+    spec = make_spec(code, handler="app.boom")
+    result = engine.invoke(spec, b'{"n": 7}', request_id="req-boom")
+    assert result.function_error == "Unhandled"
+    doc = json.loads(result.payload)
+    assert list(doc) == ["errorMessage", "errorType", "requestId", "stackTrace"]
+    assert doc["errorMessage"] == "boom 7" and doc["errorType"] == "ValueError" and doc["requestId"] == "req-boom"
+    assert len(doc["stackTrace"]) == 1 and 'in boom\n    raise ValueError("boom " + str(event.get("n")))' in doc["stackTrace"][0]
+    assert "python_runtime" not in json.dumps(doc)
+    assert "[ERROR] ValueError: boom 7\nTraceback (most recent call last):\n" in result.log_text
+    again = engine.invoke(spec, b'{"n": 8}')
+    assert again.environment_id == result.environment_id and again.init_duration_ms is None
+
+
+def test_marshal_error(engine, code):
+    result = engine.invoke(make_spec(code, handler="app.not_json"))
+    doc = json.loads(result.payload)
+    assert result.function_error == "Unhandled" and doc["errorType"] == "Runtime.MarshalError"
+    assert doc["errorMessage"].startswith("Unable to marshal response: ")
+
+
+@pytest.mark.parametrize("handler", ["pkg/mod.fn", "pkg.mod.fn"])
+def test_package_handlers(engine, code, handler):
+    result = engine.invoke(make_spec(code, handler=handler))
+    assert json.loads(result.payload) == {"mod": "pkg.mod"}
+
+
+@pytest.mark.parametrize(("handler", "error_type", "message"), [
+    ("broken.handler", "Runtime.ImportModuleError",
+     "Unable to import module 'broken': No module named 'does_not_exist_anywhere'"),
+    ("app.missing", "Runtime.HandlerNotFound", "Handler 'missing' missing on module 'app'"),
+    ("syntax.handler", "Runtime.UserCodeSyntaxError", "Syntax error in module 'syntax'"),
+    ("nohandler", "Runtime.MalformedHandlerName", "Bad handler 'nohandler'"),
+])
+def test_init_errors(engine, code, handler, error_type, message):
+    spec = make_spec(code, handler=handler)
+    result = engine.invoke(spec, request_id="req-init")
+    assert result.function_error == "Unhandled"
+    doc = json.loads(result.payload)
+    assert doc["errorType"] == error_type and doc["errorMessage"].startswith(message), doc
+    assert f"[ERROR] {error_type}: {message}" in result.log_text
+    assert "INIT_REPORT Init Duration: " in result.log_text and f"Status: error\tError Type: {error_type}" in result.log_text
+    assert result.log_text.splitlines()[-1].endswith(f"Status: error\tError Type: {error_type}\t")
+    # the failed environment is gone; the next invoke starts a new one
+    assert engine.invoke(spec).environment_id != result.environment_id
+
+
+def test_layers_on_sys_path_and_opt(engine, code, tmp_path):
+    layer1 = write_files(tmp_path / "layer1", {
+        "python/shared_a.py": "WHO = 'layer1'\n",
+        "python/lib/python3.11/site-packages/shared_b.py": "WHO = 'layer1-site'\n",
+        "bin/tool.sh": "echo tool\n",
+    })
+    layer2 = write_files(tmp_path / "layer2", {"python/shared_a.py": "WHO = 'layer2'\n"})  # later layers win
+    fn = write_files(tmp_path / "fn", {"app.py": """
+        import os, sys, shared_a, shared_b
+        def handler(event, context):
+            return {"a": shared_a.WHO, "b": shared_b.WHO, "a_file": shared_a.__file__,
+                    "path": sys.path[:3], "bin": os.path.exists(os.environ["PATH"].split(":")[-1] + "/tool.sh")}
+    """})
+    result = engine.invoke(make_spec(fn, layer_dirs=(layer1, layer2)))
+    assert result.function_error is None, result.payload
+    out = json.loads(result.payload)
+    assert out["a"] == "layer2" and out["b"] == "layer1-site" and out["bin"] is True
+    opt = "/opt" if engine.manager.namespaces else out["path"][2].rsplit("/python", 1)[0]
+    assert out["path"][1:] == [f"{opt}/python/lib/python3.11/site-packages", f"{opt}/python"]
+    assert out["a_file"] == f"{opt}/python/shared_a.py"
+
+
+def test_filesystem_isolation(engine, tmp_path):
+    if not engine.manager.namespaces:
+        pytest.skip("mount namespaces are not available here: environments see the host filesystem")
+    data_dir = engine.manager.data_dir
+    fn = write_files(tmp_path / "fn", {"app.py": f"""
+        import os, time
+        def handler(event, context):
+            with open("/tmp/mine-" + context.aws_request_id, "w") as f:
+                f.write("x")
+            time.sleep(event.get("sleep", 0))
+            out = {{"data_dir": sorted(os.listdir({str(data_dir)!r})), "tmp": sorted(os.listdir("/tmp"))}}
+            try:
+                open(os.path.join(os.environ["LAMBDA_TASK_ROOT"], "x.txt"), "w")
+                out["task_writable"] = True
+            except OSError as e:
+                out["task_writable"] = e.strerror
+            return out
+    """})
+    spec = make_spec(fn)
+    results = engine.invoke_many(spec, 2, b'{"sleep": 0.3}')
+    outs = [json.loads(r.payload) for r in results]
+    assert {r.environment_id for r in results} == {results[0].environment_id, results[1].environment_id}
+    assert results[0].environment_id != results[1].environment_id
+    for out in outs:
+        assert out["task_writable"] == "Read-only file system"
+        assert "envs" not in out["data_dir"]  # the platform's data directory is hidden
+        assert len([f for f in out["tmp"] if f.startswith("mine-")]) == 1  # /tmp is private to each environment
+    assert not (fn / "x.txt").exists()
+
+
+def test_invalid_json_event(engine, code):
+    result = engine.invoke(make_spec(code), b"{not json")
+    doc = json.loads(result.payload)
+    assert doc["errorType"] == "Runtime.UnmarshalError"
+
+
+def test_base64_client_context_and_log_sink_scope(engine, code):
+    import base64
+
+    spec = make_spec(code, handler="app.context_info")
+    encoded = base64.b64encode(json.dumps({"custom": {"k": "v"}}).encode()).decode()  # as the Invoke API sends it
+    result = engine.invoke(spec, json.dumps({"vars": []}).encode(), client_context=encoded)
+    assert json.loads(result.payload)["client_context"] == {"k": "v"}
+    group, stream, _lines = engine.sunk[-1]
+    assert group == spec.log_group and group.account == spec.account and group.region == spec.region
+    assert stream == result.log_stream
