@@ -112,7 +112,10 @@ class Workspace:
             task = str(rev / "task")
             opt = "/opt" if opt_on_opt else str(rev / "opt")
             binds = [{"src": str(spec.code_dir), "dst": task, "ro": True},
-                     {"src": str(rev / "opt"), "dst": opt, "ro": True}]
+                     {"src": str(rev / "opt"), "dst": opt, "ro": True},
+                     # The runtime bootstraps (node_bootstrap.js, ...) must stay visible even when
+                     # the package itself lives under /tmp or a hidden directory.
+                     {"src": str(RUNTIMES_DIR), "dst": str(RUNTIMES_DIR), "ro": True}]
             if sdk and self.sdk:
                 pycache = self.data_dir / "zygote-pycache"
                 pycache.mkdir(exist_ok=True)
