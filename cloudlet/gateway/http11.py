@@ -51,7 +51,8 @@ def response_head(resp: HttpResponse, length: int | None, keep_alive: bool) -> b
         low = name.lower()
         if low in ("content-length", "transfer-encoding", "connection"):
             continue
-        head += f"{name}: {str(value).translate(_UNSAFE)}\r\n".encode("latin-1", "replace")
+        for item in value if isinstance(value, (list, tuple)) else (value,):  # lists: one line each
+            head += f"{name}: {str(item).translate(_UNSAFE)}\r\n".encode("latin-1", "replace")
     if length is None:
         head += b"transfer-encoding: chunked\r\n"
     else:

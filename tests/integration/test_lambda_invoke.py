@@ -252,3 +252,54 @@ def test_cloudlet_invoke_and_logs_commands(server):
             break
         time.sleep(0.2)
     assert out.returncode == 0 and "hello from " + name in out.stdout
+
+
+URL_HANDLER = '''
+import json, base64
+def handler(event, context):
+    if event["rawPath"] == "/plain":
+        return {"plain": True, "q": event.get("queryStringParameters")}
+    if event["rawPath"] == "/fail":
+        raise RuntimeError("nope")
+    body = event.get("body")
+    if event.get("isBase64Encoded"):
+        body = base64.b64decode(body).decode()
+    return {"statusCode": 201, "headers": {"x-custom": "yes", "content-type": "text/plain"},
+            "cookies": ["a=1", "b=2"],
+            "body": json.dumps({"method": event["requestContext"]["http"]["method"], "path": event["rawPath"],
+                                "body": body, "version": event["version"]})}
+'''
+
+
+def test_function_url_invokes_the_function(server):
+    import urllib.error
+    import urllib.request
+
+    lam = server.client("lambda")
+    name = create(lam, files={"app.py": URL_HANDLER})
+    url = lam.create_function_url_config(FunctionName=name, AuthType="NONE")["FunctionUrl"]
+    host = url.split("//")[1].split("/")[0]
+
+    def fetch(path, data=None):
+        req = urllib.request.Request(server.url + path, data=data, headers={"Host": host},
+                                     method="POST" if data is not None else "GET")
+        try:
+            with urllib.request.urlopen(req, timeout=30) as r:
+                return r.status, r.headers, r.read()
+        except urllib.error.HTTPError as e:
+            return e.code, e.headers, e.read()
+
+    status, headers, body = fetch("/echo", b"hi there")
+    assert status == 201 and headers["x-custom"] == "yes"
+    assert headers.get_all("Set-Cookie") == ["a=1", "b=2"]
+    assert json.loads(body) == {"method": "POST", "path": "/echo", "body": "hi there", "version": "2.0"}
+    status, _, body = fetch("/plain?x=1&x=2")
+    assert status == 200 and json.loads(body) == {"plain": True, "q": {"x": "1,2"}}
+    status, _, body = fetch("/fail")
+    assert status == 502
+    req = urllib.request.Request(server.url + "/", headers={"Host": "0" * 32 + ".lambda-url.us-east-1.localhost"})
+    try:
+        urllib.request.urlopen(req, timeout=10)
+        raise AssertionError("an unknown function URL must not answer 200")
+    except urllib.error.HTTPError as e:
+        assert e.code == 404

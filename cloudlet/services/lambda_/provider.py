@@ -19,6 +19,7 @@ from . import invoke_configs as eic
 from .code import CodeUrls
 from .errors import AccessDeniedException, InvalidParameterValueException, pattern_error
 from .names import LATEST, FunctionRef, function_ref, is_version, member_pattern
+from .url_invoke import FunctionUrls
 
 _QUALIFIED_CONCURRENCY = ("This operation is permitted on Lambda functions only. Aliases and versions do not support "
                           "this operation. Please specify either a function name or an unqualified function ARN.")
@@ -33,13 +34,14 @@ class LambdaProvider(Provider):
         self.code_urls = CodeUrls(platform)
         self.invoker = inv.Invoker(platform)
         self.async_invoker = inv.AsyncInvoker(platform, self.invoker)
+        self.function_urls = FunctionUrls(platform, self.invoker)
         platform.background.add(self.async_invoker)
 
     async def shutdown(self) -> None:
         await self.invoker.stop()
 
     def routes(self) -> list:
-        return [self.code_urls.route()]
+        return [self.function_urls.route(), self.code_urls.route()]
 
     def reset(self) -> None:
         self.code_urls.reset()

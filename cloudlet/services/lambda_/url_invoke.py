@@ -1,0 +1,118 @@
+"""Function URLs, the data plane: `http://<url-id>.lambda-url.<region>.localhost:<port>/...`.
+
+A request becomes the payload format 2.0 event AWS sends; the function's answer is mapped
+back the way AWS does: a dict with `statusCode` is a full response (headers, cookies, body,
+isBase64Encoded), anything else is a 200 JSON body. A function error is a 502.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import time
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl
+
+from cloudlet.compute import TooManyRequests
+from cloudlet.protocol import HttpRequest, HttpResponse
+from cloudlet.protocol.errors import ServiceError
+
+from . import functions, urls
+
+if TYPE_CHECKING:
+    from .invoke import Invoker
+
+_TEXT_TYPES = ("text/", "application/json", "application/xml", "application/javascript",
+               "application/x-www-form-urlencoded")
+
+
+def url_id_of(host: str) -> str | None:
+    """The URL id of a function URL host name (any port, localhost or LocalStack domain)."""
+    name = host.rsplit(":", 1)[0] if ":" in host and not host.endswith("]") else host
+    label, sep, rest = name.partition(".lambda-url.")
+    return label.lower() if sep and label and rest else None
+
+
+def _json(status: int, message: str) -> HttpResponse:
+    return HttpResponse(status, {"Content-Type": "application/json"}, json.dumps({"Message": message}).encode())
+
+
+def build_event(req: HttpRequest, url_id: str, account: str, request_id: str) -> dict:
+    headers = {k: v for k, v in req.headers.items() if k not in ("cookie",)}
+    content_type = req.headers.get("content-type", "")
+    is_text = not req.body or content_type.startswith(_TEXT_TYPES)
+    query: dict[str, str] = {}
+    for key, value in parse_qsl(req.query_string, keep_blank_values=True):
+        query[key] = f"{query[key]},{value}" if key in query else value
+    now = time.time()
+    event: dict[str, Any] = {
+        "version": "2.0", "routeKey": "$default", "rawPath": req.path, "rawQueryString": req.query_string,
+        "headers": headers,
+        "requestContext": {
+            "accountId": "anonymous", "apiId": url_id, "domainName": req.host.split(":")[0],
+            "domainPrefix": url_id,
+            "http": {"method": req.method, "path": req.path, "protocol": "HTTP/1.1",
+                     "sourceIp": req.headers.get("x-forwarded-for", "127.0.0.1").split(",")[0].strip(),
+                     "userAgent": req.headers.get("user-agent", "")},
+            "requestId": request_id, "routeKey": "$default", "stage": "$default",
+            "time": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)), "timeEpoch": int(now * 1000),
+        },
+        "isBase64Encoded": not is_text,
+    }
+    if "cookie" in req.headers:
+        event["cookies"] = [c.strip() for c in req.headers["cookie"].split(";") if c.strip()]
+    if query:
+        event["queryStringParameters"] = query
+    if req.body:
+        event["body"] = req.body.decode("utf-8", "replace") if is_text else base64.b64encode(req.body).decode()
+    return event
+
+
+def to_response(payload: bytes) -> HttpResponse:
+    try:
+        out = json.loads(payload) if payload else None
+    except ValueError:
+        return HttpResponse(200, {"Content-Type": "application/json"}, payload)
+    if isinstance(out, dict) and "statusCode" in out:
+        headers = {str(k): str(v) for k, v in (out.get("headers") or {}).items()}
+        body = out.get("body") or ""
+        data = base64.b64decode(body) if out.get("isBase64Encoded") else str(body).encode()
+        headers.setdefault("Content-Type", "application/json")
+        if out.get("cookies"):
+            headers["Set-Cookie"] = [str(c) for c in out["cookies"]]  # one header line each
+        return HttpResponse(int(out["statusCode"]), headers, data)
+    return HttpResponse(200, {"Content-Type": "application/json"}, payload if payload else b"")
+
+
+class FunctionUrls:
+    def __init__(self, platform: Any, invoker: Invoker) -> None:
+        self.platform = platform
+        self.invoker = invoker
+
+    def route(self) -> tuple:
+        return (lambda req: ".lambda-url." in req.host), self.handle
+
+    async def handle(self, req: HttpRequest) -> HttpResponse:
+        url_id = url_id_of(req.host)
+        loop = asyncio.get_running_loop()
+        entry = await loop.run_in_executor(self.platform.executor, urls.lookup_url, self.platform.store, url_id) \
+            if url_id else None
+        if entry is None:
+            return _json(404, "Not Found")
+        from cloudlet.gateway.app import new_request_id
+
+        request_id = new_request_id()
+        try:
+            resolved = await loop.run_in_executor(self.platform.executor, functions.resolve, self.platform.store,
+                                                  entry["account"], entry["region"], entry["function"],
+                                                  entry["qualifier"])
+            event = build_event(req, url_id, entry["account"], request_id)
+            result = await self.invoker.run(resolved, json.dumps(event).encode(), request_id=request_id)
+        except TooManyRequests:
+            return _json(429, "Rate Exceeded.")
+        except ServiceError:
+            return _json(404, "Not Found")
+        resp = _json(502, "Internal Server Error") if result.function_error else to_response(result.payload)
+        resp.headers["x-amzn-RequestId"] = request_id
+        return resp
