@@ -74,6 +74,10 @@ class Invoker:
         self._compute: ComputeManager | None = None
         self._extract_lock = threading.Lock()
         self._start_lock = asyncio.Lock()
+        self._specs: dict[tuple, FunctionSpec] = {}
+        self._log_buffer: list[tuple[Any, str, list[tuple[int, str]]]] = []
+        self._log_lock = threading.Lock()
+        self._log_flush: asyncio.TimerHandle | None = None
 
     async def compute(self) -> ComputeManager:
         if self._compute is None:
@@ -93,6 +97,7 @@ class Invoker:
         if self._compute is not None:
             await self._compute.stop()
             self._compute = None
+        self._write_logs()
 
     def retire(self, function_arn: str) -> None:
         if self._compute is not None:
@@ -100,11 +105,33 @@ class Invoker:
 
     # ---- logs ----
     def _log_sink(self, group: Any, stream: str, lines: list[tuple[int, str]]) -> None:
-        """`group` is the engine's LogGroup: the group name, carrying the function's account and region."""
-        try:
-            append_events(self.platform.store, group.account, group.region, str(group), stream, lines)
-        except Exception:
-            log.exception("could not store logs of %s", group.function_name)
+        """`group` is the engine's LogGroup: the group name, carrying the function's account and
+        region. Lines are buffered and written in batches off the invoke path (within ~50 ms)."""
+        with self._log_lock:
+            self._log_buffer.append((group, stream, lines))
+            first = len(self._log_buffer) == 1
+        if first:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                self._write_logs()
+                return
+            loop.call_later(0.05, lambda: loop.run_in_executor(self.platform.executor, self._write_logs))
+
+    def _write_logs(self) -> None:
+        with self._log_lock:
+            batch, self._log_buffer = self._log_buffer, []
+        merged: dict[tuple, list[tuple[int, str]]] = {}
+        owners: dict[tuple, Any] = {}
+        for group, stream, lines in batch:
+            key = (group.account, group.region, str(group), stream)
+            merged.setdefault(key, []).extend(lines)
+            owners[key] = group
+        for (account, region, name, stream), lines in merged.items():
+            try:
+                append_events(self.platform.store, account, region, name, stream, sorted(lines, key=lambda x: x[0]))
+            except Exception:
+                log.exception("could not store logs of %s", owners[(account, region, name, stream)].function_name)
 
     # ---- code ----
     def extracted(self, digest: str) -> Path:
@@ -151,8 +178,13 @@ class Invoker:
 
     async def run(self, resolved: functions.ResolvedFunction, payload: bytes, *, request_id: str,
                   client_context: str | None = None, trace_id: str | None = None) -> InvokeResult:
-        loop = asyncio.get_running_loop()
-        spec = await loop.run_in_executor(self.platform.executor, self.spec_for, resolved)
+        key = (resolved.arn, resolved.version, resolved.revision)
+        spec = self._specs.get(key)
+        if spec is None:  # extracting code is slow file work: off the loop, once per revision
+            spec = await asyncio.get_running_loop().run_in_executor(self.platform.executor, self.spec_for, resolved)
+            if len(self._specs) > 4096:
+                self._specs.clear()
+            self._specs[key] = spec
         manager = await self.compute()
         return await manager.invoke(spec, payload, request_id=request_id, client_context=client_context,
                                     trace_id=trace_id)

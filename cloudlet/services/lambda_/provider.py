@@ -7,7 +7,6 @@ concern; `functions.py` documents the store layout and `resolve`, the seam Invok
 
 from __future__ import annotations
 
-import asyncio
 import json
 
 from cloudlet.compute import TooManyRequests
@@ -75,16 +74,15 @@ class LambdaProvider(Provider):
             raise inv.RequestTooLargeException(
                 f"Request must be smaller than {limit} bytes for the InvokeFunction operation", Type="User")
         inv.check_json_payload(payload)
-        loop = asyncio.get_running_loop()
-        resolved = await loop.run_in_executor(self.platform.executor, self._resolve_invoke, ctx, params)
+        run_store = self.platform.run_store
+        resolved = await run_store(self._resolve_invoke, ctx, params)
         if kind == "DryRun":
             return {"StatusCode": 204}
         if kind == "Event":
-            await loop.run_in_executor(self.platform.executor, inv.enqueue, self.store, resolved, payload,
-                                       ctx.request_id, ctx.trace_header)
+            await run_store(inv.enqueue, self.store, resolved, payload, ctx.request_id, ctx.trace_header)
             self.async_invoker.wakeup.set()
             return {"StatusCode": 202}
-        resolved = await loop.run_in_executor(self.platform.executor, inv.pick_version, resolved, self.store)
+        resolved = await run_store(inv.pick_version, resolved, self.store)
         client_context = params.get("ClientContext")
         if client_context:
             try:
