@@ -303,3 +303,69 @@ def test_function_url_invokes_the_function(server):
         raise AssertionError("an unknown function URL must not answer 200")
     except urllib.error.HTTPError as e:
         assert e.code == 404
+
+
+def test_weighted_alias_really_splits_traffic(server):
+    lam = server.client("lambda")
+    name = create(lam)
+    v1 = lam.publish_version(FunctionName=name)["Version"]
+    lam.update_function_configuration(FunctionName=name, Description="second")
+    lam.get_waiter("function_updated_v2").wait(FunctionName=name)
+    v2 = lam.publish_version(FunctionName=name)["Version"]
+    lam.create_alias(FunctionName=name, Name="canary", FunctionVersion=v1,
+                     RoutingConfig={"AdditionalVersionWeights": {v2: 0.3}})
+    executed = [call(lam, name, {}, Qualifier="canary")[0]["ExecutedVersion"] for _ in range(200)]
+    share = executed.count(v2) / len(executed)
+    assert set(executed) == {v1, v2}
+    assert 0.18 < share < 0.42, share  # 30 % expected; this band fails by chance with p < 0.001
+
+
+NODE_HANDLER = """
+let count = 0;
+exports.handler = async (event, context) => {
+  count += 1;
+  console.log("node says hi");
+  if (event.fail) { throw new TypeError("bad input"); }
+  return { count, event, fn: context.functionName, region: process.env.AWS_REGION };
+};
+"""
+
+
+def test_node_function_through_the_api(server):
+    lam = server.client("lambda")
+    name = create(lam, runtime="nodejs20.x", handler="index.handler", files={"index.js": NODE_HANDLER}, Timeout=10)
+    resp, out = call(lam, name, {"a": 1}, LogType="Tail")
+    assert "FunctionError" not in resp, out
+    assert out == {"count": 1, "event": {"a": 1}, "fn": name, "region": "us-east-1"}
+    assert "node says hi" in base64.b64decode(resp["LogResult"]).decode()
+    assert call(lam, name, {})[1]["count"] == 2
+    resp, out = call(lam, name, {"fail": True})
+    assert resp["FunctionError"] == "Unhandled" and out["errorType"] == "TypeError"
+    assert out["errorMessage"] == "bad input"
+
+
+def test_custom_runtime_shell_bootstrap_through_the_api(server):
+    bootstrap = """#!/bin/sh
+set -eu
+while true; do
+  HEADERS=$(mktemp)
+  EVENT=$(curl -sS -D "$HEADERS" "http://${AWS_LAMBDA_RUNTIME_API}/2018-06-01/runtime/invocation/next")
+  ID=$(grep -i Lambda-Runtime-Aws-Request-Id "$HEADERS" | tr -d '[:space:]' | cut -d: -f2)
+  echo "shell got $EVENT"
+  curl -sS -X POST "http://${AWS_LAMBDA_RUNTIME_API}/2018-06-01/runtime/invocation/$ID/response" \
+       -d "{\\"echo\\": $EVENT}" > /dev/null
+done
+"""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        info = zipfile.ZipInfo("bootstrap")
+        info.external_attr = 0o755 << 16
+        z.writestr(info, bootstrap)
+    lam = server.client("lambda")
+    name = f"fn-{uuid.uuid4().hex[:10]}"
+    lam.create_function(FunctionName=name, Runtime="provided.al2023", Role=ROLE, Handler="unused",
+                        Code={"ZipFile": buf.getvalue()}, Timeout=10)
+    resp, out = call(lam, name, {"x": 5}, LogType="Tail")
+    assert "FunctionError" not in resp, out
+    assert out == {"echo": {"x": 5}}
+    assert "shell got" in base64.b64decode(resp["LogResult"]).decode()
