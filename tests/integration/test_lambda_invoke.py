@@ -94,7 +94,10 @@ def test_log_tail_and_cloudwatch_logs(server):
     logs = server.client("logs")
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
-        events = logs.filter_log_events(logGroupName=f"/aws/lambda/{name}")["events"]
+        try:  # logs are written in batches shortly after the invocation
+            events = logs.filter_log_events(logGroupName=f"/aws/lambda/{name}")["events"]
+        except ClientError:
+            events = []
         if any("hello from" in e["message"] for e in events):
             break
         time.sleep(0.1)
@@ -166,14 +169,18 @@ def test_reserved_concurrency_throttles(server):
     lam = server.client("lambda", read_timeout=30)
     name = create(lam, Timeout=10)
     lam.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=1)
+    call(lam, name, {})  # warm: the engine and the function's environment are up
     results = []
+    running = threading.Event()
 
     def slow():
-        results.append(call(lam, name, {"sleep": 1.5})[0]["StatusCode"])
+        running.set()
+        results.append(call(lam, name, {"sleep": 3})[0]["StatusCode"])
 
     t = threading.Thread(target=slow)
     t.start()
-    time.sleep(0.7)
+    running.wait()
+    time.sleep(1.0)
     with pytest.raises(ClientError) as err:
         lam.invoke(FunctionName=name, Payload=b"{}")
     t.join()
