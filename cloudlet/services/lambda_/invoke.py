@@ -75,6 +75,7 @@ class Invoker:
         self._extract_lock = threading.Lock()
         self._start_lock = asyncio.Lock()
         self._specs: dict[tuple, FunctionSpec] = {}
+        self._resolved: dict[tuple, tuple[float, functions.ResolvedFunction]] = {}
         self._log_buffer: list[tuple[Any, str, list[tuple[int, str]]]] = []
         self._log_lock = threading.Lock()
         self._log_flush: asyncio.TimerHandle | None = None
@@ -98,6 +99,25 @@ class Invoker:
             await self._compute.stop()
             self._compute = None
         self._write_logs()
+
+    # ---- resolved functions, cached for the invoke path ----
+    # Writes through this process's control plane clear the cache at once; the short TTL bounds
+    # staleness when another process (sharing PostgreSQL) changed a function.
+    RESOLVED_TTL = 1.0
+
+    def cached_resolved(self, key: tuple) -> functions.ResolvedFunction | None:
+        hit = self._resolved.get(key)
+        if hit is not None and time.monotonic() - hit[0] < self.RESOLVED_TTL:
+            return hit[1]
+        return None
+
+    def remember_resolved(self, key: tuple, resolved: functions.ResolvedFunction) -> None:
+        if len(self._resolved) > 10_000:
+            self._resolved.clear()
+        self._resolved[key] = (time.monotonic(), resolved)
+
+    def forget_resolved(self) -> None:
+        self._resolved.clear()
 
     def retire(self, function_arn: str) -> None:
         if self._compute is not None:

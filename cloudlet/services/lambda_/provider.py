@@ -39,6 +39,28 @@ class LambdaProvider(Provider):
     async def shutdown(self) -> None:
         await self.invoker.stop()
 
+    def _find_handler(self, operation: str):
+        """Operations that change functions drop Invoke's cache of resolved functions."""
+        found = super()._find_handler(operation)
+        if found is None or operation.startswith(("Get", "List", "Invoke")):
+            return found
+        fn, mode = found
+        invoker = self.invoker
+
+        if mode == "async":
+            async def changing(ctx, params):
+                try:
+                    return await fn(ctx, params)
+                finally:
+                    invoker.forget_resolved()
+        else:
+            def changing(ctx, params):
+                try:
+                    return fn(ctx, params)
+                finally:
+                    invoker.forget_resolved()
+        return changing, mode
+
     def routes(self) -> list:
         return [self.function_urls.route(), self.code_urls.route()]
 
@@ -106,8 +128,14 @@ class LambdaProvider(Provider):
         return {"Status": 202}
 
     def _resolve_invoke(self, ctx, params) -> functions.ResolvedFunction:
+        key = (ctx.account, ctx.region, params["FunctionName"], params.get("Qualifier"))
+        cached = self.invoker.cached_resolved(key)
+        if cached is not None:
+            return cached
         ref = self._ref(ctx, params)
-        return functions.resolve(self.store, ref.account, ref.region, ref.name, ref.qualifier)
+        resolved = functions.resolve(self.store, ref.account, ref.region, ref.name, ref.qualifier)
+        self.invoker.remember_resolved(key, resolved)
+        return resolved
 
     def _url_ref(self, ctx, params) -> FunctionRef:
         ref = self._ref(ctx, params)
