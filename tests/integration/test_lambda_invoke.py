@@ -376,3 +376,28 @@ done
     assert "FunctionError" not in resp, out
     assert out == {"echo": {"x": 5}}
     assert "shell got" in base64.b64decode(resp["LogResult"]).decode()
+
+
+CRASHY = '''
+import os, sys
+def handler(event, context):
+    if event.get("oom"):
+        hog = []
+        while True:
+            hog.append(bytearray(16 * 1024 * 1024))
+    if event.get("exit"):
+        sys.exit(3)
+    return "fine"
+'''
+
+
+def test_out_of_memory_and_crash_are_reported_and_recovered(server):
+    lam = server.client("lambda")
+    name = create(lam, files={"app.py": CRASHY}, MemorySize=128, Timeout=20)
+    resp, out = call(lam, name, {"oom": True}, LogType="Tail")
+    assert resp["FunctionError"] == "Unhandled"
+    assert out["errorType"] in ("Runtime.OutOfMemory", "Runtime.ExitError", "MemoryError"), out
+    resp, out = call(lam, name, {"exit": True})
+    assert resp["FunctionError"] == "Unhandled" and out["errorType"] == "Runtime.ExitError"
+    assert "exit status 3" in out["errorMessage"]
+    assert call(lam, name, {})[1] == "fine"  # a new environment replaces the dead one
