@@ -58,8 +58,6 @@ class Gateway:
         self.settings = platform.settings
         self.detector = platform.detector
         self.identities = platform.identities
-        # Store-bound provider methods run on the loop when the store is embedded (see provider.py).
-        self.store_is_local = platform.store.backend == "sqlite"
         self.routes: list[DataPlaneRoute] = [
             (lambda req: req.path.startswith("/_cloudlet/"), lambda req: internal_api(platform, req)),
         ]
@@ -137,10 +135,12 @@ class Gateway:
             what = f"operation {operation} of service {spec.name}"
             raise NotImplementedOperation(f"cloudlet does not implement the {what} yet")
         fn, mode = found
-        if mode == "inline" or (mode == "store" and self.store_is_local):
+        if mode == "inline":
             return fn(ctx, params)
         if mode == "async":
             return await fn(ctx, params)
+        if mode == "store":  # on the loop with SQLite, on a worker thread with PostgreSQL
+            return await self.platform.run_store(fn, ctx, params)
         return await asyncio.get_running_loop().run_in_executor(self.platform.executor, fn, ctx, params)
 
     def _decode_chunked(self, req: HttpRequest, scope: sigv4.CredentialScope | None) -> None:

@@ -279,7 +279,7 @@ class AsyncInvoker:
 
     async def run(self, stopping: asyncio.Event) -> None:
         while not stopping.is_set():
-            claimed = await asyncio.get_running_loop().run_in_executor(self.platform.executor, self._claim_due)
+            claimed = await self.platform.run_store(self._claim_due)
             for key, record in claimed:
                 task = asyncio.create_task(self._deliver(key, record))
                 self.running.add(task)
@@ -309,18 +309,16 @@ class AsyncInvoker:
 
     async def _deliver(self, key: tuple, record: dict) -> None:
         store = self.store
-        loop = asyncio.get_running_loop()
         payload = base64.b64decode(record["payload"])
         try:
-            resolved = await loop.run_in_executor(self.platform.executor, functions.resolve, store,
-                                                  record["account"], record["region"], record["function"],
-                                                  record["qualifier"])
+            resolved = await self.platform.run_store(functions.resolve, store, record["account"],
+                                                     record["region"], record["function"], record["qualifier"])
             resolved = pick_version(resolved, store)
             config = invoke_configs.event_invoke_config(store, resolved.account, resolved.region, resolved.name,
                                                         record["qualifier"]) or {}
         except ServiceError as exc:
             log.warning("dropping async invocation %s: %s", record["request_id"], exc.message)
-            await loop.run_in_executor(self.platform.executor, store.delete, key)
+            await self.platform.run_store(store.delete, key)
             return
         max_retries = config.get("MaximumRetryAttempts", DEFAULT_RETRIES)
         max_age_ms = 1000 * config.get("MaximumEventAgeInSeconds", DEFAULT_MAX_AGE_S)
@@ -356,4 +354,4 @@ class AsyncInvoker:
                 if retry_at is not None and now - record["first_seen_ms"] < max_age_ms:
                     tx.put_json(QUEUE + (retry_at, record["request_id"]), record)
 
-        await loop.run_in_executor(self.platform.executor, settle)
+        await self.platform.run_store(settle)

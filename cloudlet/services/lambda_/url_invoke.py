@@ -7,7 +7,6 @@ isBase64Encoded), anything else is a 200 JSON body. A function error is a 502.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import time
@@ -15,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
 from cloudlet.compute import TooManyRequests
+from cloudlet.gateway.app import new_request_id
 from cloudlet.protocol import HttpRequest, HttpResponse
 from cloudlet.protocol.errors import ServiceError
 
@@ -95,18 +95,14 @@ class FunctionUrls:
 
     async def handle(self, req: HttpRequest) -> HttpResponse:
         url_id = url_id_of(req.host)
-        loop = asyncio.get_running_loop()
-        entry = await loop.run_in_executor(self.platform.executor, urls.lookup_url, self.platform.store, url_id) \
-            if url_id else None
+        run_store = self.platform.run_store
+        entry = await run_store(urls.lookup_url, self.platform.store, url_id) if url_id else None
         if entry is None:
             return _json(404, "Not Found")
-        from cloudlet.gateway.app import new_request_id
-
         request_id = new_request_id()
         try:
-            resolved = await loop.run_in_executor(self.platform.executor, functions.resolve, self.platform.store,
-                                                  entry["account"], entry["region"], entry["function"],
-                                                  entry["qualifier"])
+            resolved = await run_store(functions.resolve, self.platform.store, entry["account"],
+                                       entry["region"], entry["function"], entry["qualifier"])
             event = build_event(req, url_id, entry["account"], request_id)
             result = await self.invoker.run(resolved, json.dumps(event).encode(), request_id=request_id)
         except TooManyRequests:
