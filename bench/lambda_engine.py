@@ -36,6 +36,7 @@ sys.path.insert(0, str(ROOT))
 
 from cloudlet.compute import ComputeManager, FunctionSpec  # noqa: E402
 from cloudlet.compute.catalog import find_node  # noqa: E402
+from cloudlet.config import ephemeral_parent  # noqa: E402
 
 TARGETS = {"warm_p50_ms": 0.3, "cold_p50_ms": 10.0}
 
@@ -95,7 +96,7 @@ async def fresh_cold(m: ComputeManager, s: FunctionSpec, n: int) -> tuple[list[f
 
 
 async def run(args) -> dict:
-    work = Path(tempfile.mkdtemp(prefix="cloudlet-bench-"))
+    work = Path(tempfile.mkdtemp(prefix="cloudlet-bench-", dir=ephemeral_parent()))  # as --ephemeral does
     code = work / "code"
     code.mkdir()
     for name, text in HANDLERS.items():

@@ -32,6 +32,15 @@ def default_data_dir() -> Path:
     return Path(base) / "cloudlet"
 
 
+def ephemeral_parent() -> str | None:
+    """Where ephemeral state goes: /var/tmp rather than /tmp (unless TMPDIR says otherwise).
+    Lambda environments get a private /tmp mounted over /tmp, which would cover the data directory
+    their code is mounted from (compute/workspace.py), so mount points would land in their /tmp."""
+    if os.environ.get("TMPDIR") or not os.access("/var/tmp", os.W_OK | os.X_OK):
+        return None
+    return "/var/tmp"
+
+
 @dataclass(frozen=True)
 class Settings:
     host: str = "127.0.0.1"

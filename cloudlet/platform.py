@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import shutil
 import tempfile
 import threading
@@ -16,7 +17,7 @@ from pathlib import Path
 
 from cloudlet import __version__
 from cloudlet.background import BackgroundManager, sleep_or_stop
-from cloudlet.config import Settings
+from cloudlet.config import Settings, ephemeral_parent
 from cloudlet.gateway.detect import ServiceDetector
 from cloudlet.gateway.identity import Identities
 from cloudlet.protocol import load_service
@@ -44,6 +45,14 @@ class StoreMaintenance:
                 await asyncio.to_thread(checkpoint)
 
 
+def _sweep_ephemeral(parent: Path) -> None:
+    """Remove the ephemeral state of cloudlet processes that died without cleaning up (kill -9)."""
+    for stale in parent.glob("cloudlet-*-*"):
+        pid = stale.name.split("-")[1]
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists() and stale.is_dir():
+            shutil.rmtree(stale, ignore_errors=True)
+
+
 class Platform:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -51,7 +60,8 @@ class Platform:
         self._tmpdir: str | None = None
         data_dir = settings.data_dir
         if settings.ephemeral:
-            self._tmpdir = tempfile.mkdtemp(prefix="cloudlet-")
+            self._tmpdir = tempfile.mkdtemp(prefix=f"cloudlet-{os.getpid()}-", dir=ephemeral_parent())
+            _sweep_ephemeral(Path(self._tmpdir).parent)
             data_dir = Path(self._tmpdir)
         data_dir.mkdir(parents=True, exist_ok=True)
         self.data_dir = data_dir

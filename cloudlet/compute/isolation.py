@@ -8,6 +8,12 @@ the engine reports as Runtime.OutOfMemory; peak usage is read back for "Max Memo
 Without a writable memory cgroup, Python environments get RLIMIT_AS (their address space at
 fork plus the memory size): allocations fail with MemoryError instead of a kill.
 
+CPU: where the cpu controller is writable too, each environment's cgroup gets a CPU weight
+proportional to its memory, as Lambda allots CPU (one vCPU's worth at 1,769 MB): `cpu.shares`
+1024 * MB / 1769 (v1) or `cpu.weight` 100 * MB / 1769 (v2). Weights only matter when the CPUs
+are contended; nothing is capped. All environments sit in one parent group beside the platform's
+own processes, so a burst of cold starts cannot starve the server that dispatches them.
+
 Filesystem: with a private mount namespace (root, or CAP_SYS_ADMIN) each environment sees its
 code read-only, the merged layers on /opt, a private /tmp, and the platform's data directory
 replaced by an empty tmpfs. Without it, environments get a private copy of the code and
@@ -62,16 +68,32 @@ def _join(mount_point: str, mount_root: str, path: str) -> Path:
     return Path(mount_point) / path.lstrip("/")
 
 
-class Cgroup:
-    """One environment's memory cgroup."""
+VCPU_MB = 1769  # memory size at which Lambda allots one full vCPU
 
-    def __init__(self, path: Path, version: int) -> None:
+
+def cpu_weight(memory_mb: int, version: int) -> int:
+    """The CPU weight of an environment with `memory_mb` (see the module docstring)."""
+    if version == 2:
+        return max(1, min(10000, round(100 * memory_mb / VCPU_MB)))
+    return max(2, round(1024 * memory_mb / VCPU_MB))
+
+
+class Cgroup:
+    """One environment's cgroup: memory, and CPU weight when `cpu_path` is set (v1 keeps the cpu
+    controller in a hierarchy of its own; on v2 it is the same directory)."""
+
+    def __init__(self, path: Path, version: int, cpu_path: Path | None = None) -> None:
         self.path = path
         self.version = version
+        self.cpu_path = cpu_path
 
     @property
-    def procs_file(self) -> str:
-        return str(self.path / "cgroup.procs")
+    def procs_files(self) -> list[str]:
+        """Where a process writes its pid to join (every hierarchy)."""
+        files = [str(self.path / "cgroup.procs")]
+        if self.cpu_path is not None and self.cpu_path != self.path:
+            files.append(str(self.cpu_path / "cgroup.procs"))
+        return files
 
     def _read(self, name: str) -> str:
         try:
@@ -105,6 +127,10 @@ class Cgroup:
                 pass
 
     def set_limit(self, memory_mb: int) -> None:
+        """The memory limit and, with the cpu controller, the CPU weight for `memory_mb`."""
+        if self.cpu_path is not None:
+            name = "cpu.weight" if self.version == 2 else "cpu.shares"
+            (self.cpu_path / name).write_text(str(cpu_weight(memory_mb, self.version)))
         limit = str(memory_mb * 1024 * 1024)
         if self.version == 2:
             (self.path / "memory.max").write_text(limit)
@@ -120,21 +146,26 @@ class Cgroup:
                 pass
 
     def remove(self) -> bool:
-        try:
-            os.rmdir(self.path)
-            return True
-        except FileNotFoundError:
-            return True
-        except OSError:
-            return False
+        """Remove the cgroup (all hierarchies); False while a process still holds it."""
+        gone = True
+        for path in {self.path, self.cpu_path} - {None}:
+            try:
+                os.rmdir(path)
+            except FileNotFoundError:
+                pass
+            except OSError:
+                gone = False
+        return gone
 
 
 class Cgroups:
-    """Creates per-environment memory cgroups under `<our cgroup>/cloudlet-<pid>/`."""
+    """Creates per-environment cgroups under `<our cgroup>/cloudlet-<pid>/` (memory, and the
+    same name under the cpu hierarchy when `cpu_parent` is set)."""
 
-    def __init__(self, parent: Path, version: int) -> None:
+    def __init__(self, parent: Path, version: int, cpu_parent: Path | None = None) -> None:
         self.parent = parent
         self.version = version
+        self.cpu_parent = cpu_parent
 
     @classmethod
     def open(cls) -> Cgroups | None:
@@ -154,7 +185,7 @@ class Cgroups:
                         (base / "cgroup.subtree_control").write_text("+memory")
                     parent.mkdir(exist_ok=True)
                     (parent / "cgroup.subtree_control").write_text("+memory")
-                    return cls._checked(parent, 2)
+                    return cls._checked(parent, 2, _v2_cpu(base, parent))
                 except OSError as e:
                     reasons.append(f"{base}: {e}")
         for fstype, point, root, opts in mounts:
@@ -164,7 +195,7 @@ class Cgroups:
             try:
                 parent = base / f"cloudlet-{os.getpid()}"
                 parent.mkdir(exist_ok=True)
-                return cls._checked(parent, 1)
+                return cls._checked(parent, 1, _v1_cpu(own, mounts))
             except OSError as e:
                 reasons.append(f"{base}: {e}")
         log.warning("no writable memory cgroup (%s); memory limits fall back to RLIMIT_AS",
@@ -172,39 +203,85 @@ class Cgroups:
         return None
 
     @classmethod
-    def _checked(cls, parent: Path, version: int) -> Cgroups:
-        self = cls(parent, version)
-        probe = self.create("probe", 64)
-        probe.remove()
+    def _checked(cls, parent: Path, version: int, cpu_parent: Path | None) -> Cgroups:
+        self = cls(parent, version, cpu_parent)
         self.sweep_stale()
+        try:
+            probe = self.create("probe", 64)
+        except OSError as e:
+            if self.cpu_parent is None:
+                raise
+            log.warning("cannot weigh CPU per environment (%s): memory limits only", e)
+            self.cpu_parent = None
+            probe = self.create("probe", 64)
+        probe.remove()
         return self
 
     def create(self, name: str, memory_mb: int | None = None) -> Cgroup:
         path = self.parent / name
         path.mkdir(exist_ok=True)
-        cgroup = Cgroup(path, self.version)
+        cpu_path = None
+        if self.cpu_parent is not None:
+            cpu_path = self.cpu_parent / name
+            cpu_path.mkdir(exist_ok=True)
+        cgroup = Cgroup(path, self.version, cpu_path)
         if memory_mb is not None:
             cgroup.set_limit(memory_mb)
         return cgroup
 
+    @property
+    def cpu(self) -> str | None:
+        """How CPU is weighed, for stats."""
+        if self.cpu_parent is None:
+            return None
+        return "cpu.weight" if self.version == 2 else "cpu.shares"
+
     def sweep_stale(self) -> None:
         """Remove the empty cgroup trees of cloudlet processes that are gone."""
-        for sibling in self.parent.parent.glob("cloudlet-*"):
-            pid = sibling.name.rpartition("-")[2]
-            if not pid.isdigit() or int(pid) == os.getpid() or Path(f"/proc/{pid}").exists():
-                continue
-            for child in sibling.iterdir():
-                if child.is_dir():
-                    Cgroup(child, self.version).kill()
-                    Cgroup(child, self.version).remove()
-            Cgroup(sibling, self.version).remove()
+        for root in {self.parent.parent, self.cpu_parent.parent if self.cpu_parent else None} - {None}:
+            for sibling in root.glob("cloudlet-*"):
+                pid = sibling.name.rpartition("-")[2]
+                if not pid.isdigit() or int(pid) == os.getpid() or Path(f"/proc/{pid}").exists():
+                    continue
+                for child in sibling.iterdir():
+                    if child.is_dir():
+                        Cgroup(child, self.version).kill()
+                        Cgroup(child, self.version).remove()
+                Cgroup(sibling, self.version).remove()
 
     def close(self) -> None:
-        if self.parent.exists():
-            for child in self.parent.iterdir():
-                if child.is_dir():
-                    Cgroup(child, self.version).remove()
-        Cgroup(self.parent, self.version).remove()
+        for parent in {self.parent, self.cpu_parent} - {None}:
+            if parent.exists():
+                for child in parent.iterdir():
+                    if child.is_dir():
+                        Cgroup(child, self.version).remove()
+            Cgroup(parent, self.version).remove()
+
+
+def _v1_cpu(own: dict[str, str], mounts: list[tuple[str, str, str, set[str]]]) -> Path | None:
+    """Our parent group in the v1 cpu hierarchy (created), or None if there is none we can write."""
+    for fstype, point, root, opts in mounts:
+        if fstype != "cgroup" or "cpu" not in opts or "cpu" not in own:
+            continue
+        parent = _join(point, root, own["cpu"]) / f"cloudlet-{os.getpid()}"
+        try:
+            parent.mkdir(exist_ok=True)
+        except OSError as e:
+            log.warning("cannot create a cpu cgroup (%s): CPU is not weighed per environment", e)
+            return None
+        return parent if (parent / "cpu.shares").exists() else None
+    return None
+
+
+def _v2_cpu(base: Path, parent: Path) -> Path | None:
+    """`parent` if the v2 cpu controller could be enabled for its children."""
+    try:
+        if "cpu" not in (base / "cgroup.subtree_control").read_text().split():
+            (base / "cgroup.subtree_control").write_text("+cpu")
+        (parent / "cgroup.subtree_control").write_text("+cpu")
+        return parent
+    except OSError:
+        return None
 
 
 _PROBE = r"""

@@ -177,6 +177,7 @@ class ComputeManager:
         shutil.rmtree(self.data_dir / "envs", ignore_errors=True)
         (self.data_dir / "envs").mkdir()
         self._sdk_dir = await loop.run_in_executor(None, self.workspace.sdk_dir)
+        await loop.run_in_executor(None, self.workspace.top_up)
 
     # ---- invoke -------------------------------------------------------------------------------------
 
@@ -561,7 +562,8 @@ class ComputeManager:
                         for z in self._zygotes.values()},
             "isolation": {"mount_namespace": self.namespaces, "namespace_problem": self.namespace_problem,
                           "memory_cgroup": f"v{self.cgroups.version}" if self.cgroups else None,
-                          "memory_limit": "cgroup" if self.cgroups else "RLIMIT_AS (python only)"},
+                          "memory_limit": "cgroup" if self.cgroups else "RLIMIT_AS (python only)",
+                          "cpu_weight": self.cgroups.cpu if self.cgroups else None},
             "counters": dict(self.counters),
         }
 

@@ -28,6 +28,8 @@ APP = """
         os.kill(os.getpid(), signal.SIGSEGV)
     def rev(event, context):
         return os.environ.get("REV")
+    def cgroups(event, context):
+        return open("/proc/self/cgroup").read()
 """
 
 
@@ -105,6 +107,24 @@ def test_memory_limit(engine, code):
         assert engine.invoke(spec, b'{"mb": 16}').environment_id != result.environment_id
     else:  # RLIMIT_AS: the allocation fails
         assert doc["errorType"] == "MemoryError"
+
+
+def test_cpu_weight_follows_memory(engine, code):
+    """Each environment sits in a cpu cgroup weighted by its memory (1,769 MB = one vCPU)."""
+    cgroups = engine.manager.cgroups
+    if cgroups is None or cgroups.cpu is None:
+        pytest.skip("no writable cpu cgroup controller here: CPU is not weighed per environment")
+    seen = {}
+    for mb in (128, 1769, 3008):
+        result = engine.invoke(make_spec(code, handler="app.cgroups", memory_mb=mb))
+        assert result.function_error is None, result.payload
+        env = engine.manager._envs[result.environment_id]
+        weight = (env.cgroup.cpu_path / cgroups.cpu).read_text().strip()
+        seen[mb] = int(weight)
+        membership = json.loads(result.payload)
+        assert env.cgroup.cpu_path.name in membership  # the function runs inside it
+    expected = {128: 74, 1769: 1024, 3008: 1741} if cgroups.version == 1 else {128: 7, 1769: 100, 3008: 170}
+    assert seen == expected
 
 
 @pytest.mark.parametrize(("handler", "payload", "message"), [

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -245,6 +248,51 @@ def test_filesystem_isolation(engine, tmp_path):
         assert "envs" not in out["data_dir"]  # the platform's data directory is hidden
         assert len([f for f in out["tmp"] if f.startswith("mine-")]) == 1  # /tmp is private to each environment
     assert not (fn / "x.txt").exists()
+
+
+@pytest.fixture
+def outside_tmp_engine():
+    """An engine whose data directory is not under /tmp (as `cloudlet start --ephemeral` places it):
+    with it under /tmp, the mount point of the code shows in the function's /tmp."""
+    base = "/var/tmp" if os.access("/var/tmp", os.W_OK) else None
+    data = Path(tempfile.mkdtemp(prefix="cloudlet-test-", dir=base))
+    eng = Engine(data / "data")
+    yield eng
+    eng.close()
+    shutil.rmtree(data, ignore_errors=True)
+
+
+def test_private_tmp_starts_empty_and_is_reused_empty(outside_tmp_engine, tmp_path):
+    """/tmp is empty at the start of each environment; the pooled directories behind it are
+    emptied before another environment gets them."""
+    engine = outside_tmp_engine
+    fn = write_files(tmp_path / "fn", {"app.py": """
+        import os
+        def handler(event, context):
+            tmp = os.environ["TMPDIR"]
+            seen = sorted(os.listdir(tmp))
+            os.makedirs(os.path.join(tmp, "dir/sub"), exist_ok=True)
+            with open(os.path.join(tmp, "dir/sub/file"), "w") as f:
+                f.write("left behind")
+            os.symlink("/etc/hostname", os.path.join(tmp, "link"))
+            return seen
+    """})
+    spec = make_spec(fn)
+    first = engine.invoke(spec)
+    assert first.function_error is None and json.loads(first.payload) == [], first.payload
+    used = engine.manager._envs[first.environment_id].fs.tmp_dir
+    engine.manager.retire(spec.function_arn)  # idle: destroyed now, its tmp emptied on a worker thread
+    pool = engine.manager.workspace._free_tmp
+    for _ in range(100):
+        if used in pool:
+            break
+        engine.sleep(0.02)
+    assert used in pool and list(used.iterdir()) == []
+    assert Path("/etc/hostname").exists()  # the link went, not its target
+    second = engine.invoke(make_spec(fn))
+    assert second.function_error is None, second.payload
+    assert json.loads(second.payload) == []
+    assert engine.manager._envs[second.environment_id].fs.tmp_dir == used
 
 
 def test_invalid_json_event(engine, code):

@@ -42,3 +42,26 @@ def test_bad_credentials(bad):
 def test_bad_default_account():
     with pytest.raises(ValueError):
         Settings.from_env({"CLOUDLET_DEFAULT_ACCOUNT": "12"})
+
+
+def test_ephemeral_state_outside_tmp_and_stale_state_swept():
+    """--ephemeral keeps state in /var/tmp (functions get a private /tmp mounted over /tmp) and
+    removes what a killed cloudlet process left there."""
+    import os
+    from pathlib import Path
+
+    from cloudlet.config import ephemeral_parent
+    from cloudlet.platform import Platform
+
+    parent = Path(ephemeral_parent() or "/tmp")
+    stale = parent / "cloudlet-4194303999-stale"  # no such pid
+    (stale / "blobs").mkdir(parents=True, exist_ok=True)
+    p = Platform(Settings(ephemeral=True))
+    try:
+        assert not stale.exists()
+        assert p.data_dir.parent == parent and p.data_dir.name.startswith(f"cloudlet-{os.getpid()}-")
+        if "TMPDIR" not in os.environ and os.access("/var/tmp", os.W_OK):
+            assert str(p.data_dir).startswith("/var/tmp/")
+    finally:
+        p.close()
+    assert not p.data_dir.exists()

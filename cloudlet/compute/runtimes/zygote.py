@@ -11,7 +11,7 @@ share those pages. Without it the zygote only spawns processes (node, custom run
 
 Protocol on <fd>, a SOCK_SEQPACKET socket (one JSON object per message):
   zygote -> host  {"op": "ready", "pid", "python", "preloaded": [...], "sdk_used", "ms"}
-  host -> zygote  {"op": "fork", "id", "pre": {"cgroup_procs", "ns"}} + fds [ctrl, log]
+  host -> zygote  {"op": "fork", "id", "pre": {"cgroup_procs": [...], "ns"}} + fds [ctrl, log]
   zygote -> host  {"op": "forked", "id", "pid"}        (in request order)
   zygote -> host  {"op": "exit", "pid", "status"}      (raw wait status of a child)
 The zygote exits when the host closes the socket; its children die with it (PDEATHSIG).
@@ -131,7 +131,8 @@ def isolate(setup):
 def setup_mounts(ns):
     """In the private mount namespace the blank made: hide the platform's directories, bind the
     code read-only, a private /tmp and the layers on /opt. Paths stay the same as outside, so a
-    failure of any step is fatal (the host chose this plan after probing that namespaces work)."""
+    failure of any step is fatal (the host chose this plan after probing that namespaces work).
+    The sources are opened first: some live under the hidden directories."""
     binds = ns.get("binds", [])
     srcs = [os.open(b["src"], os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC) for b in binds]
     tmp_fd = os.open(ns["tmp"], os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC) if ns.get("tmp") else None
@@ -185,13 +186,12 @@ def blank_main(req, ctrl_fd, log_fd):
         signal.signal(sig, signal.SIG_DFL)
     pre = req.get("pre") or {}
     warnings = []
-    procs = pre.get("cgroup_procs")
-    if procs:
+    for procs in pre.get("cgroup_procs") or ():  # memory (first), then cpu on cgroup v1
         try:
             with open(procs, "w") as f:
                 f.write(str(os.getpid()))
         except OSError as e:
-            warnings.append(f"cgroup join failed ({e}): memory limit not enforced")
+            warnings.append(f"joining cgroup {os.path.dirname(procs)} failed ({e}): its limit is not enforced")
     ns_error = None
     if pre.get("ns"):
         try:
