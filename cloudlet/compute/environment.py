@@ -145,10 +145,7 @@ class Environment:
         setup = {"mode": mode, "env": self.env_vars, "cwd": self.fs.task, "nofile": 1024, "ns": self.fs.mounts,
                  **self.setup_extra, **setup}
         if self.cgroup is not None:
-            try:
-                self.cgroup.set_limit(self.spec.memory_mb)
-            except OSError as e:
-                self.hooks.warn_once(f"cannot set the memory limit of cgroup {self.cgroup.path}: {e}")
+            setup["cgroup_writes"] = self.cgroup.limit_writes(self.spec.memory_mb)
         elif mode == "python":
             setup["rlimit_as_extra"] = self.spec.memory_mb << 20
         self._loop.add_reader(self._ctrl.fileno(), self._on_ctrl)

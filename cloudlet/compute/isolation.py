@@ -88,12 +88,13 @@ class Cgroup:
         self.cpu_path = cpu_path
 
     @property
-    def procs_files(self) -> list[str]:
-        """Where a process writes its pid to join (every hierarchy)."""
-        files = [str(self.path / "cgroup.procs")]
+    def dirs(self) -> list[str]:
+        """Its directory in every hierarchy (memory first). The environment's process makes them
+        and joins (runtimes/zygote.py), off the platform's event loop."""
+        dirs = [str(self.path)]
         if self.cpu_path is not None and self.cpu_path != self.path:
-            files.append(str(self.cpu_path / "cgroup.procs"))
-        return files
+            dirs.append(str(self.cpu_path))
+        return dirs
 
     def _read(self, name: str) -> str:
         try:
@@ -126,24 +127,29 @@ class Cgroup:
             except (OSError, ValueError):
                 pass
 
-    def set_limit(self, memory_mb: int) -> None:
-        """The memory limit and, with the cpu controller, the CPU weight for `memory_mb`."""
-        if self.cpu_path is not None:
-            name = "cpu.weight" if self.version == 2 else "cpu.shares"
-            (self.cpu_path / name).write_text(str(cpu_weight(memory_mb, self.version)))
+    def limit_writes(self, memory_mb: int) -> list[tuple[str, str, bool]]:
+        """(file, value, required) that give the cgroup the memory limit and, with the cpu
+        controller, the CPU weight of a `memory_mb` function. Swap limits are optional: the
+        kernel may have no swap accounting."""
         limit = str(memory_mb * 1024 * 1024)
         if self.version == 2:
-            (self.path / "memory.max").write_text(limit)
-            try:
-                (self.path / "memory.swap.max").write_text("0")
-            except OSError:
-                pass
+            writes = [(str(self.path / "memory.max"), limit, True), (str(self.path / "memory.swap.max"), "0", False)]
         else:
-            (self.path / "memory.limit_in_bytes").write_text(limit)
+            writes = [(str(self.path / "memory.limit_in_bytes"), limit, True),
+                      (str(self.path / "memory.memsw.limit_in_bytes"), limit, False)]
+        if self.cpu_path is not None:
+            name = "cpu.weight" if self.version == 2 else "cpu.shares"
+            writes.append((str(self.cpu_path / name), str(cpu_weight(memory_mb, self.version)), True))
+        return writes
+
+    def set_limit(self, memory_mb: int) -> None:
+        """Apply limit_writes() from this process."""
+        for path, value, required in self.limit_writes(memory_mb):
             try:
-                (self.path / "memory.memsw.limit_in_bytes").write_text(limit)
+                Path(path).write_text(value)
             except OSError:
-                pass
+                if required:
+                    raise
 
     def remove(self) -> bool:
         """Remove the cgroup (all hierarchies); False while a process still holds it."""
@@ -217,14 +223,13 @@ class Cgroups:
         probe.remove()
         return self
 
-    def create(self, name: str, memory_mb: int | None = None) -> Cgroup:
-        path = self.parent / name
-        path.mkdir(exist_ok=True)
-        cpu_path = None
-        if self.cpu_parent is not None:
-            cpu_path = self.cpu_parent / name
-            cpu_path.mkdir(exist_ok=True)
-        cgroup = Cgroup(path, self.version, cpu_path)
+    def create(self, name: str, memory_mb: int | None = None, *, make: bool = True) -> Cgroup:
+        """The cgroup `name`; made here unless make=False (the process that joins it makes it)."""
+        cpu_path = self.cpu_parent / name if self.cpu_parent is not None else None
+        cgroup = Cgroup(self.parent / name, self.version, cpu_path)
+        if make:
+            for d in cgroup.dirs:
+                os.makedirs(d, exist_ok=True)
         if memory_mb is not None:
             cgroup.set_limit(memory_mb)
         return cgroup

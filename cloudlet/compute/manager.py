@@ -61,6 +61,7 @@ from cloudlet.compute.zygote import Zygote, ZygoteError, describe_status
 
 log = logging.getLogger("cloudlet.compute")
 
+CGROUP_SWEEP_S = 0.1  # how soon after an environment ends its cgroup is removed
 INIT_TIMEOUT_S = 10.0  # AWS's init phase limit; a longer function timeout extends it
 LogSink = Callable[[str, str, list[Line]], None]
 
@@ -116,6 +117,8 @@ class ComputeManager:
         self._rev_users: Counter[str] = Counter()
         self._retired_revs: set[str] = set()
         self._stale_cgroups: list[Cgroup] = []
+        self._sweep_handle: asyncio.TimerHandle | None = None
+        self._sweeping = False
         self._warned: set[str] = set()
         self._reaper: asyncio.Task | None = None
         self.counters: Counter[str] = Counter()
@@ -138,8 +141,14 @@ class ComputeManager:
         for zygote in self._zygotes.values():
             zygote.stop()
         self._zygotes.clear()
+        if self._sweep_handle is not None:
+            self._sweep_handle.cancel()
+            self._sweep_handle = None
         if self.cgroups is not None:
             for _ in range(50):
+                if self._sweeping:
+                    await asyncio.sleep(0.02)
+                    continue
                 self._stale_cgroups = [cg for cg in self._stale_cgroups if not cg.remove()]
                 if not self._stale_cgroups:
                     break
@@ -281,12 +290,8 @@ class ComputeManager:
         await zygote.start()
         return zygote
 
-    def _new_cgroup(self, name: str) -> Cgroup | None:
-        try:
-            return self.cgroups.create(name)
-        except OSError as e:
-            self.warn_once(f"cannot create a memory cgroup ({e}): memory limit not enforced")
-            return None
+    def _new_cgroup(self, name: str) -> Cgroup:
+        return self.cgroups.create(name, make=False)  # the blank makes and joins it, off our loop
 
     def _zygote_died(self, zygote: Zygote) -> None:
         if self._zygotes.get(zygote.interpreter if zygote.python_runtime else "exec") is zygote:
@@ -518,8 +523,31 @@ class ComputeManager:
         self._in_background(self.workspace.remove, env.fs)
 
     def _remove_cgroup(self, cgroup: Cgroup) -> None:
-        if not cgroup.remove():
-            self._stale_cgroups.append(cgroup)
+        """Remove the cgroup soon, on a worker thread (its processes may still be exiting)."""
+        self._stale_cgroups.append(cgroup)
+        if self._sweep_handle is None:
+            try:
+                self._sweep_handle = asyncio.get_running_loop().call_later(CGROUP_SWEEP_S, self._sweep_cgroups)
+            except RuntimeError:
+                pass
+
+    def _sweep_cgroups(self) -> None:
+        self._sweep_handle = None
+        if self._sweeping or not self._stale_cgroups:
+            return
+        batch, self._stale_cgroups = self._stale_cgroups, []
+        self._sweeping = True
+        loop = asyncio.get_running_loop()
+
+        def sweep() -> None:
+            left = [cg for cg in batch if not cg.remove()]
+            loop.call_soon_threadsafe(swept, left)
+
+        def swept(left: list[Cgroup]) -> None:
+            self._sweeping = False
+            self._stale_cgroups += left
+
+        loop.run_in_executor(None, sweep)
 
     def _in_background(self, fn, *args) -> None:
         try:
@@ -543,7 +571,8 @@ class ComputeManager:
         for env in victims:
             self._destroy(env)
         self.counters["reaped"] += len(victims)
-        self._stale_cgroups = [cg for cg in self._stale_cgroups if not cg.remove()]
+        if self._stale_cgroups and self._sweep_handle is None:
+            self._sweep_cgroups()
         return len(victims)
 
     # ---- introspection ---------------------------------------------------------------------------------

@@ -293,7 +293,7 @@ class Zygote:
         host, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         log_r, log_w = os.pipe2(os.O_CLOEXEC)
         blank = Blank(self, host, log_r, cgroup)
-        pre = {"ns": self.namespaces, "cgroup_procs": cgroup.procs_files if cgroup is not None else []}
+        pre = {"ns": self.namespaces, "cgroup_dirs": cgroup.dirs if cgroup is not None else []}
         try:
             await self._fork(pre, [child.fileno(), log_w], blank)
         except BaseException:

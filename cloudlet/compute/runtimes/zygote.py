@@ -11,7 +11,7 @@ share those pages. Without it the zygote only spawns processes (node, custom run
 
 Protocol on <fd>, a SOCK_SEQPACKET socket (one JSON object per message):
   zygote -> host  {"op": "ready", "pid", "python", "preloaded": [...], "sdk_used", "ms"}
-  host -> zygote  {"op": "fork", "id", "pre": {"cgroup_procs": [...], "ns"}} + fds [ctrl, log]
+  host -> zygote  {"op": "fork", "id", "pre": {"cgroup_dirs": [...], "ns"}} + fds [ctrl, log]
   zygote -> host  {"op": "forked", "id", "pid"}        (in request order)
   zygote -> host  {"op": "exit", "pid", "status"}      (raw wait status of a child)
 The zygote exits when the host closes the socket; its children die with it (PDEATHSIG).
@@ -102,6 +102,13 @@ def send_frame(sock, meta, body=b""):
 def isolate(setup):
     """Apply the environment's limits and filesystem view. Returns warnings (strings)."""
     warnings = []
+    for path, value, required in setup.get("cgroup_writes") or ():  # memory limit, CPU weight
+        try:
+            with open(path, "w") as f:
+                f.write(value)
+        except OSError as e:
+            if required:
+                warnings.append(f"cannot write {value} to {path} ({e}): that limit is not enforced")
     try:
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
         nofile = setup.get("nofile")
@@ -186,12 +193,16 @@ def blank_main(req, ctrl_fd, log_fd):
         signal.signal(sig, signal.SIG_DFL)
     pre = req.get("pre") or {}
     warnings = []
-    for procs in pre.get("cgroup_procs") or ():  # memory (first), then cpu on cgroup v1
+    for cgroup in pre.get("cgroup_dirs") or ():  # memory (first), then cpu on cgroup v1
         try:
-            with open(procs, "w") as f:
+            try:
+                os.mkdir(cgroup)
+            except FileExistsError:
+                pass
+            with open(os.path.join(cgroup, "cgroup.procs"), "w") as f:
                 f.write(str(os.getpid()))
         except OSError as e:
-            warnings.append(f"joining cgroup {os.path.dirname(procs)} failed ({e}): its limit is not enforced")
+            warnings.append(f"joining cgroup {cgroup} failed ({e}): its limit is not enforced")
     ns_error = None
     if pre.get("ns"):
         try:
