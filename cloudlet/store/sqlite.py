@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 import weakref
 from pathlib import Path
 
@@ -200,9 +201,23 @@ class SQLiteStore(Store):
         self._closed = False
         self.path.parent.mkdir(parents=True, exist_ok=True)
         conn = self._connection()
-        conn.execute("PRAGMA journal_mode=WAL")
+        self._use_wal(conn)
         with self._write_lock:
             migrations.apply_sqlite(conn)
+
+    def _use_wal(self, conn: sqlite3.Connection) -> None:
+        """Switch the file to WAL (it stays so). Switching takes an exclusive lock and SQLite
+        answers "database is locked" at once, without its busy handler, while another process
+        or thread opens the same new file: retry until the busy timeout."""
+        deadline = time.monotonic() + self._busy_timeout_ms / 1000
+        while True:
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as e:
+                if "locked" not in str(e) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.005)
 
     def _connection(self) -> sqlite3.Connection:
         try:
