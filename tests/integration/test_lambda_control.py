@@ -262,7 +262,20 @@ def test_update_configuration_and_code(lam, fn, account):
     assert err["message"] == ("1 validation error detected: Value at 'environment.variables' failed to satisfy "
                               "constraint: Map keys must satisfy constraint: [Member must satisfy regular expression "
                               "pattern: [a-zA-Z]([a-zA-Z0-9_])+]")
-    err = error(lam.update_function_configuration, FunctionName=fn, Timeout=5, RevisionId=before["RevisionId"])
+    err = error(lam.update_function_configuration, FunctionName=fn,
+                Environment={"Variables": {"STAGE": "x", "AWS_REGION": "eu-west-1", "LAMBDA_TASK_ROOT": "/x"}})
+    assert (err["code"], err["status"]) == ("InvalidParameterValueException", 400)
+    assert err["message"] == ("Lambda was unable to configure your environment variables because the environment "
+                              "variables you have provided contains reserved keys that are currently not supported "
+                              "for modification. Reserved keys used in this request: AWS_REGION,LAMBDA_TASK_ROOT")
+    ok = lam.update_function_configuration(FunctionName=fn, Environment={"Variables": {"AB": "1", "PATH": "/x",
+                                                                                       "TZ": "Europe/Paris"}})
+    assert ok["Environment"]["Variables"]["TZ"] == "Europe/Paris"  # not reserved: functions may set these
+    lam.get_waiter("function_updated_v2").wait(FunctionName=fn)
+    lam.update_function_configuration(FunctionName=fn, Environment={"Variables": {"AB": "1"}})
+    lam.get_waiter("function_updated_v2").wait(FunctionName=fn)
+    before = lam.get_function_configuration(FunctionName=fn)
+    err = error(lam.update_function_configuration, FunctionName=fn, Timeout=5, RevisionId="stale-" + before["RevisionId"])
     assert err["code"] == "PreconditionFailedException" and err["status"] == 412
     assert err["message"] == ("The Revision Id provided does not match the latest Revision Id. Call the "
                               "GetFunction/GetAlias API to retrieve the latest Revision Id")

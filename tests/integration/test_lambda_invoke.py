@@ -278,38 +278,87 @@ def handler(event, context):
 '''
 
 
-def test_function_url_invokes_the_function(server):
+def _fetch(server, host, path, data=None, headers=None):
     import urllib.error
     import urllib.request
 
+    req = urllib.request.Request(server.url + path, data=data, headers={"Host": host, **(headers or {})},
+                                 method="POST" if data is not None else "GET")
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.status, r.headers, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers, e.read()
+
+
+def _allow_public_url(lam, name):
+    """The two statements AWS requires (since October 2025) before a NONE-auth URL answers."""
+    lam.add_permission(FunctionName=name, StatementId="url", Action="lambda:InvokeFunctionUrl", Principal="*",
+                       FunctionUrlAuthType="NONE")
+    lam.add_permission(FunctionName=name, StatementId="invoke", Action="lambda:InvokeFunction", Principal="*",
+                       InvokedViaFunctionUrl=True)
+
+
+def test_function_url_invokes_the_function(server):
     lam = server.client("lambda")
     name = create(lam, files={"app.py": URL_HANDLER})
     url = lam.create_function_url_config(FunctionName=name, AuthType="NONE")["FunctionUrl"]
     host = url.split("//")[1].split("/")[0]
+    _allow_public_url(lam, name)
 
-    def fetch(path, data=None):
-        req = urllib.request.Request(server.url + path, data=data, headers={"Host": host},
-                                     method="POST" if data is not None else "GET")
-        try:
-            with urllib.request.urlopen(req, timeout=30) as r:
-                return r.status, r.headers, r.read()
-        except urllib.error.HTTPError as e:
-            return e.code, e.headers, e.read()
-
-    status, headers, body = fetch("/echo", b"hi there")
+    status, headers, body = _fetch(server, host, "/echo", b"hi there")
     assert status == 201 and headers["x-custom"] == "yes"
     assert headers.get_all("Set-Cookie") == ["a=1", "b=2"]
     assert json.loads(body) == {"method": "POST", "path": "/echo", "body": "hi there", "version": "2.0"}
-    status, _, body = fetch("/plain?x=1&x=2")
+    status, _, body = _fetch(server, host, "/plain?x=1&x=2")
     assert status == 200 and json.loads(body) == {"plain": True, "q": {"x": "1,2"}}
-    status, _, body = fetch("/fail")
+    status, _, body = _fetch(server, host, "/fail")
     assert status == 502
-    req = urllib.request.Request(server.url + "/", headers={"Host": "0" * 32 + ".lambda-url.us-east-1.localhost"})
-    try:
-        urllib.request.urlopen(req, timeout=10)
-        raise AssertionError("an unknown function URL must not answer 200")
-    except urllib.error.HTTPError as e:
-        assert e.code == 404
+    status, _, _ = _fetch(server, "0" * 32 + ".lambda-url.us-east-1.localhost", "/")
+    assert status == 404
+
+
+def test_function_url_none_auth_needs_public_policy(server):
+    lam = server.client("lambda")
+    name = create(lam, files={"app.py": URL_HANDLER})
+    host = lam.create_function_url_config(FunctionName=name, AuthType="NONE")["FunctionUrl"].split("//")[1].rstrip("/")
+    status, _, body = _fetch(server, host, "/plain")
+    assert (status, json.loads(body)) == (403, {"Message": "Forbidden"})
+    lam.add_permission(FunctionName=name, StatementId="url", Action="lambda:InvokeFunctionUrl", Principal="*",
+                       FunctionUrlAuthType="NONE")
+    assert _fetch(server, host, "/plain")[0] == 403  # lambda:InvokeFunction is needed too
+    lam.add_permission(FunctionName=name, StatementId="invoke", Action="lambda:InvokeFunction", Principal="*",
+                       InvokedViaFunctionUrl=True)
+    assert _fetch(server, host, "/plain")[0] == 200
+    lam.remove_permission(FunctionName=name, StatementId="url")
+    lam.add_permission(FunctionName=name, StatementId="url-iam", Action="lambda:InvokeFunctionUrl", Principal="*",
+                       FunctionUrlAuthType="AWS_IAM")  # a condition the request does not meet
+    assert _fetch(server, host, "/plain")[0] == 403
+
+
+def test_function_url_aws_iam_auth_needs_a_signature(server):
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    lam = server.client("lambda")
+    name = create(lam, files={"app.py": URL_HANDLER})
+    url = lam.create_function_url_config(FunctionName=name, AuthType="AWS_IAM")["FunctionUrl"]
+    host = url.split("//")[1].rstrip("/")
+
+    def signed(key):
+        req = AWSRequest(method="GET", url=f"http://{host}/plain", headers={"Host": host})
+        SigV4Auth(Credentials(key, "secret-of-" + key), "lambda", "us-east-1").add_auth(req)
+        return dict(req.headers.items())
+
+    assert _fetch(server, host, "/plain")[0] == 403  # unsigned
+    assert _fetch(server, host, "/plain", headers=signed("test"))[0] == 200  # the function's own account
+    other = "AKIAOTHERACCOUNT0001"
+    assert _fetch(server, host, "/plain", headers=signed(other))[0] == 403  # another account, no policy
+    other_account = server.client("sts", key=other).get_caller_identity()["Account"]
+    for sid, action in (("url", "lambda:InvokeFunctionUrl"), ("invoke", "lambda:InvokeFunction")):
+        lam.add_permission(FunctionName=name, StatementId=sid, Action=action, Principal=other_account)
+    assert _fetch(server, host, "/plain", headers=signed(other))[0] == 200
 
 
 def test_weighted_alias_really_splits_traffic(server):

@@ -121,3 +121,34 @@ def test_skewed_clock(enforced):
     assert code == "SignatureDoesNotMatch" and status == 403
     assert "Signature expired" in err.value.response["Error"]["Message"]
 
+
+
+def test_function_url_with_aws_iam_auth_checks_the_signature(enforced):
+    import io
+    import zipfile
+
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("app.py", "def handler(event, context):\n    return {'ok': True}\n")
+    lam = enforced.client("lambda", key=KEY, secret=SECRET)
+    lam.create_function(FunctionName="iam-url", Runtime="python3.11", Handler="app.handler",
+                        Role="arn:aws:iam::123456789012:role/r", Code={"ZipFile": buf.getvalue()})
+    host = lam.create_function_url_config(FunctionName="iam-url", AuthType="AWS_IAM")["FunctionUrl"].split("//")[1]
+    host = host.rstrip("/")
+
+    def status(secret):
+        req = AWSRequest(method="GET", url=f"http://{host}/", headers={"Host": host})
+        SigV4Auth(Credentials(KEY, secret), "lambda", "us-east-1").add_auth(req)
+        http = urllib.request.Request(enforced.url + "/", headers=dict(req.headers.items()))
+        try:
+            with urllib.request.urlopen(http, timeout=30) as r:
+                return r.status
+        except urllib.error.HTTPError as e:
+            return e.code
+
+    assert status("not-the-secret") == 403
+    assert status(SECRET) == 200

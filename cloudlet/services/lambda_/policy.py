@@ -3,6 +3,7 @@ another account reach a function when its policy allows it."""
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import re
 from typing import TYPE_CHECKING, Any
@@ -170,16 +171,37 @@ def get_policy(p: LambdaProvider, ctx: RequestContext, ref: FunctionRef, params:
     return {"Policy": _dumps(_document(policy["statements"])), "RevisionId": holder["RevisionId"]}
 
 
-def allows(tx: Any, ref: FunctionRef, account: str, action: str) -> bool:
-    """Whether the function's policy (for the addressed qualifier, else $LATEST) lets `account` call
-    `action` (e.g. "lambda:GetFunction"). Conditions are not evaluated."""
+def allows(tx: Any, ref: FunctionRef, account: str | None, action: str, context: dict[str, str] | None = None) -> bool:
+    """Whether the function's policy (for the addressed qualifier, else $LATEST) lets `account`
+    (None: an anonymous caller, whom only Principal "*" admits) call `action` (e.g.
+    "lambda:GetFunction"). A statement's conditions must all hold for the request `context`
+    (condition key -> value); a key the request does not carry fails its condition, as on AWS."""
+    context = context or {}
     for qualifier in dict.fromkeys([ref.qualifier or LATEST, LATEST]):
         policy = tx.get_json(policy_key(ref, qualifier)) or {"statements": []}
         for s in policy["statements"]:
             principal = s.get("Principal")
             who = principal if principal == "*" else (principal or {}).get("AWS")
-            if who not in ("*", account, f"arn:aws:iam::{account}:root"):
+            if who != "*" and (account is None or who not in (account, f"arn:aws:iam::{account}:root")):
                 continue
-            if s.get("Action") in ("*", "lambda:*", action):
+            if s.get("Action") in ("*", "lambda:*", action) and _conditions_hold(s.get("Condition") or {}, context):
                 return True
     return False
+
+
+def _conditions_hold(condition: dict[str, dict[str, Any]], context: dict[str, str]) -> bool:
+    for operator, pairs in condition.items():
+        for key, wanted in pairs.items():
+            have = context.get(key)
+            if have is None:
+                return False
+            options = wanted if isinstance(wanted, list) else [wanted]
+            if operator == "ArnLike":
+                if not any(fnmatch.fnmatchcase(have, str(o)) for o in options):
+                    return False
+            elif operator == "Bool":
+                if have.lower() not in (str(o).lower() for o in options):
+                    return False
+            elif have not in (str(o) for o in options):  # StringEquals and anything we do not model
+                return False
+    return True

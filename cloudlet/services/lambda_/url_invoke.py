@@ -3,6 +3,12 @@
 A request becomes the payload format 2.0 event AWS sends; the function's answer is mapped
 back the way AWS does: a dict with `statusCode` is a full response (headers, cookies, body,
 isBase64Encoded), anything else is a 200 JSON body. A function error is a 502.
+
+Access is checked as on AWS (since October 2025 both actions are needed): with AuthType NONE
+the function's resource-based policy must let Principal "*" call lambda:InvokeFunctionUrl and
+lambda:InvokeFunction; with AWS_IAM the request must be SigV4-signed (verified when
+CLOUDLET_ENFORCE_SIGV4 is on) and a caller from another account needs the same two permissions.
+Anything else is 403 {"Message": "Forbidden"}.
 """
 
 from __future__ import annotations
@@ -10,15 +16,18 @@ from __future__ import annotations
 import base64
 import json
 import time
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
 from cloudlet.compute import TooManyRequests
+from cloudlet.gateway import sigv4
 from cloudlet.gateway.app import new_request_id
 from cloudlet.protocol import HttpRequest, HttpResponse
 from cloudlet.protocol.errors import ServiceError
 
-from . import functions, urls
+from . import functions, policy, urls
+from .names import FunctionRef
 
 if TYPE_CHECKING:
     from .invoke import Invoker
@@ -99,6 +108,8 @@ class FunctionUrls:
         entry = await run_store(urls.lookup_url, self.platform.store, url_id) if url_id else None
         if entry is None:
             return _json(404, "Not Found")
+        if not await run_store(self._authorized, req, entry):
+            return _json(403, "Forbidden")
         request_id = new_request_id()
         try:
             resolved = await run_store(functions.resolve, self.platform.store, entry["account"],
@@ -112,3 +123,36 @@ class FunctionUrls:
         resp = _json(502, "Internal Server Error") if result.function_error else to_response(result.payload)
         resp.headers["x-amzn-RequestId"] = request_id
         return resp
+
+    def _authorized(self, req: HttpRequest, entry: dict) -> bool:
+        auth_type = entry.get("AuthType", "NONE")
+        caller = None  # anonymous
+        if auth_type == "AWS_IAM":
+            caller = self._signed_caller(req)
+            if caller is None:
+                return False
+            if caller == entry["account"]:
+                return True  # identity policies are not modelled: the account's own principals may
+        ref = FunctionRef(entry["account"], entry["region"], entry["function"], entry["qualifier"])
+        context = {"lambda:FunctionUrlAuthType": auth_type, "lambda:InvokedViaFunctionUrl": "true"}
+        with self.platform.store.transaction(write=False) as tx:
+            return all(policy.allows(tx, ref, caller, action, context)
+                       for action in ("lambda:InvokeFunctionUrl", "lambda:InvokeFunction"))
+
+    def _signed_caller(self, req: HttpRequest) -> str | None:
+        """The account of a SigV4-signed request (the signature checked when enforcement is on)."""
+        try:
+            scope = sigv4.parse_scope(req.headers, req.query if "X-Amz-Credential" in req.query_string else None)
+        except Exception:
+            scope = None
+        if scope is None:
+            return None
+        identities = self.platform.identities
+        if self.platform.settings.enforce_sigv4:
+            try:
+                sigv4.verify(method=req.method, raw_path=req.path, query_string=req.query_string, headers=req.headers,
+                             payload_hash=None, body=req.body, secret_for=identities.secret_for,
+                             now=datetime.now(UTC), s3_style=False)
+            except sigv4.SignatureError:
+                return None
+        return identities.account_for(scope.access_key)

@@ -74,6 +74,17 @@ def check_limits(params: dict) -> None:
         raise invalid_value(timeout, "timeout", f"Member must have value less than or equal to {MAX_TIMEOUT}")
 
 
+# Set by Lambda in every environment; a function may not define them (PATH, LANG, TZ, NODE_PATH,
+# PYTHONPATH, LD_LIBRARY_PATH and AWS_LAMBDA_EXEC_WRAPPER it may).
+RESERVED_ENV_NAMES = frozenset({
+    "_HANDLER", "_X_AMZN_TRACE_ID", "AWS_DEFAULT_REGION", "AWS_REGION", "AWS_EXECUTION_ENV",
+    "AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "AWS_LAMBDA_FUNCTION_VERSION",
+    "AWS_LAMBDA_INITIALIZATION_TYPE", "AWS_LAMBDA_LOG_GROUP_NAME", "AWS_LAMBDA_LOG_STREAM_NAME",
+    "AWS_ACCESS_KEY", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+    "AWS_LAMBDA_RUNTIME_API", "LAMBDA_TASK_ROOT", "LAMBDA_RUNTIME_DIR",
+})
+
+
 def check_environment(variables: dict[str, str]) -> None:
     for key in variables:
         if re.fullmatch(ENV_NAME_PATTERN, key) is None:
@@ -81,6 +92,12 @@ def check_environment(variables: dict[str, str]) -> None:
                 "1 validation error detected: Value at 'environment.variables' failed to satisfy constraint: "
                 f"Map keys must satisfy constraint: [Member must satisfy regular expression pattern: "
                 f"{ENV_NAME_PATTERN}]")
+    reserved = [key for key in variables if key in RESERVED_ENV_NAMES]
+    if reserved:
+        raise InvalidParameterValueException(
+            "Lambda was unable to configure your environment variables because the environment variables you "
+            "have provided contains reserved keys that are currently not supported for modification. Reserved "
+            f"keys used in this request: {','.join(reserved)}")
     measured = json.dumps(variables, separators=(",", ":"), ensure_ascii=False)
     if len(measured.encode()) > MAX_ENV_BYTES:
         raise InvalidParameterValueException(
