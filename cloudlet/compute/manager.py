@@ -281,13 +281,16 @@ class ComputeManager:
             if runtime is None:
                 zygote = Zygote("exec", sys.executable, python_runtime=False, **common)
             else:
-                # the host's SDK is pure Python written for the host's version: offer it to newer ones only
-                minor = int(runtime.name.split(".")[1])
-                sdk = self._sdk_dir if minor >= sys.version_info[1] else None
+                # The host's SDK is pure Python: the zygote offers it to functions if it imports
+                # there (botocore's urllib3 2 needs Python 3.10+).
+                sdk = self._sdk_dir
                 zygote = Zygote(name, runtime.executable, python_runtime=True, sdk_path=sdk, preload_sdk=self.preload_sdk,
                                 pycache=str(self.data_dir / "zygote-pycache") if sdk else None, **common)
             self._zygotes[key] = zygote
         await zygote.start()
+        if zygote.info.get("sdk_problem"):
+            self.warn_once(f"{zygote.name} functions get no AWS SDK: the host's boto3 does not import on "
+                           f"{zygote.interpreter} ({zygote.info['sdk_problem']}); such functions must bring their own")
         return zygote
 
     def _new_cgroup(self, name: str) -> Cgroup:

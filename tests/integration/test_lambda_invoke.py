@@ -135,6 +135,36 @@ def test_function_reaches_the_platform_with_boto3(server):
     assert bucket in [b["Name"] for b in server.client("s3").list_buckets()["Buckets"]]
 
 
+SDK_PROBE = """
+import sys
+def handler(event, context):
+    try:
+        import boto3
+    except ImportError as e:
+        return {"python": sys.version_info[:2], "error": str(e)}
+    account = boto3.client("sts").get_caller_identity()["Account"]
+    return {"python": sys.version_info[:2], "account": account}
+"""
+
+
+@pytest.mark.parametrize("minor", [9, 10, 12, 13])
+def test_the_sdk_on_every_python_the_host_has(server, minor):
+    """As on AWS, boto3 is importable in every python3.x runtime the host's boto3 runs on."""
+    from cloudlet.compute.catalog import find_python
+
+    if find_python(minor) is None:
+        pytest.skip(f"no python3.{minor} on this host")
+    lam = server.client("lambda")
+    name = create(lam, runtime=f"python3.{minor}", Timeout=60, files={"app.py": SDK_PROBE})
+    resp, out = call(lam, name, {})
+    assert "FunctionError" not in resp, out
+    assert out["python"] == [3, minor]
+    if minor >= 10:
+        assert out["account"] == "000000000000"
+    else:  # botocore's urllib3 2 needs 3.10: the function must ship its own SDK (and a warning says so)
+        assert "No module named 'boto3'" in out["error"]
+
+
 def test_dry_run_and_errors(server):
     lam = server.client("lambda")
     name = create(lam)

@@ -34,7 +34,7 @@ def test_python_versions(engine, tmp_path, runtime):
         def handler(event, context):
             out = {"version": "%d.%d" % sys.version_info[:2], "exec_env": os.environ["AWS_EXECUTION_ENV"]}
             try:
-                import boto3  # AWS runtimes ship the SDK; newer Pythons get the host's if they lack one
+                import boto3  # AWS runtimes ship the SDK; Pythons it imports on get the host's
             except ImportError:
                 return out
             s3 = boto3.client("s3")

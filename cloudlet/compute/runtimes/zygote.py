@@ -10,7 +10,7 @@ share those pages. Without it the zygote only spawns processes (node, custom run
 --pycache keeps the bytecode it compiles (say, the host's SDK for another Python) across starts.
 
 Protocol on <fd>, a SOCK_SEQPACKET socket (one JSON object per message):
-  zygote -> host  {"op": "ready", "pid", "python", "preloaded": [...], "sdk_used", "ms"}
+  zygote -> host  {"op": "ready", "pid", "python", "preloaded": [...], "sdk_used", "sdk_problem", "ms"}
   host -> zygote  {"op": "fork", "id", "pre": {"cgroup_dirs": [...], "ns"}} + fds [ctrl, log]
   zygote -> host  {"op": "forked", "id", "pid"}        (in request order)
   zygote -> host  {"op": "exit", "pid", "status"}      (raw wait status of a child)
@@ -268,6 +268,7 @@ def preload(sdk_path, import_sdk, pycache):
     runtime = load_runtime()
     runtime.preload()
     sdk_used = False
+    sdk_problem = None
     if sdk_path and importlib.util.find_spec("boto3") is None:
         sys.path.append(sdk_path)
         sdk_used = True
@@ -278,9 +279,35 @@ def preload(sdk_path, import_sdk, pycache):
         try:
             import boto3  # noqa: F401
             mods.append("boto3")
-        except Exception:
-            pass
-    return mods, sdk_used
+        except Exception as e:  # the host's SDK may need a newer Python (urllib3 2 needs 3.10)
+            sdk_problem = f"{type(e).__name__}: {e}"
+    elif sdk_used:
+        sdk_problem = import_in_child("boto3")
+    if sdk_problem and sdk_used:
+        sys.path.remove(sdk_path)
+        for name in [m for m in sys.modules if m.split(".")[0] in runtime.SDK_FAMILY]:
+            del sys.modules[name]
+        sdk_used = False
+    return mods, sdk_used, sdk_problem
+
+
+def import_in_child(module):
+    """Whether `module` imports here, tried in a child so the zygote stays as it was: None, or why not."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(r)
+        try:
+            __import__(module)
+            os._exit(0)
+        except BaseException as e:  # noqa: B036 - anything that stops the import
+            os.write(w, f"{type(e).__name__}: {e}".encode()[:4000])
+            os._exit(1)
+    os.close(w)
+    with os.fdopen(r, "rb") as f:
+        why = f.read().decode("utf-8", "replace")
+    _, status = os.waitpid(pid, 0)
+    return None if status == 0 else (why or f"wait status {status}")
 
 
 def main(argv):
@@ -298,7 +325,8 @@ def main(argv):
         libc().prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     except Exception:
         pass
-    preloaded, sdk_used = preload(sdk_path, "--preload-sdk" in argv, pycache) if python_runtime else ([], False)
+    preloaded, sdk_used, sdk_problem = (preload(sdk_path, "--preload-sdk" in argv, pycache) if python_runtime
+                                        else ([], False, None))
     rfd, wfd = os.pipe()
     os.set_blocking(wfd, False)
     signal.set_wakeup_fd(wfd)
@@ -308,7 +336,8 @@ def main(argv):
     if hasattr(gc, "freeze"):
         gc.freeze()
     send_msg(sock, {"op": "ready", "pid": os.getpid(), "python": ".".join(map(str, sys.version_info[:3])),
-                    "preloaded": preloaded, "sdk_used": sdk_used, "ms": (time.perf_counter() - t0) * 1000})
+                    "preloaded": preloaded, "sdk_used": sdk_used, "sdk_problem": sdk_problem,
+                    "ms": (time.perf_counter() - t0) * 1000})
     poller = select.poll()
     poller.register(sock.fileno(), select.POLLIN)
     poller.register(rfd, select.POLLIN)
