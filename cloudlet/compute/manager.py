@@ -92,7 +92,7 @@ class ComputeManager:
                  log_sink: LogSink | None = None, hide_paths: tuple[Path, ...] = (),
                  credentials: Callable[[str], tuple[str, str, str]] | None = None,
                  preload_sdk: bool = True, use_namespaces: bool = True, use_cgroups: bool = True,
-                 prefork: int = 2) -> None:
+                 prefork: int = 16) -> None:
         self.data_dir = Path(data_dir)
         self.account_concurrency = account_concurrency
         self.idle_timeout_s = idle_timeout_s

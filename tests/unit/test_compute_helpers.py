@@ -56,6 +56,7 @@ class Engine:
         self.loop = asyncio.new_event_loop()
         self.sunk: list[tuple[str, str, list[tuple[int, str]]]] = []
         kw.setdefault("preload_sdk", False)
+        kw.setdefault("prefork", 2)  # a small pool: tests start many engines
         self.manager = ComputeManager(data_dir, log_sink=lambda g, s, lines: self.sunk.append((g, s, lines)), **kw)
         self.run(self.manager.start())
 

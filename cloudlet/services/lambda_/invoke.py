@@ -89,7 +89,7 @@ class Invoker:
                         self.platform.data_dir / "lambda" / "environments",
                         account_concurrency=settings.lambda_concurrency_limit,
                         idle_timeout_s=settings.lambda_idle_timeout, log_sink=self._log_sink,
-                        hide_paths=(self.platform.data_dir,))
+                        hide_paths=(self.platform.data_dir,), prefork=max(0, settings.lambda_prefork))
                     await manager.start()
                     self._compute = manager
         return self._compute
