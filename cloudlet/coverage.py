@@ -22,7 +22,11 @@ def render() -> str:
         lines.append(f"| {service} | {spec.protocol} | {len(implemented(service))} | {len(spec.operations)} |")
     for service in sorted(PROVIDERS):
         done = set(implemented(service))
+        limits = provider_class(service).limits
         lines += ["", f"## {service}", "", "| operation | status |", "|---|---|"]
         for op in sorted(load_service(service).operations):
-            lines.append(f"| {op} | {'implemented' if op in done else 'not implemented (501)'} |")
+            status = "implemented" if op in done else "not implemented (501)"
+            if op in done and op in limits:
+                status += f" (limits: {limits[op]})"
+            lines.append(f"| {op} | {status} |")
     return "\n".join(lines) + "\n"

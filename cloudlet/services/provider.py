@@ -54,6 +54,8 @@ class Provider:
     """Base class of every service provider. Subclasses set `service` (the botocore name)."""
 
     service: str = ""
+    # What an implemented operation does not do yet, by operation name; shown on docs/coverage.md.
+    limits: dict[str, str] = {}
 
     def __init__(self, platform: Platform) -> None:
         self.platform = platform

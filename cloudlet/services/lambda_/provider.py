@@ -27,6 +27,16 @@ _QUALIFIED_TAGS = "Tags on function aliases and versions are not supported. Plea
 
 class LambdaProvider(Provider):
     service = "lambda"
+    limits = {
+        "CreateFunction": "ZipFile only: S3Bucket/S3Key code waits for S3 objects; PackageType Image is stored "
+                          "but cannot run",
+        "UpdateFunctionCode": "ZipFile only: S3Bucket/S3Key code waits for S3 objects",
+        "PublishLayerVersion": "ZipFile only: S3Bucket/S3Key content waits for S3 objects",
+        "PutFunctionEventInvokeConfig": "destinations are stored, not delivered to (no SQS/SNS/EventBridge yet): "
+                                        "failed events are logged and dropped after their retries",
+        "UpdateFunctionEventInvokeConfig": "destinations are stored, not delivered to",
+        "Invoke": "no Extensions API; the host's node serves every nodejsNN.x",
+    }
 
     def __init__(self, platform) -> None:
         super().__init__(platform)
