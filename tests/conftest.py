@@ -82,13 +82,32 @@ class Server:
                             aws_secret_access_key=secret,
                             config=Config(retries={"max_attempts": 1}, **kw))
 
-    def cli(self, *args: str, key: str = "test", secret: str = "test", check: bool = True,
-            ) -> subprocess.CompletedProcess:
+    def cli_env(self, key: str = "test", secret: str = "test") -> dict[str, str]:
         env = {**os.environ, "AWS_ENDPOINT_URL": self.url, "AWS_ACCESS_KEY_ID": key,
                "AWS_SECRET_ACCESS_KEY": secret, "AWS_DEFAULT_REGION": "us-east-1", "AWS_PAGER": ""}
         env.pop("AWS_PROFILE", None)
+        return env
+
+    def cli(self, *args: str, key: str = "test", secret: str = "test", check: bool = True,
+            ) -> subprocess.CompletedProcess:
+        """The AWS CLI v1 from PyPI (a test dependency)."""
         return subprocess.run([sys.executable, "-m", "awscli", *args], capture_output=True, text=True,
-                              env=env, check=check, timeout=60)
+                              env=self.cli_env(key, secret), check=check, timeout=60)
+
+
+def aws_cli_v2() -> str | None:
+    """An AWS CLI v2 executable (.ci/run installs Debian's awscli package, which is v2), or None.
+    Commands such as `aws logs tail` exist only in v2."""
+    for candidate in ("/usr/bin/aws", "/usr/local/bin/aws"):
+        if not os.access(candidate, os.X_OK):
+            continue
+        try:
+            out = subprocess.run([candidate, "--version"], capture_output=True, text=True, timeout=60)
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+        if (out.stdout + out.stderr).startswith("aws-cli/2"):
+            return candidate
+    return None
 
 
 @pytest.fixture(scope="session")

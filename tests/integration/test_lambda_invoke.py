@@ -107,6 +107,48 @@ def test_log_tail_and_cloudwatch_logs(server):
     assert streams and "[$LATEST]" in streams[0]["logStreamName"]
 
 
+def test_aws_logs_tail_follows_a_function(server):
+    """`aws logs tail /aws/lambda/<name> --follow` (AWS CLI v2) shows each invocation's lines."""
+    import queue
+    import subprocess
+
+    from tests.conftest import aws_cli_v2
+
+    aws = aws_cli_v2()
+    if aws is None:
+        pytest.skip("no AWS CLI v2 here (`aws logs tail` is a v2 command; .ci/run installs Debian's awscli)")
+    lam = server.client("lambda")
+    name = create(lam)
+    resp, _ = call(lam, name, {"n": 1})
+    first_request = resp["ResponseMetadata"]["HTTPHeaders"]["x-amzn-requestid"]
+    proc = subprocess.Popen([aws, "--endpoint-url", server.url, "logs", "tail", f"/aws/lambda/{name}", "--follow",
+                             "--since", "10m"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env=server.cli_env())
+    lines: queue.Queue = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout], daemon=True).start()
+
+    def wait_for(text: str) -> str:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                line = lines.get(timeout=max(0.1, deadline - time.monotonic()))
+            except queue.Empty:
+                break
+            if text in line:
+                return line
+        raise AssertionError(f"`aws logs tail --follow` never showed {text!r}")
+
+    try:
+        wait_for(f"START RequestId: {first_request}")
+        assert wait_for("hello from").split()[1].startswith(time.strftime("%Y/%m/%d/[$LATEST]", time.gmtime()))
+        wait_for(f"REPORT RequestId: {first_request}")
+        resp, _ = call(lam, name, {"n": 2})  # a later invocation shows up while following
+        wait_for(f"END RequestId: {resp['ResponseMetadata']['HTTPHeaders']['x-amzn-requestid']}")
+    finally:
+        proc.kill()
+        proc.wait()
+
+
 def test_unhandled_error(server):
     lam = server.client("lambda")
     name = create(lam)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import time
 import uuid
 
 import pytest
 from botocore.exceptions import ClientError
+
+from tests.conftest import aws_cli_v2
 
 DAY = 86_400_000
 
@@ -519,27 +520,24 @@ def test_cli_put_get_and_filter(server):
     server.cli("logs", "delete-log-group", "--log-group-name", group)
 
 
-def _cli_has_logs_tail() -> bool:
-    probe = subprocess.run([sys.executable, "-m", "awscli", "logs", "tail", "help"], capture_output=True,
-                           text=True, timeout=60, env={"AWS_DEFAULT_REGION": "us-east-1", "PATH": ""})
-    return probe.returncode == 0 and "Invalid choice" not in probe.stderr
-
-
 def test_cli_logs_tail_follow(server, logs):
-    if not _cli_has_logs_tail():
-        pytest.skip("the installed AWS CLI (v1) has no `aws logs tail` (it is a v2 command)")
-    import os
-
+    aws = aws_cli_v2()
+    if aws is None:
+        pytest.skip("no AWS CLI v2 here (`aws logs tail` is a v2 command; .ci/run installs Debian's awscli)")
     group = name("/aws/lambda")
     logs.create_log_group(logGroupName=group)
     logs.create_log_stream(logGroupName=group, logStreamName="s")
     logs.put_log_events(logGroupName=group, logStreamName="s", logEvents=[{"timestamp": now(), "message": "hello"}])
-    env = {**os.environ, "AWS_ENDPOINT_URL": server.url, "AWS_ACCESS_KEY_ID": "test",
-           "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1", "AWS_PAGER": ""}
-    proc = subprocess.Popen([sys.executable, "-m", "awscli", "logs", "tail", group, "--follow"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    aws = [aws, "--endpoint-url", server.url]  # Debian's 2.9 predates AWS_ENDPOINT_URL
+    done = subprocess.run([*aws, "logs", "tail", group, "--since", "1h", "--format", "short"], capture_output=True,
+                          text=True, env=server.cli_env(), timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().endswith("hello")
+    proc = subprocess.Popen([*aws, "logs", "tail", group, "--follow"], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, env=server.cli_env())
     try:
-        assert "hello" in proc.stdout.readline()
+        first = proc.stdout.readline()
+        assert "hello" in first and first.split()[1] == "s", first  # "<time> <stream> <message>"
         logs.put_log_events(logGroupName=group, logStreamName="s",
                             logEvents=[{"timestamp": now(), "message": "world"}])
         assert "world" in proc.stdout.readline()
