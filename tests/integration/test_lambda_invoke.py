@@ -311,6 +311,30 @@ def test_event_invocations_are_delivered_and_retried(fast_retry_server):
     assert _starts(logs, no_retry) == 1
 
 
+def test_throttled_event_invocations_wait_and_are_not_dropped(server):
+    """Reserved concurrency 0 throttles every invocation: synchronous ones get 429, Event ones stay
+    queued (retried with backoff) and run once the function may run again."""
+    lam, logs = server.client("lambda"), server.client("logs")
+    name = create(lam)
+    lam.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=0)
+    with pytest.raises(ClientError) as err:
+        lam.invoke(FunctionName=name, Payload=b"{}")
+    assert err.value.response["Error"]["Code"] == "TooManyRequestsException"
+    bucket = f"throttled-{uuid.uuid4().hex[:8]}"
+    assert lam.invoke(FunctionName=name, InvocationType="Event",
+                      Payload=json.dumps({"bucket": bucket}).encode())["StatusCode"] == 202
+    time.sleep(2.5)  # throttled, retried after 1 s and 2 s
+    assert bucket not in [b["Name"] for b in server.client("s3").list_buckets()["Buckets"]]
+    lam.delete_function_concurrency(FunctionName=name)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if bucket in [b["Name"] for b in server.client("s3").list_buckets()["Buckets"]]:
+            break
+        time.sleep(0.2)
+    assert bucket in [b["Name"] for b in server.client("s3").list_buckets()["Buckets"]]
+    assert _starts(logs, name) == 1  # throttled attempts never reached the function
+
+
 def test_cloudlet_invoke_and_logs_commands(server):
     import subprocess
     import sys

@@ -198,7 +198,8 @@ class Invoker:
 
     async def run(self, resolved: functions.ResolvedFunction, payload: bytes, *, request_id: str,
                   client_context: str | None = None, trace_id: str | None = None) -> InvokeResult:
-        key = (resolved.arn, resolved.version, resolved.revision)
+        # Reserved concurrency is no part of the revision (it changes no RevisionId): key on it too.
+        key = (resolved.arn, resolved.version, resolved.revision, resolved.reserved_concurrency)
         spec = self._specs.get(key)
         if spec is None:  # extracting code is slow file work: off the loop, once per revision
             spec = await asyncio.get_running_loop().run_in_executor(self.platform.executor, self.spec_for, resolved)
@@ -258,6 +259,26 @@ def enqueue(store: Any, resolved: functions.ResolvedFunction, payload: bytes, re
               "qualifier": resolved.alias or resolved.version, "payload": base64.b64encode(payload).decode(),
               "request_id": request_id, "first_seen_ms": now, "attempt": 0, "trace_id": trace_id}
     store.put_json(QUEUE + (now, request_id), record)
+
+
+THROTTLE_BACKOFF_MAX_S = 300.0
+
+
+def next_attempt(record: dict, *, throttled: bool, max_retries: int, max_age_ms: int, now_ms: int,
+                 delays: list[float]) -> int | None:
+    """When (epoch ms) to try a failed Event invocation again, or None to give up; counts the
+    attempt in `record`. Function errors get `max_retries` retries after `delays`; throttles are
+    retried with exponential backoff (1 s, 2 s, ... 5 min) without using up retries. Nothing is
+    retried at or past the event's maximum age, as on AWS."""
+    if throttled:
+        record["throttles"] = record.get("throttles", 0) + 1
+        at = now_ms + int(min(THROTTLE_BACKOFF_MAX_S, 0.5 * 2 ** record["throttles"]) * 1000)
+    elif record["attempt"] < max_retries:
+        at = now_ms + int(delays[min(record["attempt"], len(delays) - 1)] * 1000)
+        record["attempt"] += 1
+    else:
+        return None
+    return at if at - record["first_seen_ms"] < max_age_ms else None
 
 
 class AsyncInvoker:
@@ -335,23 +356,17 @@ class AsyncInvoker:
         now = int(time.time() * 1000)
         retry_at = None
         if failed:
-            age_ok = now - record["first_seen_ms"] < max_age_ms
-            if throttle and age_ok:
-                record["throttles"] = record.get("throttles", 0) + 1
-                retry_at = now + int(min(300.0, 0.5 * 2 ** record["throttles"]) * 1000)
-            elif record["attempt"] < max_retries and age_ok:
-                delay = self.delays[min(record["attempt"], len(self.delays) - 1)]
-                record["attempt"] += 1
-                retry_at = now + int(delay * 1000)
-            else:
-                log.warning("async invocation %s of %s failed after %d attempt(s); discarded (destinations "
+            retry_at = next_attempt(record, throttled=throttle, max_retries=max_retries, max_age_ms=max_age_ms,
+                                    now_ms=now, delays=self.delays)
+            if retry_at is None:
+                log.warning("async invocation %s of %s failed after %d attempt(s)%s; discarded (destinations "
                             "and DLQs are not wired yet)", record["request_id"], record["function"],
-                            record["attempt"] + 1)
+                            record["attempt"] + 1, ", past its maximum event age" if throttle else "")
 
         def settle() -> None:
             with store.transaction() as tx:
                 tx.delete(key)
-                if retry_at is not None and now - record["first_seen_ms"] < max_age_ms:
+                if retry_at is not None:
                     tx.put_json(QUEUE + (retry_at, record["request_id"]), record)
 
         await self.platform.run_store(settle)
