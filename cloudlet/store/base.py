@@ -27,10 +27,11 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any
 
-from .keys import pack, prefix_range
+from .keys import pack, prefix_range, unpack
 
 __all__ = ["ConflictError", "Store", "Transaction", "dumps_json", "range_bounds"]
 
@@ -72,6 +73,48 @@ def check_put_args(if_version: int | None, if_absent: bool) -> None:
 def check_limit(limit: int | None) -> None:
     if limit is not None and limit < 0:
         raise ValueError("limit must be >= 0")
+
+
+# ---- row operations shared by the SQL backends ----------------------------------------------
+# Each backend names its statements (`sql.put`, `sql.put_absent`, `sql.put_if`, `sql.delete`,
+# `sql.delete_if`, `sql.range`, `sql.range_rev`, and `sql.no_limit`, the LIMIT value meaning
+# "all") and runs them with `execute(statement, params) -> cursor`.
+
+Execute = Callable[[str, tuple], Any]
+
+
+def put_row(execute: Execute, sql: Any, key: tuple, value: bytes, if_version: int | None, if_absent: bool) -> int:
+    check_value(value)
+    check_put_args(if_version, if_absent)
+    if if_version is not None:
+        row = execute(sql.put_if, (value, pack(key), if_version)).fetchone()
+        if row is None:
+            raise ConflictError(f"version of {key!r} is not {if_version}")
+    elif if_absent:
+        row = execute(sql.put_absent, (pack(key), value)).fetchone()
+        if row is None:
+            raise ConflictError(f"{key!r} already exists")
+    else:
+        row = execute(sql.put, (pack(key), value)).fetchone()
+    return row[0]
+
+
+def delete_row(execute: Execute, sql: Any, key: tuple, if_version: int | None) -> bool:
+    if if_version is None:
+        return execute(sql.delete, (pack(key),)).rowcount > 0
+    if execute(sql.delete_if, (pack(key), if_version)).rowcount == 0:
+        raise ConflictError(f"version of {key!r} is not {if_version}")
+    return True
+
+
+def range_rows(execute: Execute, sql: Any, prefix: tuple, start: tuple | None, end: tuple | None, reverse: bool,
+               limit: int | None) -> list[Row]:
+    check_limit(limit)
+    low, high = range_bounds(prefix, start, end)
+    if low >= high or limit == 0:
+        return []
+    rows = execute(sql.range_rev if reverse else sql.range, (low, high, sql.no_limit if limit is None else limit))
+    return [(unpack(k), v) for k, v in rows.fetchall()]
 
 
 class Transaction(ABC):

@@ -15,6 +15,7 @@ waiting for it to fill.
 from __future__ import annotations
 
 import contextlib
+import functools
 
 import psycopg
 from psycopg import errors as pg_errors
@@ -24,13 +25,14 @@ from psycopg_pool import ConnectionPool
 from . import migrations
 from .base import (
     ConflictError,
+    Execute,
     Row,
     Store,
     Transaction,
-    check_limit,
-    check_put_args,
-    check_value,
+    delete_row,
+    put_row,
     range_bounds,
+    range_rows,
 )
 from .keys import pack, unpack
 
@@ -61,6 +63,7 @@ class _SQL:
         self.claim = base + " LIMIT 1 FOR UPDATE SKIP LOCKED"
         self.delete_range = f"DELETE FROM {kv} WHERE key >= %s AND key < %s"
         self.reset = f"TRUNCATE {kv}"
+        self.no_limit = None
 
 
 def _execute(conn: psycopg.Connection, sql: str, params: tuple | None = None) -> psycopg.Cursor:
@@ -70,47 +73,8 @@ def _execute(conn: psycopg.Connection, sql: str, params: tuple | None = None) ->
         raise ConflictError(str(e).strip()) from e
 
 
-def _put(
-    conn: psycopg.Connection, sql: _SQL, key: tuple, value: bytes, if_version: int | None, if_absent: bool
-) -> int:
-    check_value(value)
-    check_put_args(if_version, if_absent)
-    if if_version is not None:
-        row = _execute(conn, sql.put_if, (value, pack(key), if_version)).fetchone()
-        if row is None:
-            raise ConflictError(f"version of {key!r} is not {if_version}")
-    elif if_absent:
-        row = _execute(conn, sql.put_absent, (pack(key), value)).fetchone()
-        if row is None:
-            raise ConflictError(f"{key!r} already exists")
-    else:
-        row = _execute(conn, sql.put, (pack(key), value)).fetchone()
-    return row[0]
-
-
-def _delete(conn: psycopg.Connection, sql: _SQL, key: tuple, if_version: int | None) -> bool:
-    if if_version is None:
-        return _execute(conn, sql.delete, (pack(key),)).rowcount > 0
-    if _execute(conn, sql.delete_if, (pack(key), if_version)).rowcount == 0:
-        raise ConflictError(f"version of {key!r} is not {if_version}")
-    return True
-
-
-def _range(
-    conn: psycopg.Connection,
-    sql: _SQL,
-    prefix: tuple,
-    start: tuple | None,
-    end: tuple | None,
-    reverse: bool,
-    limit: int | None,
-) -> list[Row]:
-    check_limit(limit)
-    low, high = range_bounds(prefix, start, end)
-    if low >= high or limit == 0:
-        return []
-    rows = _execute(conn, sql.range_rev if reverse else sql.range, (low, high, limit)).fetchall()
-    return [(unpack(k), v) for k, v in rows]
+def _executor(conn: psycopg.Connection) -> Execute:
+    return functools.partial(_execute, conn)
 
 
 class PostgresTransaction(Transaction):
@@ -172,10 +136,10 @@ class PostgresTransaction(Transaction):
         return None if row is None else (row[0], row[1])
 
     def put(self, key: tuple, value: bytes, *, if_version: int | None = None, if_absent: bool = False) -> int:
-        return _put(self._writable(), self._store._sql, key, value, if_version, if_absent)
+        return put_row(_executor(self._writable()), self._store._sql, key, value, if_version, if_absent)
 
     def delete(self, key: tuple, *, if_version: int | None = None) -> bool:
-        return _delete(self._writable(), self._store._sql, key, if_version)
+        return delete_row(_executor(self._writable()), self._store._sql, key, if_version)
 
     def range(
         self,
@@ -186,7 +150,7 @@ class PostgresTransaction(Transaction):
         reverse: bool = False,
         limit: int | None = None,
     ) -> list[Row]:
-        return _range(self._c, self._store._sql, prefix, start, end, reverse, limit)
+        return range_rows(_executor(self._c), self._store._sql, prefix, start, end, reverse, limit)
 
     def delete_range(self, prefix: tuple) -> int:
         low, high = range_bounds(prefix, None, None)
@@ -246,11 +210,11 @@ class PostgresStore(Store):
 
     def put(self, key: tuple, value: bytes, *, if_version: int | None = None, if_absent: bool = False) -> int:
         with self._pool.connection() as conn:
-            return _put(conn, self._sql, key, value, if_version, if_absent)
+            return put_row(_executor(conn), self._sql, key, value, if_version, if_absent)
 
     def delete(self, key: tuple, *, if_version: int | None = None) -> bool:
         with self._pool.connection() as conn:
-            return _delete(conn, self._sql, key, if_version)
+            return delete_row(_executor(conn), self._sql, key, if_version)
 
     def range(
         self,
@@ -262,7 +226,7 @@ class PostgresStore(Store):
         limit: int | None = None,
     ) -> list[Row]:
         with self._pool.connection() as conn:
-            return _range(conn, self._sql, prefix, start, end, reverse, limit)
+            return range_rows(_executor(conn), self._sql, prefix, start, end, reverse, limit)
 
     def delete_range(self, prefix: tuple) -> int:
         low, high = range_bounds(prefix, None, None)

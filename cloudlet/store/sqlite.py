@@ -22,17 +22,8 @@ import weakref
 from pathlib import Path
 
 from . import migrations
-from .base import (
-    ConflictError,
-    Row,
-    Store,
-    Transaction,
-    check_limit,
-    check_put_args,
-    check_value,
-    range_bounds,
-)
-from .keys import pack, unpack
+from .base import Row, Store, Transaction, delete_row, put_row, range_bounds, range_rows
+from .keys import pack
 
 __all__ = ["SQLiteStore"]
 
@@ -40,65 +31,28 @@ _SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
 
 _GET = "SELECT value FROM kv WHERE key = ?"
 _GET_V = "SELECT value, version FROM kv WHERE key = ?"
-_PUT = (
-    "INSERT INTO kv(key, value, version) VALUES (?, ?, 1) "
-    "ON CONFLICT(key) DO UPDATE SET value = excluded.value, version = kv.version + 1 "
-    "RETURNING version"
-)
-_PUT_ABSENT = (
-    "INSERT INTO kv(key, value, version) VALUES (?, ?, 1) ON CONFLICT(key) DO NOTHING RETURNING version"
-)
-_PUT_IF = "UPDATE kv SET value = ?, version = version + 1 WHERE key = ? AND version = ? RETURNING version"
-_DEL = "DELETE FROM kv WHERE key = ?"
-_DEL_IF = "DELETE FROM kv WHERE key = ? AND version = ?"
-_RANGE = "SELECT key, value FROM kv WHERE key >= ? AND key < ? ORDER BY key LIMIT ?"
-_RANGE_REV = "SELECT key, value FROM kv WHERE key >= ? AND key < ? ORDER BY key DESC LIMIT ?"
 _DEL_RANGE = "DELETE FROM kv WHERE key >= ? AND key < ?"
+
+
+class _SQL:
+    """The statements of base.put_row / delete_row / range_rows."""
+
+    put = (
+        "INSERT INTO kv(key, value, version) VALUES (?, ?, 1) "
+        "ON CONFLICT(key) DO UPDATE SET value = excluded.value, version = kv.version + 1 "
+        "RETURNING version"
+    )
+    put_absent = "INSERT INTO kv(key, value, version) VALUES (?, ?, 1) ON CONFLICT(key) DO NOTHING RETURNING version"
+    put_if = "UPDATE kv SET value = ?, version = version + 1 WHERE key = ? AND version = ? RETURNING version"
+    delete = "DELETE FROM kv WHERE key = ?"
+    delete_if = "DELETE FROM kv WHERE key = ? AND version = ?"
+    range = "SELECT key, value FROM kv WHERE key >= ? AND key < ? ORDER BY key LIMIT ?"
+    range_rev = "SELECT key, value FROM kv WHERE key >= ? AND key < ? ORDER BY key DESC LIMIT ?"
+    no_limit = -1
 
 
 class _Connection(sqlite3.Connection):
     """sqlite3.Connection cannot be weakly referenced; a subclass can."""
-
-
-def _put(conn: sqlite3.Connection, key: tuple, value: bytes, if_version: int | None, if_absent: bool) -> int:
-    check_value(value)
-    if if_version is not None:
-        if if_absent:
-            check_put_args(if_version, if_absent)
-        row = conn.execute(_PUT_IF, (value, pack(key), if_version)).fetchone()
-        if row is None:
-            raise ConflictError(f"version of {key!r} is not {if_version}")
-    elif if_absent:
-        row = conn.execute(_PUT_ABSENT, (pack(key), value)).fetchone()
-        if row is None:
-            raise ConflictError(f"{key!r} already exists")
-    else:
-        row = conn.execute(_PUT, (pack(key), value)).fetchone()
-    return row[0]
-
-
-def _delete(conn: sqlite3.Connection, key: tuple, if_version: int | None) -> bool:
-    if if_version is None:
-        return conn.execute(_DEL, (pack(key),)).rowcount > 0
-    if conn.execute(_DEL_IF, (pack(key), if_version)).rowcount == 0:
-        raise ConflictError(f"version of {key!r} is not {if_version}")
-    return True
-
-
-def _range(
-    conn: sqlite3.Connection,
-    prefix: tuple,
-    start: tuple | None,
-    end: tuple | None,
-    reverse: bool,
-    limit: int | None,
-) -> list[Row]:
-    check_limit(limit)
-    low, high = range_bounds(prefix, start, end)
-    if low >= high or limit == 0:
-        return []
-    rows = conn.execute(_RANGE_REV if reverse else _RANGE, (low, high, -1 if limit is None else limit))
-    return [(unpack(k), v) for k, v in rows.fetchall()]
 
 
 class SQLiteTransaction(Transaction):
@@ -156,10 +110,10 @@ class SQLiteTransaction(Transaction):
         return None if row is None else (row[0], row[1])
 
     def put(self, key: tuple, value: bytes, *, if_version: int | None = None, if_absent: bool = False) -> int:
-        return _put(self._writable(), key, value, if_version, if_absent)
+        return put_row(self._writable().execute, _SQL, key, value, if_version, if_absent)
 
     def delete(self, key: tuple, *, if_version: int | None = None) -> bool:
-        return _delete(self._writable(), key, if_version)
+        return delete_row(self._writable().execute, _SQL, key, if_version)
 
     def range(
         self,
@@ -170,7 +124,7 @@ class SQLiteTransaction(Transaction):
         reverse: bool = False,
         limit: int | None = None,
     ) -> list[Row]:
-        return _range(self._conn, prefix, start, end, reverse, limit)
+        return range_rows(self._conn.execute, _SQL, prefix, start, end, reverse, limit)
 
     def delete_range(self, prefix: tuple) -> int:
         low, high = range_bounds(prefix, None, None)
@@ -178,7 +132,7 @@ class SQLiteTransaction(Transaction):
 
     def claim(self, prefix: tuple, *, start: tuple | None = None, end: tuple | None = None) -> Row | None:
         # Write transactions are serialized, so nothing else holds a claim.
-        rows = _range(self._writable(), prefix, start, end, False, 1)
+        rows = range_rows(self._writable().execute, _SQL, prefix, start, end, False, 1)
         return rows[0] if rows else None
 
 
@@ -258,12 +212,12 @@ class SQLiteStore(Store):
     def put(self, key: tuple, value: bytes, *, if_version: int | None = None, if_absent: bool = False) -> int:
         conn = self._connection()
         with self._write_lock:
-            return _put(conn, key, value, if_version, if_absent)
+            return put_row(conn.execute, _SQL, key, value, if_version, if_absent)
 
     def delete(self, key: tuple, *, if_version: int | None = None) -> bool:
         conn = self._connection()
         with self._write_lock:
-            return _delete(conn, key, if_version)
+            return delete_row(conn.execute, _SQL, key, if_version)
 
     def range(
         self,
@@ -274,7 +228,7 @@ class SQLiteStore(Store):
         reverse: bool = False,
         limit: int | None = None,
     ) -> list[Row]:
-        return _range(self._connection(), prefix, start, end, reverse, limit)
+        return range_rows(self._connection().execute, _SQL, prefix, start, end, reverse, limit)
 
     def delete_range(self, prefix: tuple) -> int:
         low, high = range_bounds(prefix, None, None)
