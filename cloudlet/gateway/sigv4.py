@@ -696,14 +696,7 @@ _JSON = {
     "expired": ("InvalidSignatureException", 400),
     "not_yet_valid": ("InvalidSignatureException", 400),
 }
-_REST_JSON = {
-    "missing": ("MissingAuthenticationTokenException", 403),
-    "malformed": ("IncompleteSignatureException", 403),
-    "unknown_key": ("UnrecognizedClientException", 403),
-    "mismatch": ("InvalidSignatureException", 403),
-    "expired": ("InvalidSignatureException", 403),
-    "not_yet_valid": ("InvalidSignatureException", 403),
-}
+_REST_JSON = {kind: (code, 403) for kind, (code, _) in _JSON.items()}  # json's codes, always HTTP 403
 _EC2 = {
     "missing": ("MissingAuthenticationToken", 401),
     "malformed": ("IncompleteSignature", 400),
