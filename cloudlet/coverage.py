@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from cloudlet.protocol import load_service
 from cloudlet.services import PROVIDERS, provider_class
-from cloudlet.services.provider import snake_case
 
 
 def implemented(service: str) -> list[str]:
-    cls = provider_class(service)
-    return [op for op in load_service(service).operations if callable(getattr(cls, snake_case(op), None))]
+    return provider_class(service).implemented_operations()
 
 
 def render() -> str:

@@ -129,7 +129,7 @@ class Platform:
         services = {}
         for name, provider in self.providers.items():
             services[name] = {"state": "running" if self.started else "stopped",
-                              "operations_implemented": len(provider.operation_methods())}
+                              "operations_implemented": len(provider.implemented_operations())}
         return {
             "version": self.version,
             "services": services,

@@ -23,6 +23,8 @@ import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from cloudlet.protocol import load_service
+
 if TYPE_CHECKING:
     from cloudlet.gateway.context import RequestContext
     from cloudlet.platform import Platform
@@ -79,10 +81,9 @@ class Provider:
         return fn, "thread" if getattr(fn, "cloudlet_blocking", False) else "store"
 
     @classmethod
-    def operation_methods(cls) -> list[str]:
-        """Names of the methods that implement operations (public, not from this base class)."""
-        return sorted(name for name in dir(cls)
-                      if not name.startswith("_") and not hasattr(Provider, name) and callable(getattr(cls, name)))
+    def implemented_operations(cls) -> list[str]:
+        """The operations of the service's model that this class has a method for."""
+        return [op for op in load_service(cls.service).operations if callable(getattr(cls, snake_case(op), None))]
 
     def routes(self) -> list:
         """Data-plane HTTP routes this service serves besides its AWS API: a list of
