@@ -26,7 +26,7 @@ import struct
 import time
 from dataclasses import dataclass, field
 
-from cloudlet.compute.catalog import RUNTIMES_DIR, Runtime
+from cloudlet.compute.catalog import Runtime
 from cloudlet.compute.isolation import Cgroup
 from cloudlet.compute.logs import LogPipe, log_stream_name
 from cloudlet.compute.runtime_api import RuntimeAPIServer
@@ -36,7 +36,7 @@ from cloudlet.compute.zygote import Zygote
 
 FRAME = struct.Struct("<II")
 MAX_RESPONSE = 6 * 1024 * 1024 + 100  # 6291556 bytes, the synchronous response limit
-NODE_BOOTSTRAP = str(RUNTIMES_DIR / "node_bootstrap.js")
+NODE_BOOTSTRAP_NAME = "node_bootstrap.js"  # in the runtime directory (EnvFS.runtime_dir)
 
 
 @dataclass

@@ -33,7 +33,7 @@ from pathlib import Path
 
 from cloudlet.compute import catalog
 from cloudlet.compute.environment import (
-    NODE_BOOTSTRAP,
+    NODE_BOOTSTRAP_NAME,
     Environment,
     Invocation,
     Outcome,
@@ -337,7 +337,7 @@ class ComputeManager:
     def _process_argv(self, spec: FunctionSpec, runtime: catalog.Runtime, fs) -> list[str]:
         if runtime.kind == "node":
             heap = max(16, int(spec.memory_mb * 0.85))
-            return [runtime.executable, f"--max-old-space-size={heap}", NODE_BOOTSTRAP]
+            return [runtime.executable, f"--max-old-space-size={heap}", f"{fs.runtime_dir}/{NODE_BOOTSTRAP_NAME}"]
         rev = self.data_dir / "rev" / revision_key(spec)
         for host_path, view_path in ((Path(spec.code_dir) / "bootstrap", f"{fs.task}/bootstrap"),
                                      (rev / "opt" / "bootstrap", f"{fs.opt}/bootstrap")):

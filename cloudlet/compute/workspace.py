@@ -57,6 +57,7 @@ class EnvFS:
     tmp: str  # the function's TMPDIR
     mounts: dict | None  # the mount plan for the child (namespace mode)
     root: Path | None = None  # envs/<id> (copy mode: the code copy), removed with the environment
+    runtime_dir: str = str(RUNTIMES_DIR)  # LAMBDA_RUNTIME_DIR (bootstraps) as the function sees it
 
 
 def revision_key(spec: FunctionSpec) -> str:
@@ -125,18 +126,20 @@ class Workspace:
         if self.namespaces:
             task = str(rev / "task")
             opt = "/opt" if opt_on_opt else str(rev / "opt")
+            # The runtime bootstraps (node_bootstrap.js, ...) are seen under the hidden data
+            # directory: where the package itself lives may be hidden, or under /tmp (covered by
+            # the private /tmp, where its mount point would show).
+            runtime_dir = str(self.data_dir / "runtime")
             binds = [{"src": str(spec.code_dir), "dst": task, "ro": True},
                      {"src": str(rev / "opt"), "dst": opt, "ro": True},
-                     # The runtime bootstraps (node_bootstrap.js, ...) must stay visible even when
-                     # the package itself lives under /tmp or a hidden directory.
-                     {"src": str(RUNTIMES_DIR), "dst": str(RUNTIMES_DIR), "ro": True}]
+                     {"src": str(RUNTIMES_DIR), "dst": runtime_dir, "ro": True}]
             if sdk and self.sdk:
                 pycache = self.data_dir / "zygote-pycache"
                 pycache.mkdir(exist_ok=True)
                 binds += [{"src": self.sdk, "dst": self.sdk, "ro": True},
                           {"src": str(pycache), "dst": str(pycache), "ro": True}]
             mounts = {"hide": [str(self.data_dir), *self.hide_paths], "tmp": str(tmp), "binds": binds}
-            return EnvFS(tmp, task, opt, "/tmp", mounts)
+            return EnvFS(tmp, task, opt, "/tmp", mounts, runtime_dir=runtime_dir)
         root = self.data_dir / "envs" / env_id
         try:
             await asyncio.get_running_loop().run_in_executor(None, _copy_into, Path(spec.code_dir), root / "task")
@@ -255,7 +258,7 @@ def function_environment(spec: FunctionSpec, runtime: Runtime, fs: EnvFS, log_st
         "AWS_LAMBDA_LOG_GROUP_NAME": spec.log_group or f"/aws/lambda/{spec.function_name}",
         "AWS_LAMBDA_LOG_STREAM_NAME": log_stream,
         "LAMBDA_TASK_ROOT": fs.task,
-        "LAMBDA_RUNTIME_DIR": str(RUNTIMES_DIR),
+        "LAMBDA_RUNTIME_DIR": fs.runtime_dir,
         "AWS_ACCESS_KEY_ID": key,
         "AWS_SECRET_ACCESS_KEY": secret,
         "AWS_SESSION_TOKEN": token,
