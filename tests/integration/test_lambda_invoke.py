@@ -207,6 +207,40 @@ def test_the_sdk_on_every_python_the_host_has(server, minor):
         assert "No module named 'boto3'" in out["error"]
 
 
+HOST_FILES_PROBE = """
+import os
+def handler(event, context):
+    return {"tmpdir": os.environ["TMPDIR"], "aws_dir": sorted(os.listdir(event["aws_dir"])),
+            "home": os.environ.get("HOME")}
+"""
+
+
+def test_the_host_aws_config_is_hidden_from_functions():
+    """A function's SDK must not pick up the host user's ~/.aws (endpoints, profiles): as on AWS,
+    there is none."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from cloudlet.config import ephemeral_parent
+
+    home = Path(tempfile.mkdtemp(prefix="cloudlet-home-", dir=ephemeral_parent()))  # not under /tmp
+    (home / ".aws").mkdir()
+    (home / ".aws" / "config").write_text("[default]\nregion = eu-west-3\n")
+    srv = Server(env={"HOME": str(home)}).start()
+    try:
+        lam = srv.client("lambda")
+        name = create(lam, files={"app.py": HOST_FILES_PROBE})
+        resp, out = call(lam, name, {"aws_dir": str(home / ".aws")})
+        assert "FunctionError" not in resp, out
+    finally:
+        srv.stop()
+        shutil.rmtree(home, ignore_errors=True)
+    if out["tmpdir"] != "/tmp":
+        pytest.skip("no mount namespaces here: environments see the host filesystem")
+    assert out == {"tmpdir": "/tmp", "aws_dir": [], "home": None}
+
+
 def test_dry_run_and_errors(server):
     lam = server.client("lambda")
     name = create(lam)

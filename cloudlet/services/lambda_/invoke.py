@@ -12,6 +12,8 @@ import asyncio
 import base64
 import json
 import logging
+import os
+import pwd
 import random
 import shutil
 import tempfile
@@ -89,7 +91,8 @@ class Invoker:
                         self.platform.data_dir / "lambda" / "environments",
                         account_concurrency=settings.lambda_concurrency_limit,
                         idle_timeout_s=settings.lambda_idle_timeout, log_sink=self._log_sink,
-                        hide_paths=(self.platform.data_dir,), prefork=max(0, settings.lambda_prefork))
+                        hide_paths=(self.platform.data_dir, *host_aws_config_dirs()),
+                        prefork=max(0, settings.lambda_prefork))
                     await manager.start()
                     self._compute = manager
         return self._compute
@@ -209,6 +212,18 @@ class Invoker:
         manager = await self.compute()
         return await manager.invoke(spec, payload, request_id=request_id, client_context=client_context,
                                     trace_id=trace_id)
+
+
+def host_aws_config_dirs() -> list[Path]:
+    """The ~/.aws directories of the user running cloudlet (by HOME and by the password database,
+    which botocore falls back to when HOME is unset, as it is in functions). Environments must not
+    see them: a function's SDK would read the host's config (endpoints, profiles, retry mode)."""
+    homes = {Path.home()}
+    try:
+        homes.add(Path(pwd.getpwuid(os.getuid()).pw_dir))
+    except (KeyError, OSError):
+        pass
+    return sorted(h / ".aws" for h in homes if (h / ".aws").is_dir())
 
 
 def _safe_extract(archive: zipfile.ZipFile, target: Path) -> None:
