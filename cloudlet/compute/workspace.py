@@ -83,7 +83,6 @@ class Workspace:
         (data_dir / "envs").mkdir(parents=True, exist_ok=True)
         (data_dir / "rev").mkdir(parents=True, exist_ok=True)
 
-
     # ---- per revision ----------------------------------------------------------------------
 
     async def revision(self, spec: FunctionSpec) -> Path:
