@@ -284,8 +284,10 @@ class ComputeManager:
                 # The host's SDK is pure Python: the zygote offers it to functions if it imports
                 # there (botocore's urllib3 2 needs Python 3.10+).
                 sdk = self._sdk_dir
+                # Other Pythons find no bytecode of the host's SDK: keep what they compile.
+                other = runtime.name != f"python3.{sys.version_info[1]}"
                 zygote = Zygote(name, runtime.executable, python_runtime=True, sdk_path=sdk, preload_sdk=self.preload_sdk,
-                                pycache=str(self.data_dir / "zygote-pycache") if sdk else None, **common)
+                                pycache=str(self.data_dir / "zygote-pycache") if sdk and other else None, **common)
             self._zygotes[key] = zygote
         await zygote.start()
         if zygote.info.get("sdk_problem"):
@@ -316,7 +318,7 @@ class ComputeManager:
         creds = self.credentials(spec.account) if self.credentials else TEST_CREDENTIALS
         try:
             if runtime.kind == "python":
-                extra = {"handler": spec.handler, "paths": python_paths(fs, runtime)}
+                extra = {"handler": spec.handler, "paths": python_paths(fs, runtime), "snap_start": spec.snap_start}
                 env_vars = function_environment(spec, runtime, fs, stream, credentials=creds)
                 env = PythonEnvironment(env_id, spec, runtime, fs, env_vars, zygote, extra, self)
             else:

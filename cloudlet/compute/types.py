@@ -31,6 +31,7 @@ class FunctionSpec:
     log_group: str = ""
     platform_endpoint: str = "http://127.0.0.1:4566"
     reserved_concurrency: int | None = None
+    snap_start: bool = False  # a published version with SnapStart on: init runs the runtime hooks
 
     @property
     def function_key(self) -> str:

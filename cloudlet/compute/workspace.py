@@ -43,7 +43,9 @@ from cloudlet.compute.types import FunctionSpec
 
 log = logging.getLogger("cloudlet.compute")
 
-SDK_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six")
+# What Lambda's Python runtimes let functions import without packaging it: the AWS SDK and its
+# dependencies, and the SnapStart runtime hooks (snapshot_restore_py).
+SDK_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six", "snapshot_restore_py")
 TEST_CREDENTIALS = ("test", "test", "test")
 TMP_POOL_MAX = 256  # spare private tmp directories kept at most
 TMP_SPARE = 8  # ... and at least, made ahead of need
@@ -206,9 +208,6 @@ class Workspace:
     def sdk_dir(self) -> str | None:
         """sdk/ with links to this host's pure-Python boto3, botocore and their dependencies."""
         sdk = self.data_dir / "sdk"
-        if (sdk / "boto3").exists():
-            self.sdk = str(sdk)
-            return self.sdk
         sdk.mkdir(exist_ok=True)
         for name in SDK_PACKAGES:
             try:
@@ -220,7 +219,9 @@ class Workspace:
             origin = Path(found.origin)
             src = origin.parent if origin.name == "__init__.py" else origin
             dst = sdk / src.name
-            if not dst.exists():
+            if os.path.lexists(dst) and os.readlink(dst) != str(src):
+                dst.unlink()  # the host's package moved (another version, another environment)
+            if not os.path.lexists(dst):
                 os.symlink(src, dst)
         self.sdk = str(sdk) if (sdk / "boto3").exists() else None
         return self.sdk
@@ -239,7 +240,7 @@ def function_environment(spec: FunctionSpec, runtime: Runtime, fs: EnvFS, log_st
         "LD_LIBRARY_PATH": f"{fs.task}:{fs.task}/lib:{fs.opt}/lib",
         "TMPDIR": fs.tmp,
         "AWS_ENDPOINT_URL": spec.platform_endpoint,
-        "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+        "AWS_LAMBDA_INITIALIZATION_TYPE": "snap-start" if spec.snap_start else "on-demand",
         "AWS_XRAY_CONTEXT_MISSING": "LOG_ERROR",
         "AWS_XRAY_DAEMON_ADDRESS": "169.254.79.129:2000",
     }

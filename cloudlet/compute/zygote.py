@@ -143,7 +143,10 @@ class Zygote:
         self._loop = asyncio.get_running_loop()
         t0 = time.perf_counter()
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        argv = [self.interpreter, "-I", ZYGOTE_SCRIPT, str(child.fileno())]
+        # -I: no user site or PYTHON* variables; -S: not even the interpreter's site-packages.
+        # Functions import what Lambda's runtime has (sdk/) and what they ship, nothing else of
+        # the host's, so an import that would fail on AWS fails here too.
+        argv = [self.interpreter, "-I", "-S", ZYGOTE_SCRIPT, str(child.fileno())]
         if self.python_runtime:
             argv.append("--python-runtime")
         if self.sdk_path:

@@ -181,11 +181,21 @@ SDK_PROBE = """
 import sys
 def handler(event, context):
     try:
+        import click  # the platform's own dependency: not in Lambda's runtime
+        host_package = True
+    except ImportError:
+        host_package = False
+    try:
+        import snapshot_restore_py  # SnapStart's runtime hooks
+        hooks = True
+    except ImportError:
+        hooks = False
+    out = {"python": sys.version_info[:2], "host_package": host_package, "hooks": hooks}
+    try:
         import boto3
     except ImportError as e:
-        return {"python": sys.version_info[:2], "error": str(e)}
-    account = boto3.client("sts").get_caller_identity()["Account"]
-    return {"python": sys.version_info[:2], "account": account}
+        return {**out, "error": str(e)}
+    return {**out, "account": boto3.client("sts").get_caller_identity()["Account"]}
 """
 
 
@@ -201,6 +211,8 @@ def test_the_sdk_on_every_python_the_host_has(server, minor):
     resp, out = call(lam, name, {})
     assert "FunctionError" not in resp, out
     assert out["python"] == [3, minor]
+    assert out["host_package"] is False  # only what Lambda's runtime has, as on AWS
+    assert out["hooks"] is (minor >= 10)  # SnapStart (python3.12+) imports them; with the SDK here
     if minor >= 10:
         assert out["account"] == "000000000000"
     else:  # botocore's urllib3 2 needs 3.10: the function must ship its own SDK (and a warning says so)
@@ -239,6 +251,59 @@ def test_the_host_aws_config_is_hidden_from_functions():
     if out["tmpdir"] != "/tmp":
         pytest.skip("no mount namespaces here: environments see the host filesystem")
     assert out == {"tmpdir": "/tmp", "aws_dir": [], "home": None}
+
+
+SNAP_START_APP = """
+import os
+from snapshot_restore_py import register_after_restore, register_before_snapshot
+ORDER = ["init"]
+
+@register_before_snapshot
+def first():
+    ORDER.append("before-1")
+
+def second(tag):
+    ORDER.append("before-" + tag)
+    if os.environ.get("FAIL_BEFORE"):
+        raise RuntimeError("cannot snapshot")
+
+register_before_snapshot(second, "2")
+
+@register_after_restore
+def restored():
+    ORDER.append("after")
+
+def handler(event, context):
+    return {"order": ORDER, "init_type": os.environ["AWS_LAMBDA_INITIALIZATION_TYPE"]}
+"""
+
+
+def test_snap_start_versions_run_the_runtime_hooks(server):
+    """SnapStart (python3.12+): a published version's environments run init, the before-snapshot
+    hooks (last registered first) and the after-restore hooks; $LATEST runs none."""
+    from cloudlet.compute.catalog import find_python
+
+    if find_python(12) is None:
+        pytest.skip("no python3.12 on this host (SnapStart needs python3.12+)")
+    lam = server.client("lambda")
+    name = create(lam, runtime="python3.12", files={"app.py": SNAP_START_APP},
+                  SnapStart={"ApplyOn": "PublishedVersions"})
+    _, latest = call(lam, name, {})
+    assert latest == {"order": ["init"], "init_type": "on-demand"}
+    version = lam.publish_version(FunctionName=name)["Version"]
+    lam.get_waiter("function_active_v2").wait(FunctionName=name, Qualifier=version)
+    assert lam.get_function_configuration(FunctionName=name, Qualifier=version)["SnapStart"] == {
+        "ApplyOn": "PublishedVersions", "OptimizationStatus": "On"}
+    _, snapped = call(lam, name, {}, Qualifier=version)
+    assert snapped == {"order": ["init", "before-2", "before-1", "after"], "init_type": "snap-start"}
+
+    lam.update_function_configuration(FunctionName=name, Environment={"Variables": {"FAIL_BEFORE": "1"}})
+    lam.get_waiter("function_updated_v2").wait(FunctionName=name)
+    failing = lam.publish_version(FunctionName=name)["Version"]
+    resp, out = call(lam, name, {}, Qualifier=failing, LogType="Tail")
+    assert resp["FunctionError"] == "Unhandled"
+    assert out["errorType"] == "RuntimeError" and out["errorMessage"] == "cannot snapshot"
+    assert "Error Type: Runtime.BeforeSnapshotError" in base64.b64decode(resp["LogResult"]).decode()
 
 
 def test_dry_run_and_errors(server):

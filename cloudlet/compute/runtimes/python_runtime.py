@@ -191,6 +191,29 @@ def get_handler(handler):
         raise Fault("Runtime.HandlerNotFound", f"Handler '{fname}' missing on module '{modname}'") from None
 
 
+def run_snap_start_hooks():
+    """SnapStart, emulated: nothing is snapshotted; each environment of a SnapStart version runs
+    its init, then the runtime hooks (snapshot_restore_py) in the order a snapshot and a restore
+    would run them: before-snapshot ones last-registered first, after-restore ones in order.
+    Returns None, or (fault type, exc_info) of the hook that raised."""
+    hooks = sys.modules.get("snapshot_restore_py")
+    if hooks is None:  # the function registered none
+        return None
+    try:
+        before = hooks.get_before_snapshot()
+        while before:
+            func, args, kwargs = before.pop()
+            func(*args, **kwargs)
+    except Exception:
+        return "Runtime.BeforeSnapshotError", sys.exc_info()
+    try:
+        for func, args, kwargs in hooks.get_after_restore():
+            func(*args, **kwargs)
+    except Exception:
+        return "Runtime.AfterRestoreError", sys.exc_info()
+    return None
+
+
 def make_error(message, error_type, stack_trace, request_id):
     return {"errorMessage": message or "", "errorType": error_type or "",
             "requestId": request_id or "", "stackTrace": stack_trace or []}
@@ -318,9 +341,18 @@ def serve(ctrl, setup, t_start, warnings):
             error = error_from_exception(sys.exc_info(), None)
         else:
             error = None
+        fault = None
+        if error is None and setup.get("snap_start"):
+            try:
+                hook_error = run_snap_start_hooks()
+            except SystemExit as e:
+                os._exit(_exit_code(e))
+            if hook_error is not None:
+                fault, exc_info = hook_error
+                error = error_from_exception(exc_info, None)
         if error is not None:
             log_error(error)
-            send_frame(ctrl, {"k": "init", "err": error["errorType"]}, json.dumps(error).encode())
+            send_frame(ctrl, {"k": "init", "err": fault or error["errorType"]}, json.dumps(error).encode())
             os._exit(1)
         now = time.time()
         phases.append(("handler", now))

@@ -197,7 +197,8 @@ class Invoker:
             revision=f"{unqualified}:{resolved.version}:{resolved.revision}",
             log_group=(config.get("LoggingConfig") or {}).get("LogGroup") or f"/aws/lambda/{resolved.name}",
             platform_endpoint=f"http://{host}:{settings.port}",
-            reserved_concurrency=resolved.reserved_concurrency)
+            reserved_concurrency=resolved.reserved_concurrency,
+            snap_start=(config.get("SnapStart") or {}).get("OptimizationStatus") == "On")
 
     async def run(self, resolved: functions.ResolvedFunction, payload: bytes, *, request_id: str,
                   client_context: str | None = None, trace_id: str | None = None) -> InvokeResult:

@@ -36,6 +36,8 @@ class LambdaProvider(Provider):
                                         "failed events are logged and dropped after their retries",
         "UpdateFunctionEventInvokeConfig": "destinations are stored, not delivered to",
         "Invoke": "no Extensions API; the host's node serves every nodejsNN.x",
+        "PublishVersion": "SnapStart is emulated: nothing is snapshotted, each environment of the version runs "
+                          "init and then the before-snapshot and after-restore hooks",
     }
 
     def __init__(self, platform) -> None:
