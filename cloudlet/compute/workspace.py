@@ -47,6 +47,7 @@ log = logging.getLogger("cloudlet.compute")
 # dependencies, and the SnapStart runtime hooks (snapshot_restore_py).
 SDK_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six", "snapshot_restore_py")
 TEST_CREDENTIALS = ("test", "test", "test")
+CGROUP_FS = tuple(p for p in ("/sys/fs/cgroup",) if os.path.isdir(p))
 TMP_POOL_MAX = 256  # spare private tmp directories kept at most
 TMP_SPARE = 8  # ... and at least, made ahead of need
 
@@ -139,7 +140,9 @@ class Workspace:
                 pycache.mkdir(exist_ok=True)
                 binds += [{"src": self.sdk, "dst": self.sdk, "ro": True},
                           {"src": str(pycache), "dst": str(pycache), "ro": True}]
-            mounts = {"hide": [str(self.data_dir), *self.hide_paths], "tmp": str(tmp), "binds": binds}
+            # The cgroup hierarchy goes too: a root function could otherwise raise its own limits.
+            hide = [str(self.data_dir), *self.hide_paths, *CGROUP_FS]
+            mounts = {"hide": hide, "tmp": str(tmp), "binds": binds}
             return EnvFS(tmp, task, opt, "/tmp", mounts, runtime_dir=runtime_dir)
         root = self.data_dir / "envs" / env_id
         try:

@@ -226,12 +226,18 @@ def test_filesystem_isolation(engine, tmp_path):
         pytest.skip("mount namespaces are not available here: environments see the host filesystem")
     data_dir = engine.manager.data_dir
     fn = write_files(tmp_path / "fn", {"app.py": f"""
-        import os, time
+        import ctypes, os, time
         def handler(event, context):
             with open("/tmp/mine-" + context.aws_request_id, "w") as f:
                 f.write("x")
             time.sleep(event.get("sleep", 0))
             out = {{"data_dir": sorted(os.listdir({str(data_dir)!r})), "tmp": sorted(os.listdir("/tmp"))}}
+            libc = ctypes.CDLL(None, use_errno=True)
+            out["umount"] = libc.umount2({str(data_dir).encode()!r}, 2) == 0 or os.strerror(ctypes.get_errno())
+            out["cgroup_fs"] = os.listdir("/sys/fs/cgroup") if os.path.isdir("/sys/fs/cgroup") else None
+            status = open("/proc/self/status").read()
+            out["cap_eff"] = int(status.split("CapEff:")[1].split()[0], 16)
+            out["no_new_privs"] = status.split("NoNewPrivs:")[1].split()[0]
             try:
                 open(os.path.join(os.environ["LAMBDA_TASK_ROOT"], "x.txt"), "w")
                 out["task_writable"] = True
@@ -248,6 +254,11 @@ def test_filesystem_isolation(engine, tmp_path):
         assert out["task_writable"] == "Read-only file system"
         assert "envs" not in out["data_dir"]  # the platform's data directory is hidden
         assert len([f for f in out["tmp"] if f.startswith("mine-")]) == 1  # /tmp is private to each environment
+        # root without CAP_SYS_ADMIN: the hiding cannot be undone, the cgroups cannot be reached
+        assert out["umount"] == "Operation not permitted"
+        assert out["cgroup_fs"] in ([], None)
+        assert out["cap_eff"] == sum(1 << c for c in (0, 1, 3, 4, 5, 6, 7, 8, 10, 13, 18, 27, 29, 31))
+        assert out["no_new_privs"] == "1"
     assert not (fn / "x.txt").exists()
 
 
