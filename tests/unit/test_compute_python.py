@@ -238,6 +238,14 @@ def test_filesystem_isolation(engine, tmp_path):
             status = open("/proc/self/status").read()
             out["cap_eff"] = int(status.split("CapEff:")[1].split()[0], 16)
             out["no_new_privs"] = status.split("NoNewPrivs:")[1].split()[0]
+            out["writes"] = {{}}
+            for path in ("/etc/cloudlet-probe", "/var/tmp/cloudlet-probe", "/tmp/ok", os.devnull):
+                try:
+                    with open(path, "w") as f:
+                        f.write("x")
+                    out["writes"][path] = "ok"
+                except OSError as e:
+                    out["writes"][path] = e.strerror
             try:
                 open(os.path.join(os.environ["LAMBDA_TASK_ROOT"], "x.txt"), "w")
                 out["task_writable"] = True
@@ -259,6 +267,11 @@ def test_filesystem_isolation(engine, tmp_path):
         assert out["cgroup_fs"] in ([], None)
         assert out["cap_eff"] == sum(1 << c for c in (0, 1, 3, 4, 5, 6, 7, 8, 10, 13, 18, 27, 29, 31))
         assert out["no_new_privs"] == "1"
+        # as on AWS, only /tmp is writable
+        assert out["writes"] == {"/etc/cloudlet-probe": "Read-only file system",
+                                 "/var/tmp/cloudlet-probe": "Read-only file system", "/tmp/ok": "ok",
+                                 "/dev/null": "ok"}
+    assert not Path("/etc/cloudlet-probe").exists()
     assert not (fn / "x.txt").exists()
 
 

@@ -131,15 +131,16 @@ def isolate(setup):
             warnings.append(f"RLIMIT_AS failed: {e}")
     ns = setup.get("ns")
     if ns:
-        setup_mounts(ns)
+        warnings += setup_mounts(ns)
     return warnings
 
 
 def setup_mounts(ns):
     """In the private mount namespace the blank made: hide the platform's directories, bind the
-    code read-only, a private /tmp and the layers on /opt. Paths stay the same as outside, so a
-    failure of any step is fatal (the host chose this plan after probing that namespaces work).
-    The sources are opened first: some live under the hidden directories."""
+    code read-only, a private /tmp and the layers on /opt, and make the rest read-only. Paths stay
+    the same as outside, so a failure of any step but the last is fatal (the host chose this plan
+    after probing that namespaces work). The sources are opened first: some live under the hidden
+    directories. Returns warnings."""
     binds = ns.get("binds", [])
     srcs = [os.open(b["src"], os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC) for b in binds]
     tmp_fd = os.open(ns["tmp"], os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC) if ns.get("tmp") else None
@@ -158,6 +159,37 @@ def setup_mounts(ns):
         if b.get("ro"):
             mount(None, dst, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
         os.close(fd)
+    return read_only_root()
+
+
+SYS_MOUNT_SETATTR = 442  # the same number on every architecture (Linux 5.12+)
+AT_FDCWD = -100
+AT_RECURSIVE = 0x8000
+MOUNT_ATTR_RDONLY = 0x1
+
+
+class _MountAttr(ctypes.Structure):
+    _fields_ = [("attr_set", ctypes.c_uint64), ("attr_clr", ctypes.c_uint64), ("propagation", ctypes.c_uint64),
+                ("userns_fd", ctypes.c_uint64)]
+
+
+def mount_setattr(path, attr_set=0, attr_clr=0, recursive=False):
+    attr = _MountAttr(attr_set, attr_clr, 0, 0)
+    rc = libc().syscall(ctypes.c_long(SYS_MOUNT_SETATTR), ctypes.c_int(AT_FDCWD), ctypes.c_char_p(path.encode()),
+                        ctypes.c_uint(AT_RECURSIVE if recursive else 0), ctypes.byref(attr),
+                        ctypes.c_size_t(ctypes.sizeof(attr)))
+    _check(rc, f"mount_setattr {path}")
+
+
+def read_only_root():
+    """As on AWS, everything but /tmp is read-only: every mount of the namespace, then /tmp
+    writable again. Returns warnings (an older kernel keeps the host's filesystem writable)."""
+    try:
+        mount_setattr("/", attr_set=MOUNT_ATTR_RDONLY, recursive=True)
+        mount_setattr("/tmp", attr_clr=MOUNT_ATTR_RDONLY)
+    except OSError as e:
+        return [f"cannot make the filesystem read-only outside /tmp ({e})"]
+    return []
 
 
 # Docker's default capability set: what a function keeps of root's. Without CAP_SYS_ADMIN it
