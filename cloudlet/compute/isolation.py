@@ -78,6 +78,10 @@ def cpu_weight(memory_mb: int, version: int) -> int:
     return max(2, round(1024 * memory_mb / VCPU_MB))
 
 
+def cpu_weight_file(version: int) -> str:
+    return "cpu.weight" if version == 2 else "cpu.shares"
+
+
 class Cgroup:
     """One environment's cgroup: memory, and CPU weight when `cpu_path` is set (v1 keeps the cpu
     controller in a hierarchy of its own; on v2 it is the same directory)."""
@@ -138,8 +142,8 @@ class Cgroup:
             writes = [(str(self.path / "memory.limit_in_bytes"), limit, True),
                       (str(self.path / "memory.memsw.limit_in_bytes"), limit, False)]
         if self.cpu_path is not None:
-            name = "cpu.weight" if self.version == 2 else "cpu.shares"
-            writes.append((str(self.cpu_path / name), str(cpu_weight(memory_mb, self.version)), True))
+            writes.append((str(self.cpu_path / cpu_weight_file(self.version)), str(cpu_weight(memory_mb, self.version)),
+                           True))
         return writes
 
     def set_limit(self, memory_mb: int) -> None:
@@ -237,9 +241,7 @@ class Cgroups:
     @property
     def cpu(self) -> str | None:
         """How CPU is weighed, for stats."""
-        if self.cpu_parent is None:
-            return None
-        return "cpu.weight" if self.version == 2 else "cpu.shares"
+        return None if self.cpu_parent is None else cpu_weight_file(self.version)
 
     def sweep_stale(self) -> None:
         """Remove the empty cgroup trees of cloudlet processes that are gone."""
