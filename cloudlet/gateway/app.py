@@ -17,7 +17,6 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from typing import Any
 
 from cloudlet.protocol import HttpRequest, HttpResponse, load_service, protocol_for
@@ -79,10 +78,7 @@ class Gateway:
     # ---- the AWS API pipeline ----
     async def dispatch(self, req: HttpRequest, too_large: bool = False) -> tuple[str, str, str, HttpResponse]:
         rid = new_request_id()
-        try:
-            scope = sigv4.parse_scope(req.headers, req.query if "X-Amz-Credential" in req.query_string else None)
-        except Exception:
-            scope = None
+        scope = sigv4.request_scope(req)
         service = self.detector.detect(req, scope) or "unknown"
         try:
             spec = load_service(service)
@@ -180,9 +176,7 @@ class Gateway:
     def _verify_signature(self, spec: ServiceSpec, req: HttpRequest, scope: sigv4.CredentialScope | None) -> None:
         s3 = spec.name == "s3"
         try:
-            sigv4.verify(method=req.method, raw_path=req.path, query_string=req.query_string, headers=req.headers,
-                         payload_hash=None, body=req.body, secret_for=self.identities.secret_for,
-                         now=datetime.now(UTC), s3_style=s3)
+            sigv4.verify_request(req, self.identities.secret_for, s3_style=s3)
         except sigv4.SignatureError as err:
             code, status = sigv4.aws_error(err.kind, s3=s3, protocol=spec.protocol,
                                            presigned=bool(scope and scope.presigned))

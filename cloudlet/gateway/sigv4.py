@@ -17,7 +17,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from functools import lru_cache
+from typing import TYPE_CHECKING
 from urllib.parse import quote, unquote, unquote_to_bytes
+
+if TYPE_CHECKING:
+    from cloudlet.protocol.http import HttpRequest
 
 __all__ = [
     "ALGORITHM",
@@ -184,6 +188,21 @@ def parse_scope(headers: Mapping[str, str], query: Mapping[str, list[str]] | Non
         if cred and query.get("X-Amz-Algorithm") == [ALGORITHM]:
             return _split_credential(cred[0], True)
     return None
+
+
+def request_scope(req: HttpRequest) -> CredentialScope | None:
+    """parse_scope of a request (its query decoded only when it carries a credential); None for
+    anything it cannot read."""
+    try:
+        return parse_scope(req.headers, req.query if "X-Amz-Credential" in req.query_string else None)
+    except Exception:
+        return None
+
+
+def verify_request(req: HttpRequest, secret_for: Callable[[str], str | None], *, s3_style: bool) -> CredentialScope:
+    """verify() a request as received, now."""
+    return verify(method=req.method, raw_path=req.path, query_string=req.query_string, headers=req.headers,
+                  payload_hash=None, body=req.body, secret_for=secret_for, now=datetime.now(UTC), s3_style=s3_style)
 
 
 def parse_sigv2_access_key(

@@ -16,7 +16,6 @@ from __future__ import annotations
 import base64
 import json
 import time
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
@@ -141,18 +140,13 @@ class FunctionUrls:
 
     def _signed_caller(self, req: HttpRequest) -> str | None:
         """The account of a SigV4-signed request (the signature checked when enforcement is on)."""
-        try:
-            scope = sigv4.parse_scope(req.headers, req.query if "X-Amz-Credential" in req.query_string else None)
-        except Exception:
-            scope = None
+        scope = sigv4.request_scope(req)
         if scope is None:
             return None
         identities = self.platform.identities
         if self.platform.settings.enforce_sigv4:
             try:
-                sigv4.verify(method=req.method, raw_path=req.path, query_string=req.query_string, headers=req.headers,
-                             payload_hash=None, body=req.body, secret_for=identities.secret_for,
-                             now=datetime.now(UTC), s3_style=False)
+                sigv4.verify_request(req, identities.secret_for, s3_style=False)
             except sigv4.SignatureError:
                 return None
         return identities.account_for(scope.access_key)
