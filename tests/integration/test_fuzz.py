@@ -645,14 +645,18 @@ def local(tag: str) -> str:
 _CTL = bytes(range(0x20)).replace(b"\t", b"") + b"\x7f"
 
 
+_TCHAR = frozenset(b"!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+
+
 def not_http(req: Req) -> bool:
     """Requests the HTTP parser itself may refuse (its plain-text 400 is then the right answer):
-    raw non-ASCII or control bytes in the request line, control bytes in header values, or a
+    raw non-ASCII or control bytes in the request line, a header name that is no RFC 9110 token
+    (a map member's key may make one, say x-amz-meta-<x>), control bytes in header values, a
     request line longer than the parser takes (64 KiB), or a second framing header (a model
     member bound to Content-Length)."""
     return (req.http_invalid or len(req.target) >= 60000 or any(b > 0x7E or b <= 0x20 for b in req.target)
-            or any(v.translate(None, _CTL) != v or k.lower() in (b"content-length", b"transfer-encoding")
-                   for k, v in req.headers))
+            or any(not k or not _TCHAR.issuperset(k) or v.translate(None, _CTL) != v
+                   or k.lower() in (b"content-length", b"transfer-encoding") for k, v in req.headers))
 
 
 def check(req: Req, resp: Response) -> str | None:
