@@ -80,6 +80,7 @@ class Workspace:
         self.hide_paths = tuple(str(p) for p in hide_paths)
         self._revisions: dict[str, asyncio.Future] = {}
         self.sdk: str | None = None  # set by sdk_dir(); bound read-only into environments
+        self._sdk_binds: list[dict] = []
         self._free_tmp: list[Path] = []
         self._tmp_ids = itertools.count(1)
         self._topping_up = False
@@ -138,8 +139,7 @@ class Workspace:
             if sdk and self.sdk:
                 pycache = self.data_dir / "zygote-pycache"
                 pycache.mkdir(exist_ok=True)
-                binds += [{"src": self.sdk, "dst": self.sdk, "ro": True},
-                          {"src": str(pycache), "dst": str(pycache), "ro": True}]
+                binds += [*self._sdk_binds, {"src": str(pycache), "dst": str(pycache), "ro": True}]
             # The cgroup hierarchy goes too: a root function could otherwise raise its own limits.
             hide = [str(self.data_dir), *self.hide_paths, *CGROUP_FS]
             mounts = {"hide": hide, "tmp": str(tmp), "binds": binds}
@@ -212,6 +212,7 @@ class Workspace:
         """sdk/ with links to this host's pure-Python boto3, botocore and their dependencies."""
         sdk = self.data_dir / "sdk"
         sdk.mkdir(exist_ok=True)
+        targets: list[tuple[Path, Path]] = []
         for name in SDK_PACKAGES:
             try:
                 found = importlib.util.find_spec(name)
@@ -226,7 +227,15 @@ class Workspace:
                 dst.unlink()  # the host's package moved (another version, another environment)
             if not os.path.lexists(dst):
                 os.symlink(src, dst)
+            targets.append((dst, src.resolve()))
         self.sdk = str(sdk) if (sdk / "boto3").exists() else None
+        # Environments see sdk/ as it is when its links lead somewhere they can see; the packages
+        # of a Python environment under /tmp (covered by their private /tmp) are bound one by one.
+        if any(target == Path("/tmp") or Path("/tmp") in target.parents for _, target in targets):
+            self._sdk_binds = [{"src": str(target), "dst": str(link), "ro": True, "file": target.is_file()}
+                               for link, target in targets]
+        else:
+            self._sdk_binds = [{"src": str(sdk), "dst": str(sdk), "ro": True}]
         return self.sdk
 
 

@@ -287,6 +287,46 @@ def outside_tmp_engine():
     shutil.rmtree(data, ignore_errors=True)
 
 
+def test_sdk_installed_under_tmp_is_still_importable(tmp_path, monkeypatch):
+    """The platform's Python environment may live under /tmp (a venv there), which functions'
+    private /tmp covers: the SDK's packages are then bound into their view one by one."""
+    import importlib.machinery
+    import importlib.util
+
+    site = write_files(tmp_path / "venv-site", {
+        "boto3/__init__.py": "WHERE = 'the venv under /tmp'\n",
+        "snapshot_restore_py.py": "KIND = 'single module'\n",
+    })
+    real_find_spec = importlib.util.find_spec
+
+    def find_spec(name, *args):
+        if name == "boto3":
+            return importlib.machinery.ModuleSpec(name, None, origin=str(site / "boto3" / "__init__.py"))
+        if name == "snapshot_restore_py":
+            return importlib.machinery.ModuleSpec(name, None, origin=str(site / "snapshot_restore_py.py"))
+        return None if name in ("botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six") else \
+            real_find_spec(name, *args)
+
+    monkeypatch.setattr(importlib.util, "find_spec", find_spec)
+    base = "/var/tmp" if os.access("/var/tmp", os.W_OK) else None
+    data = Path(tempfile.mkdtemp(prefix="cloudlet-test-", dir=base))
+    engine = Engine(data / "data")
+    try:
+        if not engine.manager.namespaces:
+            pytest.skip("mount namespaces are not available here: environments see the host filesystem")
+        fn = write_files(tmp_path / "fn", {"app.py": """
+            import boto3, snapshot_restore_py
+            def handler(event, context):
+                return [boto3.WHERE, snapshot_restore_py.KIND, boto3.__file__.startswith("/tmp/")]
+        """})
+        result = engine.invoke(make_spec(fn, runtime="python3.11"))
+        assert result.function_error is None, result.payload
+        assert json.loads(result.payload) == ["the venv under /tmp", "single module", False]
+    finally:
+        engine.close()
+        shutil.rmtree(data, ignore_errors=True)
+
+
 def test_private_tmp_starts_empty_and_is_reused_empty(outside_tmp_engine, tmp_path):
     """/tmp is empty at the start of each environment; the pooled directories behind it are
     emptied before another environment gets them."""

@@ -142,7 +142,7 @@ def setup_mounts(ns):
     after probing that namespaces work). The sources are opened first: some live under the hidden
     directories. Returns warnings."""
     binds = ns.get("binds", [])
-    srcs = [os.open(b["src"], os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC) for b in binds]
+    srcs = [os.open(b["src"], os.O_PATH | os.O_CLOEXEC | (0 if b.get("file") else os.O_DIRECTORY)) for b in binds]
     tmp_fd = os.open(ns["tmp"], os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC) if ns.get("tmp") else None
     for path in ns.get("hide", []):
         if os.path.isdir(path):
@@ -153,7 +153,10 @@ def setup_mounts(ns):
     for i, b in enumerate(binds):  # (no zip(strict=): this file runs on python3.9)
         fd = srcs[i]
         dst = b["dst"]
-        if not os.path.isdir(dst):
+        if b.get("file"):  # a single-module package: the mount point is a file
+            os.makedirs(os.path.dirname(dst), exist_ok=True)
+            os.close(os.open(dst, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o444))
+        elif not os.path.isdir(dst):
             os.makedirs(dst)
         mount(f"/proc/self/fd/{fd}", dst, None, MS_BIND | MS_REC)
         if b.get("ro"):
