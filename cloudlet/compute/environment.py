@@ -261,14 +261,7 @@ class PythonEnvironment(Environment):
             self._buf += chunk
             if len(chunk) < 65536:
                 break
-        while len(self._buf) >= FRAME.size:
-            mlen, blen = FRAME.unpack_from(self._buf)
-            end = FRAME.size + mlen + blen
-            if len(self._buf) < end:
-                return
-            meta = json.loads(bytes(self._buf[FRAME.size:FRAME.size + mlen]))
-            body = bytes(self._buf[FRAME.size + mlen:end])
-            del self._buf[:end]
+        for meta, body in _take_frames(self._buf):
             self._on_frame(meta, body)
 
     def _on_frame(self, meta: dict, body: bytes) -> None:
@@ -336,13 +329,7 @@ class ProcessEnvironment(Environment):
             self._close_ctrl()
             return
         self._buf += chunk
-        while len(self._buf) >= FRAME.size:
-            mlen, blen = FRAME.unpack_from(self._buf)
-            end = FRAME.size + mlen + blen
-            if len(self._buf) < end:
-                return
-            meta = json.loads(bytes(self._buf[FRAME.size:FRAME.size + mlen]))
-            del self._buf[:end]
+        for meta, _body in _take_frames(self._buf):
             if meta.get("k") == "setup":
                 self._warnings = meta.get("warnings") or []
             elif meta.get("k") == "exec_error":
@@ -393,6 +380,19 @@ class ProcessEnvironment(Environment):
     def runtime_init_error(self, body: bytes, error_type: str | None) -> None:
         payload = _error_payload(body, error_type)
         self._resolve(Outcome("init_error", payload, error_type=_error_type(payload) or error_type))
+
+
+def _take_frames(buf: bytearray):
+    """Yield and remove the complete frames (meta dict, body bytes) at the front of `buf`."""
+    while len(buf) >= FRAME.size:
+        mlen, blen = FRAME.unpack_from(buf)
+        end = FRAME.size + mlen + blen
+        if len(buf) < end:
+            return
+        meta = json.loads(bytes(buf[FRAME.size:FRAME.size + mlen]))
+        body = bytes(buf[FRAME.size + mlen:end])
+        del buf[:end]
+        yield meta, body
 
 
 def _too_large() -> Outcome:
