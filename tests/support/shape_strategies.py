@@ -33,14 +33,14 @@ def for_shape(shape: Shape, *, text=TEXT, depth: int = 0, keys=SAFE):
         if shape.is_document_type:
             return DOCUMENTS
         if depth > 4:
-            return st.just({})
+            return st.nothing() if shape.is_tagged_union else st.just({})
         members = {name: m for name, m in shape.members.items()
                    if not m.serialization.get("eventstream") and not getattr(m, "event_stream", False)}
         if shape.is_tagged_union:
             if depth > 4:
                 members = {n: m for n, m in members.items() if m.type_name not in ("structure", "list", "map")}
             if not members:
-                return st.just({})
+                return st.nothing()  # a union must carry one member: leave it out where optional
             return st.one_of([for_shape(m, text=text, depth=depth + 1).map(lambda v, n=n: {n: v})
                               for n, m in members.items()]).filter(lambda d: all(v not in ([], {}) for v in d.values()))
         required = {n: for_shape(m, text=text, depth=depth + 1) for n, m in members.items()
@@ -53,11 +53,13 @@ def for_shape(shape: Shape, *, text=TEXT, depth: int = 0, keys=SAFE):
     if t == "list":
         if depth > 4:
             return st.just([])
-        return st.lists(for_shape(shape.member, text=text, depth=depth + 1), min_size=1, max_size=3)
+        element = for_shape(shape.member, text=text, depth=depth + 1)
+        return st.nothing() if element.is_empty else st.lists(element, min_size=1, max_size=3)
     if t == "map":
         if depth > 4:
             return st.just({})
-        return st.dictionaries(keys, for_shape(shape.value, text=text, depth=depth + 1), min_size=1, max_size=3)
+        value = for_shape(shape.value, text=text, depth=depth + 1)
+        return st.nothing() if value.is_empty else st.dictionaries(keys, value, min_size=1, max_size=3)
     if t == "string":
         if shape.enum:
             return st.sampled_from(shape.enum)
