@@ -21,11 +21,22 @@ Isolation differs by backend, and callers must not depend on more than this:
 
 Store methods are synchronous and safe to call from many threads at once; a
 Transaction belongs to the thread that opened it.
+
+Notifications: ``tx.notify(channel, payload)`` inside a write transaction
+reaches every ``store.listen(channel, callback)`` once the transaction
+commits (never if it rolls back): in this process always, right after the
+commit on the committing thread; on PostgreSQL also in every other process
+sharing the schema (LISTEN/NOTIFY, from a listener thread). They are wake-up
+hints, not data: a callback may see a payload twice, and on SQLite other
+processes' notifications are not seen, so a listener must also look at the
+store now and then. Callbacks must be short and thread-safe.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from contextlib import AbstractContextManager
@@ -33,9 +44,12 @@ from typing import Any
 
 from .keys import pack, prefix_range, unpack
 
-__all__ = ["ConflictError", "Store", "Transaction", "dumps_json", "range_bounds"]
+__all__ = ["ConflictError", "Listener", "Store", "Transaction", "dumps_json", "range_bounds"]
+
+log = logging.getLogger("cloudlet.store")
 
 Row = tuple[tuple, bytes]
+Listener = Callable[[str], None]
 
 
 class ConflictError(Exception):
@@ -49,12 +63,16 @@ def dumps_json(obj: Any) -> bytes:
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
 
 
-def range_bounds(prefix: tuple, start: tuple | None, end: tuple | None) -> tuple[bytes, bytes]:
+def range_bounds(prefix: tuple, start: tuple | None, end: tuple | None,
+                 after: tuple | None = None) -> tuple[bytes, bytes]:
     """Packed ``[low, high)`` for keys strictly under ``prefix``, narrowed by
-    the full keys ``start`` (inclusive) and ``end`` (exclusive)."""
+    the full keys ``start`` (inclusive), ``after`` (exclusive) and ``end`` (exclusive)."""
     low, high = prefix_range(prefix)
     if start is not None:
         low = max(low, pack(start))
+    if after is not None:
+        # No packed key lies between pack(after) and pack(after) + 0x00: this is the next one.
+        low = max(low, pack(after) + b"\x00")
     if end is not None:
         high = min(high, pack(end))
     return low, high
@@ -108,9 +126,9 @@ def delete_row(execute: Execute, sql: Any, key: tuple, if_version: int | None) -
 
 
 def range_rows(execute: Execute, sql: Any, prefix: tuple, start: tuple | None, end: tuple | None, reverse: bool,
-               limit: int | None) -> list[Row]:
+               limit: int | None, after: tuple | None = None) -> list[Row]:
     check_limit(limit)
-    low, high = range_bounds(prefix, start, end)
+    low, high = range_bounds(prefix, start, end, after)
     if low >= high or limit == 0:
         return []
     rows = execute(sql.range_rev if reverse else sql.range, (low, high, sql.no_limit if limit is None else limit))
@@ -153,10 +171,12 @@ class Transaction(ABC):
         end: tuple | None = None,
         reverse: bool = False,
         limit: int | None = None,
+        after: tuple | None = None,
     ) -> list[Row]:
         """``(key, value)`` pairs of keys strictly extending ``prefix`` (the
         prefix key itself is excluded), narrowed by ``start`` (inclusive, full
-        key) and ``end`` (exclusive, full key), in packed-key order (descending
+        key), ``after`` (exclusive, full key: the page after a last-seen key)
+        and ``end`` (exclusive, full key), in packed-key order (descending
         if ``reverse``), at most ``limit`` rows (taken from the start of that
         order, so ``reverse=True, limit=1`` is the last key)."""
 
@@ -165,11 +185,31 @@ class Transaction(ABC):
         """Delete every key strictly extending ``prefix``; return the count."""
 
     @abstractmethod
+    def claim_many(self, prefix: tuple, *, start: tuple | None = None, end: tuple | None = None,
+                   limit: int = 1) -> list[Row]:
+        """Up to ``limit`` first ``(key, value)`` rows of the range (as in
+        :meth:`range`) that no other open transaction has claimed, locked
+        until this transaction ends (rows others hold are skipped, not waited
+        for). Write transactions only. The claimer usually deletes or rewrites
+        the rows before committing."""
+
     def claim(self, prefix: tuple, *, start: tuple | None = None, end: tuple | None = None) -> Row | None:
-        """First ``(key, value)`` of the range (as in :meth:`range`) that no
-        other open transaction has claimed, locked until this transaction
-        ends; None if there is none. Write transactions only. The claimer
-        usually deletes or rewrites the row before committing."""
+        """The first row :meth:`claim_many` would claim, or None."""
+        rows = self.claim_many(prefix, start=start, end=end, limit=1)
+        return rows[0] if rows else None
+
+    def notify(self, channel: str, payload: str = "") -> None:
+        """Tell ``channel``'s listeners once this transaction commits (see the module doc)."""
+        if not self.write:
+            raise RuntimeError("notify in a read-only transaction")
+        self._notes.append((channel, payload))
+        self._notify_sql(channel, payload)
+
+    @abstractmethod
+    def _notify_sql(self, channel: str, payload: str) -> None:
+        """Backend hook: make the notification reach other processes at commit."""
+
+    _notes: list[tuple[str, str]]
 
     def get_json(self, key: tuple, default: Any = None) -> Any:
         """JSON-decoded value at ``key``, or ``default`` if absent."""
@@ -232,9 +272,10 @@ class Store(ABC):
         end: tuple | None = None,
         reverse: bool = False,
         limit: int | None = None,
+        after: tuple | None = None,
     ) -> list[Row]:
         with self.transaction(write=False) as tx:
-            return tx.range(prefix, start=start, end=end, reverse=reverse, limit=limit)
+            return tx.range(prefix, start=start, end=end, reverse=reverse, limit=limit, after=after)
 
     def delete_range(self, prefix: tuple) -> int:
         with self.transaction() as tx:
@@ -246,6 +287,37 @@ class Store(ABC):
 
     def put_json(self, key: tuple, obj: Any, **kw: Any) -> int:
         return self.put(key, dumps_json(obj), **kw)
+
+    # ---- notifications ----
+    _listeners: dict[str, list[Listener]]
+    _listeners_lock: threading.Lock
+
+    def listen(self, channel: str, callback: Listener) -> Callable[[], None]:
+        """Call ``callback(payload)`` for notifications on ``channel`` (see the module doc);
+        returns a function that stops it."""
+        with self._listeners_lock:
+            self._listeners.setdefault(channel, []).append(callback)
+
+        def stop() -> None:
+            with self._listeners_lock:
+                callbacks = self._listeners.get(channel, [])
+                if callback in callbacks:
+                    callbacks.remove(callback)
+        return stop
+
+    def notify(self, channel: str, payload: str = "") -> None:
+        """Notify ``channel`` now, outside any transaction."""
+        with self.transaction() as tx:
+            tx.notify(channel, payload)
+
+    def deliver_notes(self, notes: list[tuple[str, str]]) -> None:
+        """Run this process's listeners for committed notifications (backends call it)."""
+        for channel, payload in notes:
+            for callback in list(self._listeners.get(channel, ())):
+                try:
+                    callback(payload)
+                except Exception:  # a listener's bug must not fail the committed transaction
+                    log.exception("store listener of %r failed", channel)
 
     def __enter__(self) -> Store:
         return self

@@ -3,19 +3,28 @@
 Connections are in autocommit mode; a transaction is an explicit ``BEGIN`` /
 ``COMMIT`` on one pooled connection (READ COMMITTED; ``BEGIN READ ONLY`` for
 read-only ones), and a shortcut is one autocommit statement. Keys are BYTEA,
-which PostgreSQL orders bytewise, so packed-key order holds. ``claim`` is
-``SELECT ... FOR UPDATE SKIP LOCKED LIMIT 1``. Losing a deadlock or a
+which PostgreSQL orders bytewise, so packed-key order holds. ``claim_many`` is
+``SELECT ... LIMIT n FOR UPDATE SKIP LOCKED``. Losing a deadlock or a
 serialization check raises :class:`ConflictError`.
 
 Opening runs the migrations on a direct connection (fails fast with the
 driver's error if the server is unreachable), then opens the pool without
 waiting for it to fill.
+
+Notifications travel on one PostgreSQL channel per schema (``cloudlet_<schema>``)
+with ``<channel>:<payload>`` as the NOTIFY payload, so one listener connection
+(a daemon thread, started by the first ``listen``) serves every channel. After
+it reconnects, every listener is called once with an empty payload: what was
+notified while it was away is lost, so they should look at the store.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import logging
+import threading
+from collections.abc import Callable
 
 import psycopg
 from psycopg import errors as pg_errors
@@ -26,6 +35,7 @@ from . import migrations
 from .base import (
     ConflictError,
     Execute,
+    Listener,
     Row,
     Store,
     Transaction,
@@ -37,6 +47,8 @@ from .base import (
 from .keys import pack, unpack
 
 __all__ = ["PostgresStore"]
+
+log = logging.getLogger("cloudlet.store")
 
 _RETRYABLE = (pg_errors.DeadlockDetected, pg_errors.SerializationFailure, pg_errors.LockNotAvailable)
 
@@ -60,7 +72,7 @@ class _SQL:
         base = f"SELECT key, value FROM {kv} WHERE key >= %s AND key < %s ORDER BY key"
         self.range = base + " LIMIT %s"
         self.range_rev = base + " DESC LIMIT %s"
-        self.claim = base + " LIMIT 1 FOR UPDATE SKIP LOCKED"
+        self.claim = base + " LIMIT %s FOR UPDATE SKIP LOCKED"
         self.delete_range = f"DELETE FROM {kv} WHERE key >= %s AND key < %s"
         self.reset = f"TRUNCATE {kv}"
         self.no_limit = None
@@ -80,12 +92,13 @@ def _executor(conn: psycopg.Connection) -> Execute:
 class PostgresTransaction(Transaction):
     """A transaction holding one pooled connection until it ends."""
 
-    __slots__ = ("_store", "_conn", "write")
+    __slots__ = ("_store", "_conn", "write", "_notes")
 
     def __init__(self, store: PostgresStore, write: bool) -> None:
         self._store = store
         self.write = write
         self._conn: psycopg.Connection | None = None
+        self._notes: list[tuple[str, str]] = []
 
     def __enter__(self) -> PostgresTransaction:
         pool = self._store._pool
@@ -115,6 +128,11 @@ class PostgresTransaction(Transaction):
         finally:
             if conn is not None:
                 self._store._pool.putconn(conn)
+        if self._notes and exc_type is None:
+            self._store.deliver_notes(self._notes)
+
+    def _notify_sql(self, channel: str, payload: str) -> None:
+        _execute(self._c, "SELECT pg_notify(%s, %s)", (self._store._channel, f"{channel}:{payload}"))
 
     @property
     def _c(self) -> psycopg.Connection:
@@ -149,20 +167,22 @@ class PostgresTransaction(Transaction):
         end: tuple | None = None,
         reverse: bool = False,
         limit: int | None = None,
+        after: tuple | None = None,
     ) -> list[Row]:
-        return range_rows(_executor(self._c), self._store._sql, prefix, start, end, reverse, limit)
+        return range_rows(_executor(self._c), self._store._sql, prefix, start, end, reverse, limit, after)
 
     def delete_range(self, prefix: tuple) -> int:
         low, high = range_bounds(prefix, None, None)
         return _execute(self._writable(), self._store._sql.delete_range, (low, high)).rowcount
 
-    def claim(self, prefix: tuple, *, start: tuple | None = None, end: tuple | None = None) -> Row | None:
+    def claim_many(self, prefix: tuple, *, start: tuple | None = None, end: tuple | None = None,
+                   limit: int = 1) -> list[Row]:
         low, high = range_bounds(prefix, start, end)
         conn = self._writable()
-        if low >= high:
-            return None
-        row = _execute(conn, self._store._sql.claim, (low, high)).fetchone()
-        return None if row is None else (unpack(row[0]), row[1])
+        if low >= high or limit <= 0:
+            return []
+        rows = _execute(conn, self._store._sql.claim, (low, high, limit)).fetchall()
+        return [(unpack(k), v) for k, v in rows]
 
 
 class PostgresStore(Store):
@@ -182,6 +202,14 @@ class PostgresStore(Store):
     ) -> None:
         self.schema = migrations.check_schema_name(schema)
         self._sql = _SQL(schema)
+        self._url = url
+        self._connect_timeout = connect_timeout
+        self._channel = f"cloudlet_{schema}"
+        self._listeners = {}
+        self._listeners_lock = threading.Lock()
+        self._listener_thread: threading.Thread | None = None
+        self._closed = threading.Event()
+        self._listening = threading.Event()
         with psycopg.connect(url, autocommit=True, connect_timeout=connect_timeout) as conn:
             migrations.apply_postgres(conn, schema)
         self._pool = ConnectionPool(
@@ -224,9 +252,10 @@ class PostgresStore(Store):
         end: tuple | None = None,
         reverse: bool = False,
         limit: int | None = None,
+        after: tuple | None = None,
     ) -> list[Row]:
         with self._pool.connection() as conn:
-            return range_rows(_executor(conn), self._sql, prefix, start, end, reverse, limit)
+            return range_rows(_executor(conn), self._sql, prefix, start, end, reverse, limit, after)
 
     def delete_range(self, prefix: tuple) -> int:
         low, high = range_bounds(prefix, None, None)
@@ -238,7 +267,45 @@ class PostgresStore(Store):
             conn.execute(self._sql.reset)
 
     def close(self) -> None:
+        self._closed.set()
         self._pool.close()
+        if self._listener_thread is not None:
+            self._listener_thread.join(timeout=5)
+
+    # ---- notifications from other processes ----
+    def listen(self, channel: str, callback: Listener) -> Callable[[], None]:
+        """As Store.listen; once it returns, notifications of other processes are heard (unless
+        the server is unreachable, which the listener thread retries and logs)."""
+        stop = super().listen(channel, callback)
+        with self._listeners_lock:
+            if self._listener_thread is None and not self._closed.is_set():
+                self._listener_thread = threading.Thread(target=self._listen_loop, daemon=True,
+                                                         name=f"cloudlet-listen-{self.schema}")
+                self._listener_thread.start()
+        self._listening.wait(self._connect_timeout)
+        return stop
+
+    def _listen_loop(self) -> None:
+        delay = 0.1
+        first = True
+        while not self._closed.is_set():
+            try:
+                with psycopg.connect(self._url, autocommit=True, connect_timeout=self._connect_timeout) as conn:
+                    conn.execute(f"LISTEN {self._channel}")
+                    self._listening.set()
+                    if not first:  # notifications sent while we were away are lost: say so
+                        self.deliver_notes([(channel, "") for channel in list(self._listeners)])
+                    first, delay = False, 0.1
+                    while not self._closed.is_set():
+                        for note in conn.notifies(timeout=0.5):
+                            channel, _, payload = note.payload.partition(":")
+                            self.deliver_notes([(channel, payload)])
+            except psycopg.Error as e:
+                if self._closed.is_set():
+                    return
+                log.warning("store listener lost its connection (%s); reconnecting in %.1fs", e, delay)
+                self._closed.wait(delay)
+                delay = min(delay * 2, 5.0)
 
     def __repr__(self) -> str:
         return f"PostgresStore(schema={self.schema!r})"

@@ -58,11 +58,12 @@ class _Connection(sqlite3.Connection):
 class SQLiteTransaction(Transaction):
     """A transaction on the calling thread's connection (see module doc)."""
 
-    __slots__ = ("_store", "_conn", "write")
+    __slots__ = ("_store", "_conn", "write", "_notes")
 
     def __init__(self, store: SQLiteStore, write: bool) -> None:
         self._store = store
         self.write = write
+        self._notes = []
 
     def __enter__(self) -> SQLiteTransaction:
         store = self._store
@@ -95,6 +96,8 @@ class SQLiteTransaction(Transaction):
         finally:
             if self.write:
                 self._store._write_lock.release()
+        if self._notes and exc_type is None:
+            self._store.deliver_notes(self._notes)
 
     def _writable(self) -> sqlite3.Connection:
         if not self.write:
@@ -123,17 +126,21 @@ class SQLiteTransaction(Transaction):
         end: tuple | None = None,
         reverse: bool = False,
         limit: int | None = None,
+        after: tuple | None = None,
     ) -> list[Row]:
-        return range_rows(self._conn.execute, _SQL, prefix, start, end, reverse, limit)
+        return range_rows(self._conn.execute, _SQL, prefix, start, end, reverse, limit, after)
 
     def delete_range(self, prefix: tuple) -> int:
         low, high = range_bounds(prefix, None, None)
         return self._writable().execute(_DEL_RANGE, (low, high)).rowcount
 
-    def claim(self, prefix: tuple, *, start: tuple | None = None, end: tuple | None = None) -> Row | None:
+    def _notify_sql(self, channel: str, payload: str) -> None:
+        """Other processes sharing the file do not hear notifications (they poll)."""
+
+    def claim_many(self, prefix: tuple, *, start: tuple | None = None, end: tuple | None = None,
+                   limit: int = 1) -> list[Row]:
         # Write transactions are serialized, so nothing else holds a claim.
-        rows = range_rows(self._writable().execute, _SQL, prefix, start, end, False, 1)
-        return rows[0] if rows else None
+        return range_rows(self._writable().execute, _SQL, prefix, start, end, False, limit)
 
 
 class SQLiteStore(Store):
@@ -153,6 +160,8 @@ class SQLiteStore(Store):
         self._conns_lock = threading.Lock()
         self._write_lock = threading.RLock()
         self._closed = False
+        self._listeners = {}
+        self._listeners_lock = threading.Lock()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         conn = self._connection()
         self._use_wal(conn)
@@ -227,8 +236,9 @@ class SQLiteStore(Store):
         end: tuple | None = None,
         reverse: bool = False,
         limit: int | None = None,
+        after: tuple | None = None,
     ) -> list[Row]:
-        return range_rows(self._connection().execute, _SQL, prefix, start, end, reverse, limit)
+        return range_rows(self._connection().execute, _SQL, prefix, start, end, reverse, limit, after)
 
     def delete_range(self, prefix: tuple) -> int:
         low, high = range_bounds(prefix, None, None)

@@ -392,3 +392,93 @@ def test_open_store_postgres(tmp_path: Path):
                 conn.execute("DROP SCHEMA IF EXISTS cloudlet CASCADE")
     with pytest.raises(ValueError):
         PostgresStore(PG_URL, schema="Bad-Name; drop")
+
+
+def test_claim_many_skips_rows_another_transaction_holds(store: Store):
+    for i in range(10):
+        store.put(("due", i), b"x")
+    held = threading.Event()
+    release = threading.Event()
+    first: list = []
+
+    def holder() -> None:
+        with store.transaction() as tx:
+            first.extend(k for k, _ in tx.claim_many(("due",), limit=4))
+            held.set()
+            release.wait(5)
+
+    t = threading.Thread(target=holder)
+    t.start()
+    assert held.wait(5)
+    if store.backend == "postgresql":  # SQLite serializes writers: the second would wait
+        with store.transaction() as tx:
+            second = [k for k, _ in tx.claim_many(("due",), limit=4)]
+        assert second == [("due", i) for i in range(4, 8)]
+    release.set()
+    t.join(5)
+    assert first == [("due", i) for i in range(4)]
+    with store.transaction() as tx:
+        assert [k[-1] for k, _ in tx.claim_many(("due",), end=("due", 6), limit=100)] == list(range(6))
+        assert tx.claim_many(("due",), limit=0) == []
+
+
+def test_range_after_is_exclusive(store: Store):
+    for name in ("a", "a\x00", "ab", "b"):
+        store.put(("names", name), b"")
+    store.put(("names", "ab", "child"), b"")
+    assert [k[1:] for k, _ in store.range(("names",), after=("names", "a"))] == [("a\x00",), ("ab",),
+                                                                                ("ab", "child"), ("b",)]
+    with store.transaction(write=False) as tx:
+        assert [k[-1] for k, _ in tx.range(("names",), after=("names", "ab", "child"), limit=5)] == ["b"]
+        assert tx.range(("names",), after=("names", "b")) == []
+
+
+def test_notifications_after_commit_only(store: Store):
+    seen: list[str] = []
+    stop = store.listen("wake", seen.append)
+    with store.transaction() as tx:
+        tx.put(("k",), b"v")
+        tx.notify("wake", "1")
+        assert seen == []  # not before the commit
+    assert "1" in seen
+    seen.clear()
+    with pytest.raises(RuntimeError):
+        with store.transaction() as tx:
+            tx.notify("wake", "2")
+            raise RuntimeError("roll back")
+    markers = threading.Semaphore(0)
+    store.listen("marker", lambda payload: markers.release())
+    store.notify("other", "3")
+    stop()
+    store.notify("wake", "4")
+    store.notify("marker")  # notifications arrive in commit order: once this is in, "4" would be too
+    # On PostgreSQL each arrives twice: at commit, and again through the listener connection.
+    for _ in range(2 if store.backend == "postgresql" else 1):
+        assert markers.acquire(timeout=5)
+    assert "2" not in seen and "3" not in seen and "4" not in seen
+    with pytest.raises(RuntimeError), store.transaction(write=False) as tx:
+        tx.notify("wake", "5")
+
+
+@pytest.mark.postgres
+def test_postgres_notifications_reach_other_processes():
+    _require_pg()
+    import psycopg
+
+    from cloudlet.store.postgres import PostgresStore
+
+    schema = f"t_{uuid.uuid4().hex[:16]}"
+    a = PostgresStore(PG_URL, schema=schema)
+    b = PostgresStore(PG_URL, schema=schema)  # two stores on one schema stand for two replicas
+    try:
+        arrived = threading.Event()
+        b.listen("wake", lambda payload: arrived.set() if payload == "from-a" else None)  # LISTENing on return
+        with a.transaction() as tx:
+            tx.put(("x",), b"1")
+            tx.notify("wake", "from-a")
+        assert arrived.wait(5)
+    finally:
+        a.close()
+        b.close()
+        with psycopg.connect(PG_URL, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
