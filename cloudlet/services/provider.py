@@ -13,6 +13,10 @@ How a method runs:
 - `@blocking`: does slow blocking work (large files, subprocesses); always a worker thread.
 - `@inline`: pure computation; always on the event loop.
 - `async def`: awaited on the event loop.
+
+A provider is built with the platform's facilities (`Infra`: store, blobs, settings, outbox,
+delivery targets, ...) and, as keyword arguments, the internal APIs of the services it calls
+(`services/__init__.py` wires them). It offers its own internal API to others as `api`.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from cloudlet.protocol import load_service
 
 if TYPE_CHECKING:
     from cloudlet.gateway.context import RequestContext
-    from cloudlet.platform import Platform
+    from cloudlet.infra import Infra
 
 Handler = Callable[["RequestContext", dict], Any]
 
@@ -59,9 +63,13 @@ class Provider:
     # What an implemented operation does not do yet, by operation name; shown on docs/coverage.md.
     limits: dict[str, str] = {}
 
-    def __init__(self, platform: Platform) -> None:
-        self.platform = platform
-        self.store = platform.store
+    # The internal API other services may call (services/<svc>/api.py), if the service has one.
+    api: Any = None
+
+    def __init__(self, infra: Infra) -> None:
+        self.infra = infra
+        self.store = infra.store
+        self.settings = infra.settings
 
     def handler(self, operation: str) -> tuple[Handler, str] | None:
         """The method for `operation` and how to call it: "inline", "async", "thread" or "store"."""

@@ -410,6 +410,50 @@ def test_event_invocations_are_delivered_and_retried(fast_retry_server):
     assert _starts(logs, no_retry) == 1
 
 
+RECORDER = '''
+import json
+def handler(event, context):
+    print("RECORD " + json.dumps(event))
+'''
+
+
+def _records(logs, name: str) -> list[dict]:
+    try:
+        events = logs.filter_log_events(logGroupName=f"/aws/lambda/{name}", filterPattern='"RECORD"')["events"]
+    except ClientError:
+        return []
+    return [json.loads(e["message"].split("RECORD ", 1)[1]) for e in events]
+
+
+def test_destinations_get_invocation_records_as_aws_words_them(fast_retry_server):
+    srv = fast_retry_server
+    lam, logs = srv.client("lambda"), srv.client("logs")
+    on_success, on_failure, fn = create(lam, files={"app.py": RECORDER}), create(lam, files={"app.py": RECORDER}), \
+        create(lam)
+    arn = {n: lam.get_function(FunctionName=n)["Configuration"]["FunctionArn"] for n in (on_success, on_failure, fn)}
+    lam.put_function_event_invoke_config(FunctionName=fn, MaximumRetryAttempts=1, DestinationConfig={
+        "OnSuccess": {"Destination": arn[on_success]}, "OnFailure": {"Destination": arn[on_failure]}})
+    ok_id = lam.invoke(FunctionName=fn, InvocationType="Event", Payload=b'{"k": 1}')["ResponseMetadata"]["RequestId"]
+    bad_id = lam.invoke(FunctionName=fn, InvocationType="Event", Payload=b'{"fail": 7}')["ResponseMetadata"][
+        "RequestId"]
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not (_records(logs, on_success) and _records(logs, on_failure)):
+        time.sleep(0.2)
+    (ok,), (bad,) = _records(logs, on_success), _records(logs, on_failure)
+    assert ok["version"] == "1.0" and ok["timestamp"].endswith("Z")
+    assert ok["requestContext"] == {"requestId": ok_id, "functionArn": arn[fn] + ":$LATEST", "condition": "Success",
+                                    "approximateInvokeCount": 1}
+    assert ok["requestPayload"] == {"k": 1}
+    assert ok["responseContext"] == {"statusCode": 200, "executedVersion": "$LATEST"}
+    assert ok["responsePayload"]["event"] == {"k": 1}
+    assert bad["requestContext"] == {"requestId": bad_id, "functionArn": arn[fn] + ":$LATEST",
+                                     "condition": "RetriesExhausted", "approximateInvokeCount": 2}
+    assert bad["requestPayload"] == {"fail": 7}
+    assert bad["responseContext"] == {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"}
+    assert bad["responsePayload"]["errorMessage"] == "boom: 7" and bad["responsePayload"]["errorType"] == "ValueError"
+    assert _starts(logs, fn) == 3  # the good one once, the bad one twice (MaximumRetryAttempts 1)
+
+
 def test_throttled_event_invocations_wait_and_are_not_dropped(server):
     """Reserved concurrency 0 throttles every invocation: synchronous ones get 429, Event ones stay
     queued (retried with backoff) and run once the function may run again."""

@@ -10,18 +10,17 @@ import re
 import secrets
 import zipfile
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from cloudlet.protocol import HttpRequest, HttpResponse
-from cloudlet.protocol.errors import ServiceError
-from cloudlet.store.base import ConflictError
+from cloudlet.services.s3.api import S3Api, S3ReadError
+from cloudlet.store import BlobStore, ConflictError, Store
 
 from .errors import InvalidParameterValueException, RequestEntityTooLargeException
 from .functions import code_sha256
 
 if TYPE_CHECKING:
     from cloudlet.gateway.context import RequestContext
-    from cloudlet.platform import Platform
 
 ZIPPED_LIMIT = 52_428_800
 UNZIPPED_LIMIT = 262_144_000
@@ -45,49 +44,6 @@ class Package:
         return {"digest": self.digest, "size": self.size}
 
 
-class S3ReadError(Exception):
-    """GetObject failed with S3 error `code` (NoSuchBucket, NoSuchKey, AccessDenied, ...)."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(f"{code}: {message}")
-        self.code = code
-        self.message = message
-
-
-def read_s3_object(platform: Platform, bucket: str, key: str, version: str | None = None, *,
-                   account: str | None = None, region: str | None = None) -> bytes:
-    """The bytes of an S3 object, read through the S3 provider's own API (raises S3ReadError).
-
-    The plug point for S3-hosted code: until the S3 provider serves objects (`get_object`), every
-    key is missing, and a missing bucket is told apart from a missing key as S3 would."""
-    from cloudlet.gateway.context import RequestContext
-
-    s3 = platform.providers.get("s3")
-    ctx = RequestContext(account=account or platform.settings.default_account,
-                         region=region or platform.settings.region, request_id="lambda-code", service="s3",
-                         operation="GetObject")
-    get_object = getattr(s3, "get_object", None)
-    try:
-        if get_object is None:
-            if s3 is not None:
-                s3.head_bucket(ctx, {"Bucket": bucket})
-            raise S3ReadError("NoSuchKey", "The specified key does not exist.")
-        params = {"Bucket": bucket, "Key": key, **({"VersionId": version} if version else {})}
-        return _read_body(get_object(ctx, params).get("Body", b""))
-    except ServiceError as err:
-        if err.code == "NoSuchBucket":
-            raise S3ReadError("NoSuchBucket", "The specified bucket does not exist") from None
-        raise S3ReadError(err.code, err.message) from None
-
-
-def _read_body(body: Any) -> bytes:
-    if isinstance(body, (bytes, bytearray, memoryview)):
-        return bytes(body)
-    if hasattr(body, "read"):
-        return body.read()
-    return b"".join(body)
-
-
 def check_zip(data: bytes) -> None:
     """A zip Lambda can unpack: readable, and at most 250 MB once unzipped."""
     try:
@@ -100,17 +56,17 @@ def check_zip(data: bytes) -> None:
         raise InvalidParameterValueException(f"Unzipped size must be smaller than {UNZIPPED_LIMIT} bytes")
 
 
-def package_of(platform: Platform, ctx: RequestContext, code: dict, *, store: bool = True) -> Package:
+def package_of(blobs: BlobStore, s3: S3Api, ctx: RequestContext, code: dict, *, store: bool = True) -> Package:
     """Check and store the package a FunctionCode / LayerVersionContentInput names: an inline
-    ZipFile or an S3 object. With `store=False` (DryRun) only its digest and size are computed."""
+    ZipFile or an S3 object (read through S3's internal API, as the caller). With `store=False`
+    (DryRun) only its digest and size are computed."""
     data = code.get("ZipFile")
     if data is not None:
         if len(data) > ZIPPED_LIMIT:
             raise RequestEntityTooLargeException(f"Zipped size must be smaller than {ZIPPED_LIMIT} bytes")
     elif code.get("S3Bucket") and code.get("S3Key"):
         try:
-            data = read_s3_object(platform, code["S3Bucket"], code["S3Key"], code.get("S3ObjectVersion"),
-                                  account=ctx.account, region=ctx.region)
+            data = s3.get_object(ctx, code["S3Bucket"], code["S3Key"], code.get("S3ObjectVersion"))
         except S3ReadError as err:
             raise InvalidParameterValueException(
                 f"Error occurred while GetObject. S3 Error Code: {err.code}. S3 Error Message: {err.message}"
@@ -118,7 +74,7 @@ def package_of(platform: Platform, ctx: RequestContext, code: dict, *, store: bo
     else:
         raise InvalidParameterValueException("Please provide a source for function code.")
     check_zip(data)
-    digest = platform.blobs.put(data) if store else hashlib.sha256(data).hexdigest()
+    digest = blobs.put(data) if store else hashlib.sha256(data).hexdigest()
     return Package(digest, code_sha256(digest), len(data))
 
 
@@ -126,8 +82,9 @@ class CodeUrls:
     """Download URLs for stored packages, like AWS's presigned `Code.Location`: the blob digest
     plus a token only this platform can make (a secret kept in the store, shared by replicas)."""
 
-    def __init__(self, platform: Platform) -> None:
-        self.platform = platform
+    def __init__(self, store: Store, blobs: BlobStore) -> None:
+        self.store = store
+        self.blobs = blobs
         self._secret: bytes | None = None
 
     def reset(self) -> None:
@@ -135,7 +92,7 @@ class CodeUrls:
 
     def _token(self, digest: str) -> str:
         if self._secret is None:
-            store = self.platform.store
+            store = self.store
             value = store.get(_SECRET_KEY)
             if value is None:
                 try:
@@ -160,14 +117,14 @@ class CodeUrls:
         return req.path.startswith(CODE_PATH)
 
     async def _handle(self, req: HttpRequest) -> HttpResponse:
-        platform = self.platform
+        blobs = self.blobs
         m = _CODE_PATH_RE.fullmatch(req.path)
         token = req.query_value("token") or ""
         if (req.method not in ("GET", "HEAD") or m is None
-                or not hmac.compare_digest(token, self._token(m.group(1))) or not platform.blobs.exists(m.group(1))):
+                or not hmac.compare_digest(token, self._token(m.group(1))) or not blobs.exists(m.group(1))):
             return HttpResponse(403 if m is not None else 404, {"Content-Type": "application/xml"},
                                 b"<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>")
         digest = m.group(1)
-        headers = {"Content-Type": "application/zip", "Content-Length": str(platform.blobs.size(digest))}
-        body = b"" if req.method == "HEAD" else platform.blobs.iter_chunks(digest)
+        headers = {"Content-Type": "application/zip", "Content-Length": str(blobs.size(digest))}
+        body = b"" if req.method == "HEAD" else blobs.iter_chunks(digest)
         return HttpResponse(200, headers, body)

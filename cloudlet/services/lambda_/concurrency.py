@@ -22,7 +22,7 @@ MIN_UNRESERVED = 100
 
 def concurrency_limit(p: LambdaProvider) -> int:
     """The account's ConcurrentExecutions: the platform's `lambda_concurrency_limit` setting, else 1000."""
-    return getattr(p.platform.settings, "lambda_concurrency_limit", None) or DEFAULT_CONCURRENCY_LIMIT
+    return p.settings.lambda_concurrency_limit or DEFAULT_CONCURRENCY_LIMIT
 
 
 def put_function_concurrency(p: LambdaProvider, ctx: RequestContext, ref: FunctionRef, params: dict) -> dict:

@@ -58,7 +58,7 @@ def publish_layer_version(p: LambdaProvider, ctx: RequestContext, params: dict) 
     account, region, name = _locate(ctx, params["LayerName"])
     if (account, region) != (ctx.account, ctx.region):
         raise InvalidParameterValueException("Layers can only be published in the caller's account and region.")
-    package = package_of(p.platform, ctx, params.get("Content") or {})
+    package = package_of(p.infra.blobs, p.s3, ctx, params.get("Content") or {})
 
     def publish(tx: Any) -> dict:
         found = tx.get_json_versioned(layer_key(account, region, name))

@@ -64,7 +64,7 @@ def create_function(p: LambdaProvider, ctx: RequestContext, params: dict) -> dic
     if p.store.get(key) is not None:
         raise exists
     image_uri = (params.get("Code") or {}).get("ImageUri") if params.get("PackageType") == "Image" else None
-    package = None if image_uri else package_of(p.platform, ctx, params.get("Code") or {})
+    package = None if image_uri else package_of(p.infra.blobs, p.s3, ctx, params.get("Code") or {})
 
     def create(tx: Any) -> dict:
         if tx.get(key) is not None:
@@ -154,7 +154,7 @@ def update_function_code(p: LambdaProvider, ctx: RequestContext, ref: FunctionRe
     if image and not params.get("ImageUri"):
         raise InvalidParameterValueException("Please provide a source for function code.")
     dry_run = bool(params.get("DryRun"))
-    package: Package | None = None if image else package_of(p.platform, ctx, params, store=not dry_run)
+    package: Package | None = None if image else package_of(p.infra.blobs, p.s3, ctx, params, store=not dry_run)
 
     def update(tx: Any) -> dict:
         record, stored = load_function(tx, ref)

@@ -9,12 +9,18 @@ from __future__ import annotations
 
 import json
 
+from cloudlet.call import CallContext
 from cloudlet.compute import TooManyRequests
+from cloudlet.infra import Infra
+from cloudlet.services.logs.api import LogsApi
 from cloudlet.services.provider import Provider, blocking
+from cloudlet.services.s3.api import S3Api
 
 from . import aliases, concurrency, functions, layers, lifecycle, policy, urls, versions
 from . import invoke as inv
 from . import invoke_configs as eic
+from .api import LambdaApi
+from .async_invoke import EventInvocations, enqueue_event
 from .code import CodeUrls
 from .errors import AccessDeniedException, InvalidParameterValueException, pattern_error
 from .names import LATEST, FunctionRef, function_ref, is_version, member_pattern
@@ -32,45 +38,48 @@ class LambdaProvider(Provider):
                           "but cannot run",
         "UpdateFunctionCode": "ZipFile only: S3Bucket/S3Key code waits for S3 objects",
         "PublishLayerVersion": "ZipFile only: S3Bucket/S3Key content waits for S3 objects",
-        "PutFunctionEventInvokeConfig": "destinations are stored, not delivered to (no SQS/SNS/EventBridge yet): "
-                                        "failed events are logged and dropped after their retries",
-        "UpdateFunctionEventInvokeConfig": "destinations are stored, not delivered to",
+        "PutFunctionEventInvokeConfig": "Lambda destinations are delivered to; SQS, SNS and EventBridge "
+                                        "destinations are logged and dropped until those services exist",
+        "UpdateFunctionEventInvokeConfig": "Lambda destinations are delivered to; SQS, SNS and EventBridge "
+                                           "destinations are logged and dropped until those services exist",
         "Invoke": "no Extensions API; the host's node serves every nodejsNN.x",
         "PublishVersion": "SnapStart is emulated: nothing is snapshotted, each environment of the version runs "
                           "init and then the before-snapshot and after-restore hooks",
     }
 
-    def __init__(self, platform) -> None:
-        super().__init__(platform)
-        self.code_urls = CodeUrls(platform)
-        self.invoker = inv.Invoker(platform)
-        self.async_invoker = inv.AsyncInvoker(platform, self.invoker)
-        self.function_urls = FunctionUrls(platform, self.invoker)
-        platform.background.add(self.async_invoker)
+    def __init__(self, infra: Infra, *, logs: LogsApi, s3: S3Api) -> None:
+        super().__init__(infra)
+        self.s3 = s3
+        self.code_urls = CodeUrls(infra.store, infra.blobs)
+        self.invoker = inv.Invoker(infra, logs)
+        self.events = EventInvocations(infra, self.invoker)
+        self.api = LambdaApi(infra, self.invoker, infra.targets)
+        self.function_urls = FunctionUrls(infra, self.invoker)
 
     async def shutdown(self) -> None:
         await self.invoker.stop()
 
     def _find_handler(self, operation: str):
-        """Operations that change functions drop Invoke's cache of resolved functions."""
+        """Operations that change functions make every replica's Invoke cache of resolved
+        functions stale (before they answer, so the caller's next Invoke sees the change)."""
         found = super()._find_handler(operation)
         if found is None or operation.startswith(("Get", "List", "Invoke")):
             return found
         fn, mode = found
-        invoker = self.invoker
+        invoker, run_store = self.invoker, self.infra.run_store
 
         if mode == "async":
             async def changing(ctx, params):
                 try:
                     return await fn(ctx, params)
                 finally:
-                    invoker.forget_resolved()
+                    await run_store(invoker.changed)
         else:
             def changing(ctx, params):
                 try:
                     return fn(ctx, params)
                 finally:
-                    invoker.forget_resolved()
+                    invoker.changed()
         return changing, mode
 
     def routes(self) -> list:
@@ -108,13 +117,12 @@ class LambdaProvider(Provider):
             raise inv.RequestTooLargeException(
                 f"Request must be smaller than {limit} bytes for the InvokeFunction operation", Type="User")
         inv.check_json_payload(payload)
-        run_store = self.platform.run_store
+        run_store = self.infra.run_store
         resolved = await run_store(self._resolve_invoke, ctx, params)
         if kind == "DryRun":
             return {"StatusCode": 204}
         if kind == "Event":
-            await run_store(inv.enqueue, self.store, resolved, payload, ctx.request_id, ctx.trace_header)
-            self.async_invoker.wakeup.set()
+            await run_store(self._enqueue_event, ctx, resolved, payload)
             return {"StatusCode": 202}
         resolved = await run_store(inv.pick_version, resolved, self.store)
         client_context = params.get("ClientContext")
@@ -139,14 +147,21 @@ class LambdaProvider(Provider):
         await self.invoke(ctx, {"FunctionName": params["FunctionName"], "InvocationType": "Event", "Payload": body})
         return {"Status": 202}
 
+    def _enqueue_event(self, ctx, resolved: functions.ResolvedFunction, payload: bytes) -> None:
+        call = CallContext(resolved.account, resolved.region, ctx.request_id, principal=ctx.principal,
+                           trace_header=ctx.trace_header)
+        with self.store.transaction() as tx:
+            enqueue_event(tx, call, resolved.name, resolved.alias or resolved.version, payload, ctx.request_id)
+
     def _resolve_invoke(self, ctx, params) -> functions.ResolvedFunction:
         key = (ctx.account, ctx.region, params["FunctionName"], params.get("Qualifier"))
-        cached = self.invoker.cached_resolved(key)
+        generation = self.invoker.generation()
+        cached = self.invoker.cached_resolved(key, generation)
         if cached is not None:
             return cached
         ref = self._ref(ctx, params)
         resolved = functions.resolve(self.store, ref.account, ref.region, ref.name, ref.qualifier)
-        self.invoker.remember_resolved(key, resolved)
+        self.invoker.remember_resolved(key, generation, resolved)
         return resolved
 
     def _url_ref(self, ctx, params) -> FunctionRef:

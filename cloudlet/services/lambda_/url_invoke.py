@@ -22,6 +22,7 @@ from urllib.parse import parse_qsl
 from cloudlet.compute import TooManyRequests
 from cloudlet.gateway import sigv4
 from cloudlet.gateway.app import new_request_id
+from cloudlet.infra import Infra
 from cloudlet.protocol import HttpRequest, HttpResponse
 from cloudlet.protocol.errors import ServiceError
 
@@ -94,8 +95,8 @@ def to_response(payload: bytes) -> HttpResponse:
 
 
 class FunctionUrls:
-    def __init__(self, platform: Any, invoker: Invoker) -> None:
-        self.platform = platform
+    def __init__(self, infra: Infra, invoker: Invoker) -> None:
+        self.infra = infra
         self.invoker = invoker
 
     def route(self) -> tuple:
@@ -103,15 +104,15 @@ class FunctionUrls:
 
     async def handle(self, req: HttpRequest) -> HttpResponse:
         url_id = url_id_of(req.host)
-        run_store = self.platform.run_store
-        entry = await run_store(urls.lookup_url, self.platform.store, url_id) if url_id else None
+        run_store = self.infra.run_store
+        entry = await run_store(urls.lookup_url, self.infra.store, url_id) if url_id else None
         if entry is None:
             return _json(404, "Not Found")
         if not await run_store(self._authorized, req, entry):
             return _json(403, "Forbidden")
         request_id = new_request_id()
         try:
-            resolved = await run_store(functions.resolve, self.platform.store, entry["account"],
+            resolved = await run_store(functions.resolve, self.infra.store, entry["account"],
                                        entry["region"], entry["function"], entry["qualifier"])
             event = build_event(req, url_id, entry["account"], request_id)
             result = await self.invoker.run(resolved, json.dumps(event).encode(), request_id=request_id)
@@ -134,7 +135,7 @@ class FunctionUrls:
                 return True  # identity policies are not modelled: the account's own principals may
         ref = FunctionRef(entry["account"], entry["region"], entry["function"], entry["qualifier"])
         context = {"lambda:FunctionUrlAuthType": auth_type, "lambda:InvokedViaFunctionUrl": "true"}
-        with self.platform.store.transaction(write=False) as tx:
+        with self.infra.store.transaction(write=False) as tx:
             return all(policy.allows(tx, ref, caller, action, context)
                        for action in ("lambda:InvokeFunctionUrl", "lambda:InvokeFunction"))
 
@@ -143,8 +144,8 @@ class FunctionUrls:
         scope = sigv4.request_scope(req)
         if scope is None:
             return None
-        identities = self.platform.identities
-        if self.platform.settings.enforce_sigv4:
+        identities = self.infra.identities
+        if self.infra.settings.enforce_sigv4:
             try:
                 sigv4.verify_request(req, identities.secret_for, s3_style=False)
             except sigv4.SignatureError:

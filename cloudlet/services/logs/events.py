@@ -92,36 +92,42 @@ def write_events(store: Store, account: str, region: str, group: str, stream: st
     """Store events and update the stream record; returns that record. With `create=False`
     a missing group or stream is ResourceNotFoundException; conflicting writers retry."""
     events = list(events)
-    skey = stream_key(account, region, group, stream)
-    prefix = events_prefix(account, region, group, stream)
     for attempt in range(_RETRIES):
         try:
             with store.transaction() as tx:
-                ingestion = now_ms()
-                found = tx.get_json_versioned(skey)
-                if found is None:
-                    gkey = group_key(account, region, group)
-                    if tx.get(gkey) is None:
-                        if not create:
-                            raise ResourceNotFoundException(GROUP_NOT_FOUND)
-                        tx.put_json(gkey, new_group(ingestion), if_absent=True)
-                    elif not create:
-                        raise ResourceNotFoundException(STREAM_NOT_FOUND)
-                    meta, version = new_stream(ingestion), None
-                else:
-                    meta, version = found
-                if events:
-                    _put_events(tx, prefix, meta, events, ingestion)
-                if version is None:
-                    tx.put_json(skey, meta, if_absent=True)
-                else:
-                    tx.put_json(skey, meta, if_version=version)
-            return meta
+                return write_events_in(tx, account, region, group, stream, events, create=create)
         except ConflictError:
             if attempt == _RETRIES - 1:
                 raise
             time.sleep(random.uniform(0, 0.002 * (attempt + 1)))
     raise AssertionError("unreachable")
+
+
+def write_events_in(tx: Transaction, account: str, region: str, group: str, stream: str, events: list[Event],
+                    *, create: bool) -> dict:
+    """`write_events` inside an open transaction (a racing writer of the stream is ConflictError:
+    retry the whole transaction)."""
+    skey = stream_key(account, region, group, stream)
+    ingestion = now_ms()
+    found = tx.get_json_versioned(skey)
+    if found is None:
+        gkey = group_key(account, region, group)
+        if tx.get(gkey) is None:
+            if not create:
+                raise ResourceNotFoundException(GROUP_NOT_FOUND)
+            tx.put_json(gkey, new_group(ingestion), if_absent=True)
+        elif not create:
+            raise ResourceNotFoundException(STREAM_NOT_FOUND)
+        meta, version = new_stream(ingestion), None
+    else:
+        meta, version = found
+    if events:
+        _put_events(tx, events_prefix(account, region, group, stream), meta, events, ingestion)
+    if version is None:
+        tx.put_json(skey, meta, if_absent=True)
+    else:
+        tx.put_json(skey, meta, if_version=version)
+    return meta
 
 
 def _put_events(tx: Transaction, prefix: tuple, meta: dict, events: list[Event], ingestion: int) -> None:

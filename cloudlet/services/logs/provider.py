@@ -5,10 +5,12 @@ from __future__ import annotations
 import base64
 import json
 
+from cloudlet.infra import Infra
 from cloudlet.services.provider import Provider, blocking
 from cloudlet.store import ConflictError
 
 from . import events as ev
+from .api import LogsApi
 from .filter_pattern import FilterPatternError, compile_pattern
 from .groups import (
     GROUP_NOT_FOUND,
@@ -57,11 +59,10 @@ def _decode_token(token: str):
 class LogsProvider(Provider):
     service = "logs"
 
-    def __init__(self, platform) -> None:
-        super().__init__(platform)
-        background = getattr(platform, "background", None)
-        if background is not None:
-            background.add(ev.RetentionSweeper(self.store))
+    def __init__(self, infra: Infra) -> None:
+        super().__init__(infra)
+        self.api = LogsApi(self.store, infra.outbox, infra.targets)
+        infra.background.add(ev.RetentionSweeper(self.store))
 
     # ---- helpers ----
 

@@ -6,9 +6,11 @@ import base64
 import json
 from datetime import UTC, datetime
 
+from cloudlet.infra import Infra
 from cloudlet.protocol.errors import ServiceError
 from cloudlet.services.provider import Provider
 
+from .api import S3Api
 from .buckets import bucket_key, check_bucket_name, objects_prefix, owned_key
 
 
@@ -46,6 +48,10 @@ def _owner(account: str) -> dict:
 
 class S3Provider(Provider):
     service = "s3"
+
+    def __init__(self, infra: Infra) -> None:
+        super().__init__(infra)
+        self.api = S3Api(self.store)
 
     def _bucket(self, tx, name: str, account: str) -> dict:
         record = tx.get_json(bucket_key(name))
