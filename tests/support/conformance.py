@@ -27,8 +27,12 @@ from urllib3._collections import HTTPHeaderDict
 from cloudlet.protocol import HttpRequest, HttpResponse, ServiceSpec
 from cloudlet.protocol.values import parse_float, parse_timestamp
 
-# In CI the repository is cloned fresh with `shared/` beside it.
-CASES_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "conformance" / "botocore-protocols"
+_CASES = Path("shared") / "conformance" / "botocore-protocols"
+_ROOT = Path(__file__).resolve().parents[2]
+# In CI the repository is cloned fresh with `shared/` beside it; a git worktree kept in a
+# folder of worktrees finds it one level further up.
+CASES_DIR = next((p / _CASES for p in (_ROOT.parent, _ROOT.parent.parent) if (p / _CASES).is_dir()),
+                 _ROOT.parent / _CASES)
 # smithy-rpc-v2-cbor is not implemented by the protocol layer yet.
 UNSUPPORTED = ("smithy-rpc-v2-cbor",)
 
