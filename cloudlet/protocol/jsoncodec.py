@@ -49,6 +49,6 @@ class JsonShapes(ShapeCodec):
         return float_out(value)
 
 
-_json = JsonShapes()
-decode = _json.decode
-encode = _json.encode
+JSON = JsonShapes()
+decode = JSON.decode
+encode = JSON.encode
