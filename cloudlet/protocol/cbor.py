@@ -37,6 +37,12 @@ EPOCH_TAG = 1
 _PATH = re.compile(r"/service/([^/]+)/operation/([^/]+)$")
 
 
+def route(path: str) -> tuple[str, str] | None:
+    """The (service name, operation name) an RPC v2 request path names, or None."""
+    m = _PATH.search(path)
+    return (unquote(m.group(1)), unquote(m.group(2))) if m is not None else None
+
+
 class CborShapes(ShapeCodec):
     """CBOR carries blobs as byte strings, timestamps as tag 1 epoch seconds, floats as floats."""
 
@@ -82,10 +88,10 @@ class RpcV2CborProtocol(Protocol):
     name = "smithy-rpc-v2-cbor"
 
     def find_operation(self, spec: ServiceSpec, req: HttpRequest) -> tuple[OperationModel, Any]:
-        m = _PATH.search(req.path)
+        names = route(req.path)
         op = None
-        if m is not None and req.method == "POST" and unquote(m.group(1)) == spec.target_prefix:
-            op = spec.operations.get(unquote(m.group(2)))
+        if names is not None and req.method == "POST" and names[0] == spec.target_prefix:
+            op = spec.operations.get(names[1])
         if op is None:
             # The operation is addressed by the path, so an unknown one is not found (404), as
             # smithy.framework#UnknownOperationException says.
