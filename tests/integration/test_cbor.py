@@ -9,15 +9,11 @@ operation) in whichever protocol the client spoke.
 
 from __future__ import annotations
 
-import json
 import urllib.request
 from datetime import UTC, datetime
 
-import botocore.loaders
-import botocore.session
 import cbor2
 import pytest
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
 CBOR_PATH = "/service/GraniteServiceVersion20100801/operation/"
@@ -35,18 +31,8 @@ def _not_implemented(call, operation: str) -> dict:
     return resp["ResponseMetadata"]["HTTPHeaders"]
 
 
-def _client_speaking(server, tmp_path, protocol: str):
-    """A real botocore cloudwatch client that speaks `protocol`: its model lists only that one."""
-    model = botocore.loaders.Loader().load_service_model("cloudwatch", "service-2")
-    model["metadata"].update(protocol=protocol, protocols=[protocol])
-    folder = tmp_path / "models" / "cloudwatch" / model["metadata"]["apiVersion"]
-    folder.mkdir(parents=True)
-    (folder / "service-2.json").write_text(json.dumps(model))
-    session = botocore.session.get_session()
-    session.get_component("data_loader").search_paths.insert(0, str(tmp_path / "models"))
-    return session.create_client("cloudwatch", endpoint_url=server.url, region_name="us-east-1",
-                                 aws_access_key_id="test", aws_secret_access_key="test",
-                                 config=Config(retries={"max_attempts": 1}, parameter_validation=False))
+def _client_speaking(server, protocol: str):
+    return server.client("cloudwatch", protocol=protocol, parameter_validation=False)
 
 
 def test_default_client_gets_not_implemented(server):
@@ -55,8 +41,8 @@ def test_default_client_gets_not_implemented(server):
 
 @pytest.mark.parametrize("protocol,content_type", [
     ("smithy-rpc-v2-cbor", "application/cbor"), ("json", "application/x-amz-json-1.0"), ("query", "text/xml")])
-def test_each_protocol_gets_not_implemented_in_its_format(server, tmp_path, protocol, content_type):
-    client = _client_speaking(server, tmp_path, protocol)
+def test_each_protocol_gets_not_implemented_in_its_format(server, protocol, content_type):
+    client = _client_speaking(server, protocol)
     sent = []
     client.meta.events.register("before-send", lambda request, **_: sent.append(request.headers))
     headers = _not_implemented(client.list_metrics, "ListMetrics")
@@ -70,10 +56,10 @@ def test_each_protocol_gets_not_implemented_in_its_format(server, tmp_path, prot
 
 
 @pytest.mark.parametrize("protocol", ["smithy-rpc-v2-cbor", "json", "query"])
-def test_validation_error_in_each_protocol(server, tmp_path, protocol):
+def test_validation_error_in_each_protocol(server, protocol):
     """Constraint violations are checked before the missing provider is noticed."""
     with pytest.raises(ClientError) as err:
-        _client_speaking(server, tmp_path, protocol).list_metrics(Namespace="")
+        _client_speaking(server, protocol).list_metrics(Namespace="")
     assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
     assert "Member must have length greater than or equal to 1" in err.value.response["Error"]["Message"]
 
