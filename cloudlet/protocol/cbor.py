@@ -1,5 +1,6 @@
 """The Smithy RPC v2 CBOR protocol (smithy-rpc-v2-cbor): cloudwatch and the other services
-whose models list it; botocore speaks it first where a model does.
+whose models list it (all of them list json too, which botocore 1.44.8 prefers; other SDKs
+may speak CBOR).
 
 Requests are `POST [prefix]/service/{ServiceName}/operation/{OperationName}` with header
 `smithy-protocol: rpc-v2-cbor` and a CBOR body (the input structure; none when the operation
