@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import atexit
+import functools
+import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -39,7 +44,6 @@ class Server:
         cmd = [sys.executable, "-m", "cloudlet", "start", "--port", str(self.port)]
         cmd += ["--data-dir", str(self.data_dir)] if self.data_dir else ["--ephemeral"]
         cmd += self.args
-        import tempfile
         self.log_path = Path(tempfile.mkstemp(prefix="cloudlet-server-", suffix=".log")[1])
         self._log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, env=self.env, cwd=ROOT)
@@ -74,13 +78,17 @@ class Server:
         self._log.close()
         return self.proc.returncode
 
-    def client(self, service: str, *, key: str = "test", secret: str = "test", region: str = "us-east-1", **kw):
+    def client(self, service: str, *, key: str = "test", secret: str = "test", region: str = "us-east-1",
+               protocol: str | None = None, **kw):
+        """A boto3 client; with `protocol`, one that speaks it (of those the model lists), as
+        another SDK or an older botocore would."""
         import boto3
         from botocore.config import Config
 
-        return boto3.client(service, endpoint_url=self.url, region_name=region, aws_access_key_id=key,
-                            aws_secret_access_key=secret,
-                            config=Config(retries={"max_attempts": 1}, **kw))
+        session = _session_speaking(service, protocol) if protocol else boto3
+        return session.client(service, endpoint_url=self.url, region_name=region, aws_access_key_id=key,
+                              aws_secret_access_key=secret,
+                              config=Config(retries={"max_attempts": 1}, **kw))
 
     def cli_env(self, key: str = "test", secret: str = "test") -> dict[str, str]:
         env = {**os.environ, "AWS_ENDPOINT_URL": self.url, "AWS_ACCESS_KEY_ID": key,
@@ -93,6 +101,31 @@ class Server:
         """The AWS CLI v1 from PyPI (a test dependency)."""
         return subprocess.run([sys.executable, "-m", "awscli", *args], capture_output=True, text=True,
                               env=self.cli_env(key, secret), check=check, timeout=60)
+
+
+@functools.cache
+def _models_speaking(service: str, protocol: str) -> str:
+    """A folder of botocore data holding `service`'s model with `protocol` as its only protocol."""
+    import botocore.loaders
+
+    model = botocore.loaders.Loader().load_service_model(service, "service-2")
+    assert protocol in model["metadata"].get("protocols", [model["metadata"]["protocol"]]), protocol
+    model["metadata"].update(protocol=protocol, protocols=[protocol])
+    root = Path(tempfile.mkdtemp(prefix=f"cloudlet-models-{service}-"))
+    atexit.register(shutil.rmtree, root, ignore_errors=True)
+    folder = root / service / model["metadata"]["apiVersion"]
+    folder.mkdir(parents=True)
+    (folder / "service-2.json").write_text(json.dumps(model))
+    return str(root)
+
+
+def _session_speaking(service: str, protocol: str):
+    import boto3
+    import botocore.session
+
+    core = botocore.session.get_session()
+    core.get_component("data_loader").search_paths.insert(0, _models_speaking(service, protocol))
+    return boto3.session.Session(botocore_session=core)
 
 
 def aws_cli_v2() -> str | None:

@@ -101,7 +101,7 @@ class Gateway:
                 raise RequestEntityTooLarge(
                     f"Request must be smaller than {self.settings.max_body_bytes} bytes for the {service} API")
             if self.settings.enforce_sigv4:
-                self._verify_signature(spec, req, scope)
+                self._verify_signature(spec, req, scope, protocol.name)
             if req.headers.get("x-amz-content-sha256", "").startswith("STREAMING-"):
                 self._decode_chunked(req, scope)
             op, state = protocol.find_operation(spec, req)
@@ -173,12 +173,15 @@ class Gateway:
         req.headers.update({f"x-amz-trailer-{k}" if not k.startswith("x-amz-") else k: v
                             for k, v in decoder.trailers.items()})
 
-    def _verify_signature(self, spec: ServiceSpec, req: HttpRequest, scope: sigv4.CredentialScope | None) -> None:
+    def _verify_signature(self, spec: ServiceSpec, req: HttpRequest, scope: sigv4.CredentialScope | None,
+                          protocol: str) -> None:
+        """`protocol` is the one the request speaks: its error codes differ (a query client of
+        cloudwatch gets query's, a CBOR one json's), not only the model's first."""
         s3 = spec.name == "s3"
         try:
             sigv4.verify_request(req, self.identities.secret_for, s3_style=s3)
         except sigv4.SignatureError as err:
-            code, status = sigv4.aws_error(err.kind, s3=s3, protocol=spec.protocol,
+            code, status = sigv4.aws_error(err.kind, s3=s3, protocol=protocol,
                                            presigned=bool(scope and scope.presigned))
             raise ServiceError(err.message, code=code, status=status) from None
 

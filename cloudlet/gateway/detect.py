@@ -1,7 +1,8 @@
 """Which service a request is for.
 
 Rules, first match wins:
- 1. `X-Amz-Target: <prefix>.<op>` names a JSON-protocol service by its target prefix.
+ 1. `X-Amz-Target: <prefix>.<op>` names a JSON-protocol service by its target prefix; so does
+    the path of a Smithy RPC v2 request (`smithy-protocol` header, `/service/<prefix>/operation/<op>`).
  2. The SigV4 credential scope (Authorization header or presigned `X-Amz-Credential`) names
     the signing service. Signing names shared by several services are told apart by path
     (`apigateway` signs API Gateway v1 and v2; v2 paths start with /v2/).
@@ -19,6 +20,7 @@ import re
 from functools import cached_property
 
 from cloudlet.protocol import HttpRequest, load_service
+from cloudlet.protocol.cbor import route as rpc_v2_route
 from cloudlet.protocol.query import form_params
 from cloudlet.protocol.service import known_services
 
@@ -111,6 +113,11 @@ class ServiceDetector:
         if target:
             prefix = target.rpartition(".")[0]
             svc = self._by_target.get(prefix)
+            if svc:
+                return svc
+        if "smithy-protocol" in req.headers:
+            names = rpc_v2_route(req.path)
+            svc = self._by_target.get(names[0]) if names is not None else None
             if svc:
                 return svc
         if scope is not None and scope.service:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from . import jsoncodec
-from .base import Protocol, WireError, message_member, resolve_error
+from .base import Protocol, WireError, message_member, query_error_header, resolve_error
+from .document import ShapeCodec
 from .errors import SerializationException, ServiceError, UnknownOperationException
 from .http import HttpRequest, HttpResponse
 from .service import ServiceSpec
@@ -14,11 +15,14 @@ if TYPE_CHECKING:
     from botocore.model import OperationModel
 
 
-def error_body(wire: WireError, type_name: str) -> bytes:
+def error_document(codec: ShapeCodec, wire: WireError) -> dict[str, Any]:
+    """The error body of the RPC protocols (json, smithy-rpc-v2-cbor): `__type` names the
+    error shape (or the code of an unmodeled error), then the message and modeled members."""
+    type_name = wire.shape.name if wire.shape is not None else wire.code
     body: dict[str, Any] = {"__type": type_name, message_member(wire.shape): wire.message}
     if wire.shape is not None and wire.fields:
-        body.update(jsoncodec.encode(wire.shape, wire.fields))
-    return jsoncodec.dumps(body)
+        body.update(codec.encode(wire.shape, wire.fields))
+    return body
 
 
 class JsonProtocol(Protocol):
@@ -53,8 +57,6 @@ class JsonProtocol(Protocol):
                         request_id: str) -> HttpResponse:
         wire = resolve_error(spec, err)
         headers = {"Content-Type": self.content_type(spec), "x-amzn-RequestId": request_id}
-        type_name = wire.shape.name if wire.shape is not None else wire.code
-        if spec.model.metadata.get("awsQueryCompatible") is not None:
-            headers["x-amzn-query-error"] = f"{wire.code};{'Sender' if wire.sender_fault else 'Receiver'}"
+        headers.update(query_error_header(spec, wire))
         headers.update(err.headers)
-        return HttpResponse(wire.status, headers, error_body(wire, type_name))
+        return HttpResponse(wire.status, headers, jsoncodec.dumps(error_document(jsoncodec.JSON, wire)))

@@ -50,6 +50,14 @@ def resolve_error(spec: ServiceSpec, err: ServiceError) -> WireError:
     return WireError(code, status, sender, err.message, shape, err.fields)
 
 
+def query_error_header(spec: ServiceSpec, wire: WireError) -> dict[str, str]:
+    """`x-amzn-query-error: Code;Sender` on errors of services that moved off the query protocol
+    (awsQueryCompatible): clients read the query-era error code from it, not from `__type`."""
+    if spec.model.metadata.get("awsQueryCompatible") is None:
+        return {}
+    return {"x-amzn-query-error": f"{wire.code};{'Sender' if wire.sender_fault else 'Receiver'}"}
+
+
 def message_member(shape: Shape | None) -> str:
     """The member name a modeled error uses for its message ("message" or "Message")."""
     if shape is not None:

@@ -61,6 +61,18 @@ def test_wrong_secret(enforced, service, call, code, status):
     assert _code(err) == (code, status)
 
 
+@pytest.mark.parametrize("protocol,code,status", [
+    ("query", "SignatureDoesNotMatch", 403),
+    ("json", "InvalidSignatureException", 400),
+    ("smithy-rpc-v2-cbor", "InvalidSignatureException", 400),
+])
+def test_wrong_secret_answered_in_the_protocol_spoken(enforced, protocol, code, status):
+    """cloudwatch speaks three protocols; a query client gets query's error, not the model's first."""
+    with pytest.raises(ClientError) as err:
+        enforced.client("cloudwatch", key=KEY, secret="wrong", protocol=protocol).list_metrics()
+    assert _code(err) == (code, status)
+
+
 @pytest.mark.parametrize("service,call,code", [
     ("sts", lambda c: c.get_caller_identity(), "InvalidClientTokenId"),
     ("dynamodb", lambda c: c.list_tables(), "UnrecognizedClientException"),

@@ -8,6 +8,7 @@ protocol layer and botocore deal in datetimes, bytes and floats.
 
 from __future__ import annotations
 
+import base64
 import copy
 import io
 import json
@@ -27,10 +28,12 @@ from urllib3._collections import HTTPHeaderDict
 from cloudlet.protocol import HttpRequest, HttpResponse, ServiceSpec
 from cloudlet.protocol.values import parse_float, parse_timestamp
 
-# In CI the repository is cloned fresh with `shared/` beside it.
-CASES_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "conformance" / "botocore-protocols"
-# smithy-rpc-v2-cbor is not implemented by the protocol layer yet.
-UNSUPPORTED = ("smithy-rpc-v2-cbor",)
+_CASES = Path("shared") / "conformance" / "botocore-protocols"
+_ROOT = Path(__file__).resolve().parents[2]
+# In CI the repository is cloned fresh with `shared/` beside it; a git worktree kept in a
+# folder of worktrees finds it one level further up.
+CASES_DIR = next((p / _CASES for p in (_ROOT.parent, _ROOT.parent.parent) if (p / _CASES).is_dir()),
+                 _ROOT.parent / _CASES)
 
 
 def cases_dir() -> Path | None:
@@ -81,8 +84,6 @@ def load_cases(kind: str) -> list[Case]:
         return []
     out: list[Case] = []
     for path in sorted((root / kind).glob("*.json")):
-        if path.stem.startswith(UNSUPPORTED):
-            continue
         seen: dict[str, int] = {}
         for suite in json.loads(path.read_text(encoding="utf-8")):
             meta = {k: v for k, v in suite.items() if k != "cases"}
@@ -99,10 +100,11 @@ def request_for(case: Case) -> HttpRequest:
     ser = case.case["serialized"]
     url = urlsplit(ser.get("uri", "/"))
     headers = {k.lower(): v for k, v in (ser.get("headers") or {}).items()}
-    body = ser.get("body") or ""
+    body = (ser.get("body") or "").encode("utf-8")
+    if case.suite["metadata"]["protocol"] == "smithy-rpc-v2-cbor":
+        body = base64.b64decode(body)  # binary bodies are written as base64 in the case files
     host = ser.get("host") or "localhost"
-    return HttpRequest(ser.get("method", "POST"), url.path or "/", url.query, headers,
-                       body.encode("utf-8"), host)
+    return HttpRequest(ser.get("method", "POST"), url.path or "/", url.query, headers, body, host)
 
 
 # ---- output: what a botocore client reads from our response ------------------------------

@@ -35,6 +35,20 @@ def test_target_prefix_wins(detector):
     assert detect(detector, req(headers={"X-Amz-Target": "DynamoDB_20120810.ListTables"})) == "dynamodb"
 
 
+def test_rpc_v2_path_names_the_service():
+    """Unsigned CBOR requests name the service in the path (its Smithy name, botocore's targetPrefix)."""
+    detector = ServiceDetector([*SERVED, "cloudwatch"])
+    cbor = {"smithy-protocol": "rpc-v2-cbor", "Content-Type": "application/cbor"}
+    assert detect(detector, req(path="/service/GraniteServiceVersion20100801/operation/ListMetrics",
+                                headers=cbor)) == "cloudwatch"
+    # Without the header the path is just an S3 key; an unknown name is no service.
+    assert detect(detector, req(path="/service/GraniteServiceVersion20100801/operation/ListMetrics")) == "s3"
+    assert detect(detector, req(path="/service/NoSuchService/operation/Op", headers=cbor)) == "s3"
+    # Signed, the credential scope finds it even while it is not served.
+    assert detect(ServiceDetector(SERVED), req(path="/service/GraniteServiceVersion20100801/operation/ListMetrics",
+                                               headers={**cbor, **signed("monitoring")})) == "cloudwatch"
+
+
 def test_credential_scope(detector):
     assert detect(detector, req(headers=signed("sts"))) == "sts"
     assert detect(detector, req("GET", "/2015-03-31/functions/", headers=signed("lambda"))) == "lambda"

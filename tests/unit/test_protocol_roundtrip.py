@@ -1,7 +1,8 @@
 """botocore is the oracle for the protocol layer (property-based).
 
 For every operation of every served service (and of the services coming next, so the layer
-is ready for them), hypothesis generates valid inputs; botocore serializes them and our
+is ready for them), in every protocol its model lists (cloudwatch: smithy-rpc-v2-cbor, json
+and query; a client may speak any of them), hypothesis generates valid inputs; botocore serializes them and our
 parser must give the same params back. It generates outputs; we serialize them and
 botocore's parser must read them back equal. Every modeled error must reach botocore with
 its code, message and status. Examples per operation: CLOUDLET_ROUNDTRIP_EXAMPLES (default 6).
@@ -21,22 +22,31 @@ from tests.support.shape_strategies import for_input, for_output
 
 UPCOMING = ["sqs", "sns", "logs", "events", "iam", "apigateway", "apigatewayv2", "stepfunctions", "kinesis",
             "cloudformation", "xray", "ecr", "ecs", "appsync", "secretsmanager", "ssm", "scheduler",
-            "dynamodbstreams", "route53"]
+            "dynamodbstreams", "route53", "cloudwatch"]
 SERVICES = sorted(PROVIDERS) + UPCOMING
 EXAMPLES = int(os.environ.get("CLOUDLET_ROUNDTRIP_EXAMPLES", "6"))
 SETTINGS = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck),
                     phases=[Phase.explicit, Phase.generate], derandomize=True, database=None)
 
 
+def _protocols(service: str) -> list[str]:
+    """The protocols of the service's model that the protocol layer serves."""
+    spec = load_service(service)
+    return [p for p in spec.protocols if p in PROTOCOLS] or [spec.protocol]
+
+
+def _service_protocols(services):
+    for service in services:
+        for protocol in _protocols(service):
+            yield pytest.param(service, protocol, id=f"{service}.{protocol}")
+
+
 def _operations():
     for service in SERVICES:
         spec = load_service(service)
-        for name in spec.operations:
-            yield pytest.param(service, name, id=f"{service}.{name}")
-
-
-def _protocol(spec):
-    return PROTOCOLS[spec.protocol]
+        for protocol in _protocols(service):
+            for name in spec.operations:
+                yield pytest.param(service, protocol, name, id=f"{service}.{protocol}.{name}")
 
 
 def _same_route(a, b) -> bool:
@@ -44,20 +54,20 @@ def _same_route(a, b) -> bool:
     return a.http == b.http and list(a.input_shape.required_members) == list(b.input_shape.required_members)
 
 
-@pytest.mark.parametrize("service,operation", list(_operations()))
-def test_request_roundtrip(service, operation):
+@pytest.mark.parametrize("service,protocol,operation", list(_operations()))
+def test_request_roundtrip(service, protocol, operation):
     spec = load_service(service)
     op = spec.operations[operation]
     if op.input_shape is None:
         pytest.skip("no input")
     if (op.endpoint or {}).get("hostPrefix"):
         pytest.skip("host-prefixed endpoint: members travel in the host name")
-    proto = _protocol(spec)
+    proto = PROTOCOLS[protocol]
 
     @SETTINGS
     @given(for_input(op.input_shape))
     def check(params):
-        req = botocore_request(spec.protocol, op, params)
+        req = botocore_request(protocol, op, params)
         found, state = proto.find_operation(spec, req)
         if found.name != op.name and (op.deprecated or _same_route(found, op)):
             return
@@ -70,8 +80,8 @@ def test_request_roundtrip(service, operation):
     check()
 
 
-@pytest.mark.parametrize("service,operation", list(_operations()))
-def test_response_roundtrip(service, operation):
+@pytest.mark.parametrize("service,protocol,operation", list(_operations()))
+def test_response_roundtrip(service, protocol, operation):
     spec = load_service(service)
     op = spec.operations[operation]
     if op.output_shape is None:
@@ -80,7 +90,7 @@ def test_response_roundtrip(service, operation):
         pytest.skip("event streams are not served yet")
     if op.deprecated:
         pytest.skip("deprecated operation whose model botocore cannot round-trip")
-    proto = _protocol(spec)
+    proto = PROTOCOLS[protocol]
     status_members = [n for n, m in op.output_shape.members.items()
                       if m.serialization.get("location") == "statusCode"]
 
@@ -88,7 +98,7 @@ def test_response_roundtrip(service, operation):
     @given(for_output(op.output_shape))
     def check(result):
         resp = proto.serialize(spec, op, result, "req-0001")
-        got = botocore_parse(spec.protocol, op, resp)
+        got = botocore_parse(protocol, op, resp)
         for name in status_members:
             if name not in result:
                 got.pop(name, None)
@@ -97,10 +107,10 @@ def test_response_roundtrip(service, operation):
     check()
 
 
-@pytest.mark.parametrize("service", SERVICES)
-def test_modeled_errors_reach_botocore(service):
+@pytest.mark.parametrize("service,protocol", list(_service_protocols(SERVICES)))
+def test_modeled_errors_reach_botocore(service, protocol):
     spec = load_service(service)
-    proto = _protocol(spec)
+    proto = PROTOCOLS[protocol]
     op = next(iter(spec.operations.values()))
     seen = set()
     for name, shape in spec.error_shapes.items():
@@ -109,21 +119,21 @@ def test_modeled_errors_reach_botocore(service):
         seen.add(shape.name)
         meta = shape.metadata.get("error", {})
         resp = proto.serialize_error(spec, op, ServiceError("it went wrong <&>", code=shape.name), "req-2")
-        parsed = botocore_parse(spec.protocol, op, resp) if resp.body else {}
+        parsed = botocore_parse(protocol, op, resp) if resp.body else {}
         error = parsed.get("Error", {})
         assert resp.status == meta.get("httpStatusCode", 400), name
-        if spec.protocol != "rest-xml" or resp.body:
+        if protocol != "rest-xml" or resp.body:
             assert error.get("Code") == meta.get("code", shape.name), name
             assert error.get("Message") == "it went wrong <&>", name
 
 
-@pytest.mark.parametrize("service", sorted(PROVIDERS))
-def test_unmodeled_errors_keep_code_and_status(service):
+@pytest.mark.parametrize("service,protocol", list(_service_protocols(sorted(PROVIDERS))))
+def test_unmodeled_errors_keep_code_and_status(service, protocol):
     spec = load_service(service)
-    proto = _protocol(spec)
+    proto = PROTOCOLS[protocol]
     op = next(iter(spec.operations.values()))
     resp = proto.serialize_error(spec, op, ServiceError("nope", code="SomethingOdd", status=418), "r")
-    error = botocore_parse(spec.protocol, op, resp)["Error"]
+    error = botocore_parse(protocol, op, resp)["Error"]
     assert resp.status == 418
     assert error["Code"] == "SomethingOdd"
     assert error["Message"] == "nope"

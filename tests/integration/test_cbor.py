@@ -1,0 +1,97 @@
+"""smithy-rpc-v2-cbor end to end, with real botocore clients of cloudwatch.
+
+cloudwatch's model lists smithy-rpc-v2-cbor, json and query; a client may speak any of them
+(botocore 1.44.8 itself prefers json: PRIORITY_ORDERED_SUPPORTED_PROTOCOLS puts it before
+CBOR; older releases spoke query). cloudwatch has no provider yet, so every operation must
+answer the modeled way for an unimplemented one (HTTP 501, `NotImplemented`, naming the
+operation) in whichever protocol the client spoke.
+"""
+
+from __future__ import annotations
+
+import urllib.request
+from datetime import UTC, datetime
+
+import cbor2
+import pytest
+from botocore.exceptions import ClientError
+
+CBOR_PATH = "/service/GraniteServiceVersion20100801/operation/"
+AUTH = ("AWS4-HMAC-SHA256 Credential=test/20250101/us-east-1/monitoring/aws4_request, "
+        "SignedHeaders=host;x-amz-date, Signature=" + "0" * 64)
+
+
+def _not_implemented(call, operation: str) -> dict:
+    with pytest.raises(ClientError) as err:
+        call()
+    resp = err.value.response
+    assert resp["ResponseMetadata"]["HTTPStatusCode"] == 501
+    assert resp["Error"]["Code"] == "NotImplemented"
+    assert operation in resp["Error"]["Message"]
+    return resp["ResponseMetadata"]["HTTPHeaders"]
+
+
+def _client_speaking(server, protocol: str):
+    return server.client("cloudwatch", protocol=protocol, parameter_validation=False)
+
+
+def test_default_client_gets_not_implemented(server):
+    _not_implemented(server.client("cloudwatch").list_metrics, "ListMetrics")
+
+
+@pytest.mark.parametrize("protocol,content_type", [
+    ("smithy-rpc-v2-cbor", "application/cbor"), ("json", "application/x-amz-json-1.0"), ("query", "text/xml")])
+def test_each_protocol_gets_not_implemented_in_its_format(server, protocol, content_type):
+    client = _client_speaking(server, protocol)
+    sent = []
+    client.meta.events.register("before-send", lambda request, **_: sent.append(request.headers))
+    headers = _not_implemented(client.list_metrics, "ListMetrics")
+    assert headers["content-type"] == content_type
+    assert ("smithy-protocol" in sent[0]) == ("smithy-protocol" in headers) == (protocol == "smithy-rpc-v2-cbor")
+    # An input with timestamps, doubles and nested lists is parsed and validated first.
+    _not_implemented(lambda: client.put_metric_data(Namespace="cloudlet/test", MetricData=[{
+        "MetricName": "latency", "Timestamp": datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
+        "Values": [1.5, 2.25], "Counts": [3.0, 1.0], "Unit": "Milliseconds",
+        "Dimensions": [{"Name": "fn", "Value": "hello"}]}]), "PutMetricData")
+
+
+@pytest.mark.parametrize("protocol", ["smithy-rpc-v2-cbor", "json", "query"])
+def test_validation_error_in_each_protocol(server, protocol):
+    """Constraint violations are checked before the missing provider is noticed."""
+    with pytest.raises(ClientError) as err:
+        _client_speaking(server, protocol).list_metrics(Namespace="")
+    assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    assert "Member must have length greater than or equal to 1" in err.value.response["Error"]["Message"]
+
+
+def _post(server, operation: str, body: bytes, headers: dict | None = None) -> tuple[int, dict, bytes]:
+    req = urllib.request.Request(server.url + CBOR_PATH + operation, method="POST", data=body, headers={
+        "Authorization": AUTH, "smithy-protocol": "rpc-v2-cbor", "Content-Type": "application/cbor",
+        **(headers or {})})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, {k.lower(): v for k, v in r.headers.items()}, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, {k.lower(): v for k, v in e.headers.items()}, e.read()
+
+
+@pytest.mark.parametrize("body", [
+    b"\xbf\x69Namespace",                                  # truncated
+    b"\xa0\x00",                                           # data after the item
+    b"\xa1\x01\x02",                                       # integer map key
+    b"\x81" * 1000 + b"\xa0",                              # nested too deep
+    b"\xa1\x69Namespace\x42ab",                            # bytes where a string belongs
+    b"\xa1\x69Namespace\x63\xff\xfe\xfd",                  # invalid UTF-8
+    b"\x82\x01\x02",                                       # not a structure
+])
+def test_hostile_cbor_gets_a_serialization_error(server, body):
+    status, headers, resp = _post(server, "ListMetrics", body)
+    assert status == 400, resp
+    assert headers["smithy-protocol"] == "rpc-v2-cbor"
+    assert cbor2.loads(resp)["__type"] == "SerializationException"
+
+
+def test_unknown_cbor_operation_is_404(server):
+    status, _, resp = _post(server, "NoSuchOperation", cbor2.dumps({}))
+    assert status == 404
+    assert cbor2.loads(resp)["__type"] == "UnknownOperationException"
