@@ -47,6 +47,7 @@ class Settings:
     port: int = 4566
     data_dir: Path = field(default_factory=default_data_dir)
     database_url: str = ""
+    blob_dir: Path | None = None            # default: <data dir>/blobs; replicas may share one
     postgres_schema: str = "cloudlet"
     ephemeral: bool = False
     log_level: str = "info"
@@ -68,7 +69,7 @@ class Settings:
         s = cls()
         values: dict[str, object] = {}
         conv = {
-            "host": str, "port": int, "data_dir": Path, "database_url": str, "postgres_schema": str, "ephemeral": _bool,
+            "host": str, "port": int, "data_dir": Path, "blob_dir": Path, "database_url": str, "postgres_schema": str, "ephemeral": _bool,
             "log_level": str, "region": str, "default_account": str, "credentials": parse_credentials,
             "enforce_sigv4": _bool, "max_body_bytes": int, "sqlite_synchronous": str, "worker_threads": int,
             "lambda_concurrency_limit": int, "lambda_idle_timeout": float, "lambda_retry_delays": str,

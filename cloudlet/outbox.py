@@ -289,14 +289,14 @@ class Outbox:
         count = 0
         for key, raw in rows:
             data = json.loads(raw)
-            if data.get("owner") in live:
+            owner = data.pop("owner", None)
+            if owner in live:
                 continue
             kind, rid = key[-2], key[-1]
             tx.delete(key)
-            data.pop("owner", None)
             tx.put_json(DUE + (kind, now, rid), data)
             tx.notify(CHANNEL, f"{kind} {now}")
-            log.warning("outbox: record %s (%s) of dead replica %s runs again", rid, kind, data.get("owner"))
+            log.warning("outbox: record %s (%s) of dead replica %s runs again", rid, kind, owner)
             count += 1
         return count
 

@@ -72,7 +72,7 @@ class Platform:
         self.data_dir = data_dir
         self.store = open_store(settings.database_url or None, data_dir, schema=settings.postgres_schema,
                                 synchronous=settings.sqlite_synchronous)
-        self.blobs = BlobStore(data_dir / "blobs")
+        self.blobs = BlobStore(settings.blob_dir or data_dir / "blobs")
         self.identities = Identities(settings)
         self.detector = ServiceDetector(list(PROVIDERS))
         self.executor = ThreadPoolExecutor(max_workers=settings.worker_threads, thread_name_prefix="cloudlet-worker")

@@ -32,17 +32,21 @@ def main() -> None:
 @click.option("--port", type=int, help="Port to listen on [CLOUDLET_PORT, default 4566].")
 @click.option("--data-dir", type=click.Path(path_type=Path), help="Where state lives [CLOUDLET_DATA_DIR].")
 @click.option("--database-url", help="postgresql://... to keep state in PostgreSQL [CLOUDLET_DATABASE_URL].")
+@click.option("--blob-dir", type=click.Path(path_type=Path),
+              help="Where code packages and other blobs live, shared by replicas [CLOUDLET_BLOB_DIR, "
+                   "default <data dir>/blobs].")
 @click.option("--ephemeral", is_flag=True, default=None, help="Keep state in a temporary directory removed at exit.")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
               help="Logging level [CLOUDLET_LOG_LEVEL, default info].")
 @click.option("--enforce-sigv4", is_flag=True, default=None, help="Verify request signatures [CLOUDLET_ENFORCE_SIGV4].")
-def start(host, port, data_dir, database_url, ephemeral, log_level, enforce_sigv4) -> None:
+def start(host, port, data_dir, blob_dir, database_url, ephemeral, log_level, enforce_sigv4) -> None:
     """Start the platform in the foreground (Ctrl-C stops it cleanly)."""
     from cloudlet.config import Settings
     from cloudlet.server import serve
 
     try:
-        settings = Settings.from_env(host=host, port=port, data_dir=data_dir, database_url=database_url,
+        settings = Settings.from_env(host=host, port=port, data_dir=data_dir, blob_dir=blob_dir,
+                                     database_url=database_url,
                                      ephemeral=ephemeral, log_level=log_level, enforce_sigv4=enforce_sigv4)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None

@@ -4,7 +4,9 @@ It owns the environments of every function: idle ones (reused last-in first-out 
 busy ones (one invocation each), their zygotes and their limits. An invocation takes an idle
 environment of the same function version and revision, or starts a new one if concurrency
 allows: at most `reserved_concurrency` busy environments per function and `account_concurrency`
-in all; beyond that it raises TooManyRequests at once (AWS does not queue synchronous invokes).
+per account and region; beyond that it raises TooManyRequests at once (AWS does not queue
+synchronous invokes). Those limits are pools of `slots` (slots.py): counted in this process by
+default, shared through the store when replicas share the limits.
 
 Failures come back as InvokeResult with function_error "Unhandled" and AWS's error payloads:
 an exception in the handler (the environment stays warm), Sandbox.Timedout (the environment
@@ -42,6 +44,7 @@ from cloudlet.compute.environment import (
 )
 from cloudlet.compute.isolation import Cgroup, Cgroups, probe_mount_namespace
 from cloudlet.compute.logs import Line, billed_ms, iso_now, log_stream_name, now_ms, report_line
+from cloudlet.compute.slots import LocalSlots, Pool, Slots
 from cloudlet.compute.types import (
     ACCOUNT_LIMIT,
     RESERVED_LIMIT,
@@ -92,9 +95,10 @@ class ComputeManager:
                  log_sink: LogSink | None = None, hide_paths: tuple[Path, ...] = (),
                  credentials: Callable[[str], tuple[str, str, str]] | None = None,
                  preload_sdk: bool = True, use_namespaces: bool = True, use_cgroups: bool = True,
-                 prefork: int = 16) -> None:
+                 prefork: int = 16, slots: Slots | None = None) -> None:
         self.data_dir = Path(data_dir)
         self.account_concurrency = account_concurrency
+        self.slots: Slots = slots if slots is not None else LocalSlots()
         self.idle_timeout_s = idle_timeout_s
         self.log_sink = log_sink
         self.hide_paths = tuple(Path(p) for p in hide_paths)
@@ -206,7 +210,7 @@ class ComputeManager:
         if cognito_identity:
             cognito_identity = _json_text(cognito_identity)
         fn = self._function(spec)
-        self._admit(fn, spec)
+        taken = await self._admit(spec)
         env = self._take_idle(fn, spec)
         fn.busy += 1
         self._busy_total += 1
@@ -227,6 +231,8 @@ class ComputeManager:
         finally:
             fn.busy -= 1
             self._busy_total -= 1
+            for pool in taken:
+                self.slots.give_back(pool)
             if env is not None:
                 self._release(fn, env)
 
@@ -244,13 +250,23 @@ class ComputeManager:
             fn.revisions[spec.version] = spec.revision
         return fn
 
-    def _admit(self, fn: _Function, spec: FunctionSpec) -> None:
-        if spec.reserved_concurrency is not None and fn.busy >= spec.reserved_concurrency:
-            self.counters["throttles"] += 1
-            raise TooManyRequests(RESERVED_LIMIT)
-        if self._busy_total >= self.account_concurrency:
-            self.counters["throttles"] += 1
-            raise TooManyRequests(ACCOUNT_LIMIT)
+    async def _admit(self, spec: FunctionSpec) -> list[Pool]:
+        """Take a slot of each pool the invocation counts against, or raise TooManyRequests."""
+        taken: list[Pool] = []
+        for pool, limit, reason in self._pools(spec):
+            if not (self.slots.take(pool, limit) or await self.slots.take_more(pool, limit)):
+                for held in taken:
+                    self.slots.give_back(held)
+                self.counters["throttles"] += 1
+                raise TooManyRequests(reason)
+            taken.append(pool)
+        return taken
+
+    def _pools(self, spec: FunctionSpec) -> list[tuple[Pool, int, str]]:
+        account = (("account", spec.account, spec.region), self.account_concurrency, ACCOUNT_LIMIT)
+        if spec.reserved_concurrency is None:
+            return [account]
+        return [(("function", spec.function_key), spec.reserved_concurrency, RESERVED_LIMIT), account]
 
     def _take_idle(self, fn: _Function, spec: FunctionSpec) -> Environment | None:
         stack = fn.idle.get((spec.version, spec.revision))

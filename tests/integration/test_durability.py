@@ -79,3 +79,72 @@ def test_postgresql_backend_keeps_state_across_restarts(tmp_path):
     finally:
         with psycopg.connect(PG_URL, autocommit=True) as conn:
             conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+def _health(srv: Server) -> dict:
+    import json
+    import urllib.request
+
+    with urllib.request.urlopen(srv.url + "/_cloudlet/health", timeout=5) as r:
+        return json.loads(r.read())
+
+
+SLOW_BUCKET = '''
+import time, boto3
+def handler(event, context):
+    print("marker", event["marker"])
+    time.sleep(event.get("sleep", 0))
+    if event.get("bucket"):
+        boto3.client("s3").create_bucket(Bucket=event["bucket"])
+'''
+
+
+def test_function_logs_survive_kill_9(tmp_path):
+    import json
+
+    from tests.integration.test_lambda_invoke import create
+
+    srv = Server(data_dir=tmp_path).start()
+    lam = srv.client("lambda")
+    name = create(lam, files={"app.py": SLOW_BUCKET})
+    marker = uuid.uuid4().hex
+    for _ in range(5):
+        lam.invoke(FunctionName=name, Payload=json.dumps({"marker": marker}).encode())
+    srv.stop(signal.SIGKILL)  # right after the last answer
+    again = Server(data_dir=tmp_path).start()
+    try:
+        events = again.client("logs").filter_log_events(logGroupName=f"/aws/lambda/{name}",
+                                                        filterPattern=f'"{marker}"')["events"]
+        assert len(events) == 5
+    finally:
+        again.stop()
+
+
+def test_an_event_invocation_cut_off_by_kill_9_runs_again_soon_after_restart(tmp_path):
+    import json
+    import time
+
+    from tests.integration.test_lambda_invoke import create
+
+    srv = Server(data_dir=tmp_path).start()
+    lam = srv.client("lambda")
+    name = create(lam, files={"app.py": SLOW_BUCKET}, Timeout=30)
+    bucket = f"rerun-{uuid.uuid4().hex[:8]}"
+    lam.invoke(FunctionName=name, InvocationType="Event",
+               Payload=json.dumps({"marker": "m", "sleep": 3, "bucket": bucket}).encode())
+    deadline = time.monotonic() + 20
+    while _health(srv)["outbox"]["running"] == 0:  # the invocation is running (leased)
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    srv.stop(signal.SIGKILL)  # before it could make the bucket
+    again = Server(data_dir=tmp_path).start()
+    restarted = time.monotonic()
+    try:
+        while bucket not in _bucket_names(again):
+            # It runs again as soon as the dead server's lease is taken over (its process is
+            # gone, so at once), then sleeps 3 s: well under the 16 minutes a lease once held it.
+            assert time.monotonic() - restarted < 20, again.log()
+            time.sleep(0.2)
+        assert _health(again)["outbox"]["reclaimed"] == 1
+    finally:
+        again.stop()

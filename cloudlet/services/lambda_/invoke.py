@@ -30,6 +30,7 @@ from cloudlet.services.logs.api import LogsApi
 
 from . import functions
 from .errors import InvalidParameterValueException
+from .slots import SharedSlots
 
 log = logging.getLogger("cloudlet.lambda")
 
@@ -81,6 +82,7 @@ class Invoker:
         self._pending_gen = 0
         self._written_gen = -1
         self._flushing: asyncio.Future | None = None
+        self.slots = SharedSlots(infra)
 
     async def compute(self) -> ComputeManager:
         if self._compute is None:
@@ -92,7 +94,7 @@ class Invoker:
                         account_concurrency=settings.lambda_concurrency_limit,
                         idle_timeout_s=settings.lambda_idle_timeout, log_sink=self._log_sink,
                         hide_paths=(self.infra.data_dir, *host_aws_config_dirs()),
-                        prefork=max(0, settings.lambda_prefork))
+                        prefork=max(0, settings.lambda_prefork), slots=self.slots)
                     await manager.start()
                     self._compute = manager
         return self._compute
