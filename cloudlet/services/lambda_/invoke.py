@@ -23,7 +23,7 @@ import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cloudlet.compute import ComputeManager, FunctionSpec, InvokeResult, TooManyRequests
+from cloudlet.compute import ComputeManager, FunctionSpec, InvokeResult, ResponseStream, TooManyRequests
 from cloudlet.protocol.errors import ServiceError
 from cloudlet.services.logs.events import append_events
 
@@ -201,7 +201,8 @@ class Invoker:
             snap_start=(config.get("SnapStart") or {}).get("OptimizationStatus") == "On")
 
     async def run(self, resolved: functions.ResolvedFunction, payload: bytes, *, request_id: str,
-                  client_context: str | None = None, trace_id: str | None = None) -> InvokeResult:
+                  client_context: str | None = None, trace_id: str | None = None,
+                  stream: ResponseStream | None = None) -> InvokeResult:
         # Reserved concurrency is no part of the revision (it changes no RevisionId): key on it too.
         key = (resolved.arn, resolved.version, resolved.revision, resolved.reserved_concurrency)
         spec = self._specs.get(key)
@@ -212,7 +213,7 @@ class Invoker:
             self._specs[key] = spec
         manager = await self.compute()
         return await manager.invoke(spec, payload, request_id=request_id, client_context=client_context,
-                                    trace_id=trace_id)
+                                    trace_id=trace_id, stream=stream)
 
 
 def host_aws_config_dirs() -> list[Path]:
