@@ -97,7 +97,8 @@ def to_response(payload: bytes) -> HttpResponse:
         headers = {str(k): str(v) for k, v in (out.get("headers") or {}).items()}
         body = out.get("body") or ""
         data = base64.b64decode(body) if out.get("isBase64Encoded") else str(body).encode()
-        headers.setdefault("Content-Type", "application/json")
+        if not any(k.lower() == "content-type" for k in headers):  # the function's own, in any case
+            headers["Content-Type"] = "application/json"
         if out.get("cookies"):
             headers["Set-Cookie"] = [str(c) for c in out["cookies"]]  # one header line each
         return HttpResponse(int(out["statusCode"]), headers, data)
