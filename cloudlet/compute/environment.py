@@ -362,7 +362,8 @@ class ProcessEnvironment(Environment):
             outcome = await self._wait(fut)
         finally:
             self._inv = None
-            self._streamed, self._streamed_size = [], 0
+            if self._streamed_size:
+                self._streamed, self._streamed_size = [], 0
         self._sample_rss()
         return outcome
 
