@@ -163,3 +163,50 @@ def test_size_limits(engine, code):
 def test_functions_that_do_not_stream_leave_the_stream_unopened(engine, code):
     chunks, result, _, stream = streamed(engine, make_spec(code, handler="app.handler"))
     assert chunks == [] and not stream.opened and json.loads(result.payload) == [1, 2]
+
+
+RAW_RUNTIME = r'''
+import base64, json, os, socket, time, urllib.request
+
+api = os.environ["AWS_LAMBDA_RUNTIME_API"]
+host, port = api.split(":")
+while True:
+    with urllib.request.urlopen(f"http://{api}/2018-06-01/runtime/invocation/next") as r:
+        rid, event = r.headers["Lambda-Runtime-Aws-Request-Id"], json.loads(r.read())
+    s = socket.create_connection((host, int(port)))
+    s.sendall((f"POST /2018-06-01/runtime/invocation/{rid}/response HTTP/1.1\r\nHost: {api}\r\n"
+               "Lambda-Runtime-Function-Response-Mode: streaming\r\nTransfer-Encoding: chunked\r\n"
+               "Trailer: Lambda-Runtime-Function-Error-Type, Lambda-Runtime-Function-Error-Body\r\n"
+               "Content-Type: text/csv\r\nConnection: close\r\n\r\n").encode())
+    for part in event["parts"]:
+        s.sendall(b"%x\r\n%s\r\n" % (len(part), part.encode()))
+        time.sleep(event.get("pause", 0))
+    trailers = b""
+    if event.get("error"):
+        doc = base64.b64encode(json.dumps({"errorType": "Custom.Broken", "errorMessage": event["error"]}).encode())
+        trailers = (b"Lambda-Runtime-Function-Error-Type: Custom.Broken\r\n"
+                    b"Lambda-Runtime-Function-Error-Body: " + doc + b"\r\n")
+    s.sendall(b"0\r\n" + trailers + b"\r\n")
+    assert s.recv(4096).startswith(b"HTTP/1.1 202")
+    s.close()
+'''
+
+
+def test_a_custom_runtime_streams_over_raw_http(engine, tmp_path):
+    """The Runtime API's streaming mode as AWS documents it, spoken by hand: chunked body, then
+    the error trailers (base64 body), one connection per response."""
+    import sys
+
+    code = write_files(tmp_path, {"runtime.py": RAW_RUNTIME,
+                                  "bootstrap": f'#!/bin/sh\nexec {sys.executable} "$LAMBDA_TASK_ROOT/runtime.py"\n'})
+    (code / "bootstrap").chmod(0o755)
+    spec = make_spec(code, runtime="provided.al2023", handler="unused")
+    chunks, result, _, stream = streamed(engine, spec, json.dumps({"parts": ["a,b\n", "c,d\n"], "pause": 0.5}).encode())
+    assert result.function_error is None, (result.payload, result.log_text)
+    assert stream.content_type == "text/csv" and [c for _, c in chunks] == [b"a,b\n", b"c,d\n"]
+    assert chunks[1][0] - chunks[0][0] > 0.3
+    chunks, result, _, _ = streamed(engine, spec, json.dumps({"parts": ["x"], "error": "disk on fire"}).encode())
+    assert [c for _, c in chunks] == [b"x"] and result.error_type == "Custom.Broken"
+    assert json.loads(result.payload) == {"errorType": "Custom.Broken", "errorMessage": "disk on fire"}
+    plain = engine.invoke(spec, json.dumps({"parts": ["p", "q"]}).encode())
+    assert plain.payload == b"pq" and plain.function_error is None
