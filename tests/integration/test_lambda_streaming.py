@@ -53,6 +53,15 @@ exports.fails = awslambda.streamifyResponse(async (event, stream) => {
   throw new RangeError("went wrong");
 });
 exports.failsFirst = awslambda.streamifyResponse(async () => { throw new Error("nothing written"); });
+exports.outlives = awslambda.streamifyResponse(async (event, stream) => {
+  stream.write("first");
+  await sleep(800);
+  for (let i = 0; i < 200; i++) {  // nobody reads these any more: they must not hold the function back
+    if (!stream.write("x".repeat(65536))) await new Promise((r) => stream.once("drain", r));
+  }
+  console.log("finished after the client left");
+  stream.end();
+});
 exports.hangs = awslambda.streamifyResponse(async (event, stream) => {
   stream.write("before the timeout");
   await sleep(60000);
@@ -162,6 +171,32 @@ def test_node_errors_and_timeouts_while_streaming(server):
     complete = events[-1][1]["InvokeComplete"]
     assert complete["ErrorCode"] == "Sandbox.Timedout"
     assert "Task timed out after 2.00 seconds" in complete["ErrorDetails"]
+
+
+@needs_node
+def test_a_client_that_leaves_does_not_stop_the_function(server):
+    """As on AWS, a broken client connection neither stops the function nor keeps its output."""
+    lam = server.client("lambda")
+    name = create(lam, runtime="nodejs20.x", handler="index.outlives", files={"index.js": NODE}, Timeout=10)
+    resp = lam.invoke_with_response_stream(FunctionName=name, Payload=b"{}")
+    first = next(iter(resp["EventStream"]))
+    assert first == {"PayloadChunk": {"Payload": b"first"}}
+    resp["EventStream"].close()  # hang up mid-stream
+    logs = server.client("logs")
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        try:
+            events = logs.filter_log_events(logGroupName=f"/aws/lambda/{name}")["events"]
+        except ClientError:
+            events = []
+        if any("finished after the client left" in e["message"] for e in events) and any(
+                e["message"].startswith("REPORT") for e in events):
+            break
+        time.sleep(0.2)
+    else:
+        pytest.fail("the function did not run to its end after the client left")
+    again = lam.invoke_with_response_stream(FunctionName=name, Payload=b"{}")
+    assert len(payload_of(read_stream(again)[0])) == 5 + 200 * 65536
 
 
 # ---- function URLs ------------------------------------------------------------------------------
