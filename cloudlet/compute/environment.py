@@ -24,6 +24,7 @@ import signal
 import socket
 import struct
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from cloudlet.compute.catalog import Runtime
@@ -391,7 +392,7 @@ class ProcessEnvironment(Environment):
     # A response in streaming mode: to the invocation's ResponseStream if its caller reads one,
     # else buffered and answered whole (an Invoke of a streaming function), each with its limit.
 
-    def runtime_stream_open(self, content_type: str, pause, resume) -> None:
+    def runtime_stream_open(self, content_type: str, pause: Callable[[], None], resume: Callable[[], None]) -> None:
         stream = self._inv.stream if self._inv is not None else None
         if stream is not None:
             stream.open(content_type, pause, resume)
