@@ -8,14 +8,15 @@
 
 Modules: manager (scheduling, limits, results and logs), environment (the Sandbox seam: Python
 environments forked from zygotes, processes speaking the Runtime API), zygote (fork servers),
-runtime_api (HTTP Runtime API), workspace (files and variables), isolation (cgroups, mount
-namespaces), catalog (runtimes on this host), logs (log streams and platform lines),
-runtimes/ (code that runs inside environments).
+runtime_api (HTTP Runtime API), streaming (a response read while the function writes it),
+workspace (files and variables), isolation (cgroups, mount namespaces), catalog (runtimes on this
+host), logs (log streams and platform lines), runtimes/ (code that runs inside environments).
 """
 
 from cloudlet.compute.catalog import RuntimeUnavailable
 from cloudlet.compute.catalog import check as check_runtime
 from cloudlet.compute.manager import ComputeManager
+from cloudlet.compute.streaming import ResponseStream
 from cloudlet.compute.types import (
     ACCOUNT_LIMIT,
     RESERVED_LIMIT,
@@ -32,6 +33,7 @@ __all__ = [
     "FunctionSpec",
     "InvokeResult",
     "LogGroup",
+    "ResponseStream",
     "RuntimeUnavailable",
     "TooManyRequests",
     "check_runtime",

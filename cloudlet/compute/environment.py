@@ -24,18 +24,24 @@ import signal
 import socket
 import struct
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from cloudlet.compute.catalog import Runtime
 from cloudlet.compute.isolation import Cgroup
 from cloudlet.compute.logs import LogPipe, log_stream_name
 from cloudlet.compute.runtime_api import RuntimeAPIServer
+from cloudlet.compute.streaming import ResponseStream
 from cloudlet.compute.types import FunctionSpec
 from cloudlet.compute.workspace import EnvFS
 from cloudlet.compute.zygote import Zygote
 
 FRAME = struct.Struct("<II")
 MAX_RESPONSE = 6 * 1024 * 1024 + 100  # 6291556 bytes, the synchronous response limit
+# A streamed response (InvokeWithResponseStream, RESPONSE_STREAM function URLs) may be larger: AWS
+# raised its limit from a 20 MB soft limit to 200 MB in July 2025. Responses streamed to an Invoke
+# caller are buffered and keep the 6 MB limit.
+MAX_STREAMED_RESPONSE = 200 * 1024 * 1024
 NODE_BOOTSTRAP_NAME = "node_bootstrap.js"  # in the runtime directory (EnvFS.runtime_dir)
 
 
@@ -48,6 +54,7 @@ class Invocation:
     client_context: str | None = None
     cognito_identity: str | None = None
     trace_id: str | None = None
+    stream: ResponseStream | None = None  # the caller reads a streamed response as it is written
 
 
 @dataclass
@@ -308,6 +315,9 @@ class ProcessEnvironment(Environment):
         self._started_at = 0.0
         self._init_done = False
         self._warnings: list[str] = []
+        self._inv: Invocation | None = None
+        self._streamed: list[bytes] = []  # a streamed response to a caller that does not stream
+        self._streamed_size = 0
 
     async def open_api(self) -> str:
         self.api = RuntimeAPIServer(self)
@@ -347,8 +357,14 @@ class ProcessEnvironment(Environment):
 
     async def invoke(self, inv: Invocation, deadline: float) -> Outcome:
         fut = self._arm(deadline)
+        self._inv = inv
         self.api.deliver(inv)
-        outcome = await self._wait(fut)
+        try:
+            outcome = await self._wait(fut)
+        finally:
+            self._inv = None
+            if self._streamed_size:
+                self._streamed, self._streamed_size = [], 0
         self._sample_rss()
         return outcome
 
@@ -373,6 +389,34 @@ class ProcessEnvironment(Environment):
     def runtime_response(self, body: bytes, too_large: bool) -> None:
         self._resolve(_too_large() if too_large else Outcome("ok", body))
 
+    # A response in streaming mode: to the invocation's ResponseStream if its caller reads one,
+    # else buffered and answered whole (an Invoke of a streaming function), each with its limit.
+
+    def runtime_stream_open(self, content_type: str, pause: Callable[[], None], resume: Callable[[], None]) -> None:
+        stream = self._inv.stream if self._inv is not None else None
+        if stream is not None:
+            stream.open(content_type, pause, resume)
+
+    def runtime_stream_data(self, data: bytes) -> None:
+        stream = self._inv.stream if self._inv is not None else None
+        self._streamed_size += len(data)
+        if self._streamed_size > (MAX_STREAMED_RESPONSE if stream is not None else MAX_RESPONSE):
+            return  # over the limit: the rest is dropped, the end reports it
+        if stream is not None:
+            stream.write(data)
+        else:
+            self._streamed.append(data)
+
+    def runtime_stream_end(self, error_type: str | None, error_body: bytes | None) -> None:
+        stream = self._inv.stream if self._inv is not None else None
+        limit = MAX_STREAMED_RESPONSE if stream is not None else MAX_RESPONSE
+        if self._streamed_size > limit:
+            self._resolve(_too_large(limit))
+        elif error_type is not None or error_body is not None:
+            self.runtime_error(error_body or b"", error_type)
+        else:
+            self._resolve(Outcome("ok", b"".join(self._streamed)))
+
     def runtime_error(self, body: bytes, error_type: str | None) -> None:
         payload = _error_payload(body, error_type)
         self._resolve(Outcome("error", payload, error_type=_error_type(payload) or error_type))
@@ -395,9 +439,9 @@ def _take_frames(buf: bytearray):
         yield meta, body
 
 
-def _too_large() -> Outcome:
+def _too_large(limit: int = MAX_RESPONSE) -> Outcome:
     body = json.dumps({"errorMessage": f"Response payload size exceeded maximum allowed payload size "
-                                       f"({MAX_RESPONSE} bytes).", "errorType": "Function.ResponseSizeTooLarge"})
+                                       f"({limit} bytes).", "errorType": "Function.ResponseSizeTooLarge"})
     return Outcome("error", body.encode(), error_type="Function.ResponseSizeTooLarge")
 
 

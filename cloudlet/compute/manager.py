@@ -45,6 +45,7 @@ from cloudlet.compute.environment import (
 from cloudlet.compute.isolation import Cgroup, Cgroups, probe_mount_namespace
 from cloudlet.compute.logs import Line, billed_ms, iso_now, log_stream_name, now_ms, report_line
 from cloudlet.compute.slots import LocalSlots, Pool, Slots
+from cloudlet.compute.streaming import ResponseStream
 from cloudlet.compute.types import (
     ACCOUNT_LIMIT,
     RESERVED_LIMIT,
@@ -196,7 +197,9 @@ class ComputeManager:
 
     async def invoke(self, spec: FunctionSpec, payload: bytes, *, request_id: str,
                      client_context: str | None = None, cognito_identity: str | None = None,
-                     trace_id: str | None = None) -> InvokeResult:
+                     trace_id: str | None = None, stream: ResponseStream | None = None) -> InvokeResult:
+        """Run one invocation. With `stream`, a response the runtime sends in streaming mode is
+        written to it as it arrives (the result's payload is then empty); the caller closes it."""
         if self._ready is None or not self._ready.done():
             await self._ensure_ready()
         self.counters["invocations"] += 1
@@ -216,7 +219,7 @@ class ComputeManager:
         self._busy_total += 1
         try:
             inv = Invocation(request_id, payload, 0, spec.function_arn, client_context, cognito_identity,
-                             trace_id or _trace_id())
+                             trace_id or _trace_id(), stream)
             if env is None:
                 self.counters["cold_starts"] += 1
                 try:

@@ -9,11 +9,18 @@ as it is on AWS where each environment has its own endpoint.
     POST /2018-06-01/runtime/invocation/{id}/response    202
     POST /2018-06-01/runtime/invocation/{id}/error       202 (Lambda-Runtime-Function-Error-Type)
     POST /2018-06-01/runtime/init/error                  202
+
+A response posted with `Lambda-Runtime-Function-Response-Mode: streaming` (chunked) is handed to
+the environment chunk by chunk as it arrives, not when it is complete; an error that happens
+mid-stream arrives in the trailers `Lambda-Runtime-Function-Error-Type` and
+`Lambda-Runtime-Function-Error-Body` (base64), as AWS's Runtime API defines.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import json
 from typing import TYPE_CHECKING
 
@@ -84,6 +91,30 @@ class RuntimeAPIServer:
 
     # ---- the runtime side ---------------------------------------------------------------------
 
+    def begin_stream(self, conn: _Connection, path: bytes, headers: dict[bytes, bytes]) -> bool:
+        """A streaming POST to .../response: if it answers the current invocation, its body goes
+        to the environment as it arrives (True); anything else is answered when complete."""
+        parts = path[len(PREFIX):].split(b"/") if path.startswith(PREFIX) else []
+        inv = self.current
+        if (len(parts) != 3 or parts[0] != b"invocation" or parts[2] != b"response" or inv is None
+                or not self._delivered or parts[1].decode("utf-8", "replace") != inv.request_id):
+            return False
+        self.current = None
+        content_type = headers.get(b"content-type", b"application/octet-stream").decode("latin-1")
+        self.env.runtime_stream_open(content_type, conn.pause_reading, conn.resume_reading)
+        return True
+
+    def end_stream(self, conn: _Connection, trailers: dict[bytes, bytes]) -> None:
+        conn.respond(202, ACCEPTED)
+        error_type = trailers.get(b"lambda-runtime-function-error-type", b"").decode("utf-8", "replace") or None
+        error_body = None
+        if b"lambda-runtime-function-error-body" in trailers:
+            try:
+                error_body = base64.b64decode(trailers[b"lambda-runtime-function-error-body"], validate=True)
+            except (binascii.Error, ValueError):
+                error_body = trailers[b"lambda-runtime-function-error-body"]
+        self.env.runtime_stream_end(error_type, error_body)
+
     def handle(self, conn: _Connection, method: bytes, path: bytes, headers: dict[bytes, bytes],
                body: bytes, too_large: bool) -> None:
         if not path.startswith(PREFIX):
@@ -133,6 +164,8 @@ class _Connection(asyncio.Protocol):
         self._body: list[bytes] = []
         self._size = 0
         self._keep_alive = True
+        self._streaming = False  # this request's body goes to the environment as it arrives
+        self._trailers: dict[bytes, bytes] | None = None  # set once the headers are complete
 
     # asyncio callbacks
     def connection_made(self, transport) -> None:
@@ -140,6 +173,8 @@ class _Connection(asyncio.Protocol):
         self.api._conns.add(self)
 
     def connection_lost(self, exc) -> None:
+        # A stream cut short (the runtime died or closed the socket) ends with the process's exit
+        # or the invocation's timeout: no response is made up from a partial body.
         self.api._conns.discard(self)
         if self.api._waiting is self:
             self.api._waiting = None
@@ -158,20 +193,37 @@ class _Connection(asyncio.Protocol):
         self._headers = {}
         self._body = []
         self._size = 0
+        self._streaming = False
+        self._trailers = None
 
     def on_url(self, url: bytes) -> None:
         self._url += url
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self._headers[name.lower()] = value
+        if self._trailers is not None:  # after the body of a chunked request: a trailer
+            self._trailers[name.lower()] = value
+        else:
+            self._headers[name.lower()] = value
+
+    def on_headers_complete(self) -> None:
+        self._trailers = {}
+        if (self._headers.get(b"lambda-runtime-function-response-mode", b"").lower() == b"streaming"
+                and self.parser.get_method() == b"POST"):
+            self._streaming = self.api.begin_stream(self, self._url.split(b"?", 1)[0], self._headers)
 
     def on_body(self, body: bytes) -> None:
+        if self._streaming:
+            self.api.env.runtime_stream_data(body)
+            return
         self._size += len(body)
         if self._size <= MAX_BODY:
             self._body.append(body)
 
     def on_message_complete(self) -> None:
         self._keep_alive = self.parser.should_keep_alive()
+        if self._streaming:
+            self._streaming = False
+            return self.api.end_stream(self, self._trailers or {})
         path = self._url.split(b"?", 1)[0]
         self.api.handle(self, self.parser.get_method(), path, self._headers, b"".join(self._body),
                         self._size > MAX_BODY)
@@ -191,6 +243,14 @@ class _Connection(asyncio.Protocol):
         self.transport.write(b"".join(head) + body)
         if not self._keep_alive:
             self.transport.close()
+
+    def pause_reading(self) -> None:
+        if self.transport is not None:
+            self.transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.resume_reading()
 
     def close(self) -> None:
         if self.transport is not None:

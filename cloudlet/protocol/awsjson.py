@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from . import jsoncodec
+from . import events, jsoncodec
 from .base import Protocol, WireError, message_member, query_error_header, resolve_error
 from .document import ShapeCodec
 from .errors import SerializationException, ServiceError, UnknownOperationException
+from .eventstream import encode_message
 from .http import HttpRequest, HttpResponse
 from .service import ServiceSpec
 
 if TYPE_CHECKING:
-    from botocore.model import OperationModel
+    from botocore.model import OperationModel, Shape
 
 
 def error_document(codec: ShapeCodec, wire: WireError) -> dict[str, Any]:
@@ -50,8 +51,22 @@ class JsonProtocol(Protocol):
 
     def serialize(self, spec: ServiceSpec, op: OperationModel, result: dict, request_id: str) -> HttpResponse:
         shape = op.output_shape
+        if shape is not None and op.has_event_stream_output:
+            return self._event_stream(spec, shape, result, request_id)
         body = jsoncodec.dumps(jsoncodec.encode(shape, result) if shape is not None else {})
         return HttpResponse(200, {"Content-Type": self.content_type(spec), "x-amzn-RequestId": request_id}, body)
+
+    def _event_stream(self, spec: ServiceSpec, shape: Shape, result: dict, request_id: str) -> HttpResponse:
+        """The whole body is an event stream; the other output members travel first, in an
+        `initial-response` event (which botocore requires)."""
+        name = shape.event_stream_name
+        content_type = self.content_type(spec)
+        initial = encode_message({":message-type": "event", ":event-type": "initial-response",
+                                  ":content-type": content_type},
+                                 jsoncodec.dumps(jsoncodec.encode(shape, {k: v for k, v in result.items() if k != name})))
+        fmt = events.EventFormat(lambda s, v: jsoncodec.dumps(jsoncodec.encode(s, v)), content_type)
+        body = events.message_stream(spec, shape.members[name], result.get(name) or (), fmt, first=initial)
+        return HttpResponse(200, {"Content-Type": events.CONTENT_TYPE, "x-amzn-RequestId": request_id}, body)
 
     def serialize_error(self, spec: ServiceSpec, op: OperationModel | None, err: ServiceError,
                         request_id: str) -> HttpResponse:

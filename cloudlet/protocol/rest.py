@@ -10,7 +10,7 @@ import base64
 import json
 from typing import TYPE_CHECKING, Any
 
-from . import jsoncodec, xmlcodec
+from . import events, jsoncodec, xmlcodec
 from .base import Protocol, WireError, message_member, resolve_error
 from .errors import SerializationException, ServiceError, UnknownOperationException
 from .http import HttpRequest, HttpResponse
@@ -106,6 +106,7 @@ class RestProtocol(Protocol):
     """URI/query/header binding shared by rest-json and rest-xml."""
 
     body_content_type = ""
+    event_content_type = ""  # of documents inside event-stream messages
 
     def find_operation(self, spec: ServiceSpec, req: HttpRequest) -> tuple[OperationModel, Any]:
         found = spec.router.match(req.method, req.path, req.query, req.headers)
@@ -214,7 +215,11 @@ class RestProtocol(Protocol):
         if payload is not None:
             member = shape.members[payload]
             value = body_values.get(payload)
-            if member.type_name in ("blob", "string"):
+            if member.serialization.get("eventstream"):
+                if value is not None:
+                    body = events.message_stream(spec, member, value, self.event_format(spec))
+                    headers.setdefault("Content-Type", events.CONTENT_TYPE)
+            elif member.type_name in ("blob", "string"):
                 body = value.encode("utf-8") if isinstance(value, str) else (value if value is not None else b"")
                 if not _has_header_member(shape, "content-type"):
                     headers.setdefault("Content-Type", "application/octet-stream")
@@ -228,6 +233,11 @@ class RestProtocol(Protocol):
 
     def always_body(self, shape: Shape) -> bool:
         return False
+
+    def event_format(self, spec: ServiceSpec) -> events.EventFormat:
+        """Documents inside events are written like bodies (the event's shape names the root)."""
+        return events.EventFormat(lambda shape, value: self.encode_body(spec, shape, value, None),
+                                  self.event_content_type)
 
     def serialize_error(self, spec: ServiceSpec, op: OperationModel | None, err: ServiceError,
                         request_id: str) -> HttpResponse:
@@ -254,6 +264,7 @@ class RestProtocol(Protocol):
 class RestJsonProtocol(RestProtocol):
     name = "rest-json"
     body_content_type = "application/json"
+    event_content_type = "application/json"
 
     def decode_body(self, shape: Shape, body: bytes) -> Any:
         data = jsoncodec.loads(body)
@@ -280,6 +291,7 @@ class RestJsonProtocol(RestProtocol):
 class RestXmlProtocol(RestProtocol):
     name = "rest-xml"
     body_content_type = "application/xml"
+    event_content_type = "text/xml"
 
     def decode_body(self, shape: Shape, body: bytes) -> Any:
         root = xmlcodec.parse_document(body)

@@ -549,6 +549,7 @@ def test_function_url_invokes_the_function(server):
 
     status, headers, body = _fetch(server, host, "/echo", b"hi there")
     assert status == 201 and headers["x-custom"] == "yes"
+    assert headers.get_all("Content-Type") == ["text/plain"]
     assert headers.get_all("Set-Cookie") == ["a=1", "b=2"]
     assert json.loads(body) == {"method": "POST", "path": "/echo", "body": "hi there", "version": "2.0"}
     status, _, body = _fetch(server, host, "/plain?x=1&x=2")

@@ -3,6 +3,7 @@ reads the responses we write."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import math
 from datetime import datetime
@@ -38,8 +39,39 @@ def botocore_request(protocol: str, op: OperationModel, params: dict) -> HttpReq
     return HttpRequest(prepared.method, url.path or "/", url.query, headers, body, url.netloc)
 
 
-def botocore_parse(protocol: str, op: OperationModel, resp: HttpResponse) -> dict:
-    body = resp.body if isinstance(resp.body, bytes) else b"".join(resp.body)  # type: ignore[arg-type]
+def collect_body(body) -> bytes:
+    """A response body as bytes, whether bytes, an iterable or an async iterator."""
+    if isinstance(body, bytes):
+        return body
+    if hasattr(body, "__aiter__"):
+        async def drain() -> bytes:
+            return b"".join([chunk async for chunk in body])
+        return asyncio.run(drain())
+    return b"".join(body)
+
+
+class _RawStream:
+    """What botocore's EventStream reads: a urllib3-like `.stream()` (small pieces, so messages
+    arrive split the way a network delivers them)."""
+
+    def __init__(self, data: bytes, piece: int = 7) -> None:
+        self.data, self.piece = data, piece
+
+    def stream(self):
+        for i in range(0, len(self.data), self.piece):
+            yield self.data[i:i + self.piece]
+
+    def close(self) -> None:
+        pass
+
+
+def botocore_parse(protocol: str, op: OperationModel, resp: HttpResponse, lazy: bool = False) -> dict:
+    """botocore's reading of a response. An event-stream member comes back as the list of its
+    events (an exception message in the stream raises botocore's EventStreamError), or with
+    `lazy` as botocore's EventStream itself."""
+    body = collect_body(resp.body)
+    if op.has_event_stream_output and resp.status < 300:
+        return _parse_event_stream(protocol, op, resp, body, lazy)
     parser = create_parser(protocol)
     headers = HTTPHeaderDict(resp.headers)
     shape = op.output_shape
@@ -51,6 +83,17 @@ def botocore_parse(protocol: str, op: OperationModel, resp: HttpResponse) -> dic
     if payload and hasattr(parsed.get(payload), "read"):
         data = parsed[payload].read()
         parsed[payload] = data.decode("utf-8") if shape.members[payload].type_name == "string" else data
+    return parsed
+
+
+def _parse_event_stream(protocol: str, op: OperationModel, resp: HttpResponse, body: bytes, lazy: bool) -> dict:
+    parser = create_parser(protocol)
+    response = {"status_code": resp.status, "headers": HTTPHeaderDict(resp.headers), "body": _RawStream(body),
+                "context": {"operation_name": op.name}}
+    parsed = parser.parse(response, op.output_shape)
+    name = op.output_shape.event_stream_name
+    if name in parsed and not lazy:
+        parsed[name] = list(parsed[name])
     return parsed
 
 

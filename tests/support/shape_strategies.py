@@ -117,3 +117,19 @@ def for_output(shape: Shape):
         else:
             members[name] = for_shape(m)
     return st.fixed_dictionaries({}, optional=members)
+
+
+def for_events(stream: Shape):
+    """Non-empty lists of events of an event-stream shape, as a provider yields them:
+    `{"Name": {...}}` with every member set (few examples per operation: make each count).
+    Members bound to event headers get header-safe text; modeled exceptions are not events."""
+    choices = []
+    for name, event in stream.members.items():
+        if event.metadata.get("exception"):
+            continue
+        members = {}
+        for member_name, m in event.members.items():
+            text = HEADER_TEXT if m.serialization.get("eventheader") else TEXT
+            members[member_name] = for_shape(m, text=text, depth=1)
+        choices.append(st.fixed_dictionaries(members).map(lambda v, n=name: {n: v}))
+    return st.lists(st.one_of(choices), min_size=1, max_size=4) if choices else st.just([])

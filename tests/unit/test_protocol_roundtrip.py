@@ -13,12 +13,14 @@ from __future__ import annotations
 import os
 
 import pytest
+from botocore.exceptions import EventStreamError
 from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
 
 from cloudlet.protocol import PROTOCOLS, ServiceError, load_service
 from cloudlet.services import PROVIDERS
 from tests.support.botocore_oracle import botocore_parse, botocore_request, normalize
-from tests.support.shape_strategies import for_input, for_output
+from tests.support.shape_strategies import for_events, for_input, for_output
 
 UPCOMING = ["sqs", "sns", "logs", "events", "iam", "apigateway", "apigatewayv2", "stepfunctions", "kinesis",
             "cloudformation", "xray", "ecr", "ecs", "appsync", "secretsmanager", "ssm", "scheduler",
@@ -86,25 +88,71 @@ def test_response_roundtrip(service, protocol, operation):
     op = spec.operations[operation]
     if op.output_shape is None:
         pytest.skip("no output")
-    if op.has_event_stream_output:
-        pytest.skip("event streams are not served yet")
     if op.deprecated:
         pytest.skip("deprecated operation whose model botocore cannot round-trip")
     proto = PROTOCOLS[protocol]
+    # Members the protocol fills in when the result leaves them out: the status code, and for
+    # event streams the Content-Type header (application/vnd.amazon.eventstream).
     status_members = [n for n, m in op.output_shape.members.items()
-                      if m.serialization.get("location") == "statusCode"]
+                      if m.serialization.get("location") == "statusCode"
+                      or (op.has_event_stream_output and m.serialization.get("name", "").lower() == "content-type")]
+
+    stream = op.output_shape.event_stream_name if op.has_event_stream_output else None
+    outputs = for_output(op.output_shape)
+    if stream is not None:  # the provider hands over its events as an async iterator
+        outputs = st.tuples(outputs, for_events(op.output_shape.members[stream])).map(
+            lambda pair: {**pair[0], stream: pair[1]})
 
     @SETTINGS
-    @given(for_output(op.output_shape))
+    @given(outputs)
     def check(result):
+        expected = dict(result)
+        if stream is not None:
+            result = {**result, stream: _async(result[stream])}
         resp = proto.serialize(spec, op, result, "req-0001")
         got = botocore_parse(protocol, op, resp)
         for name in status_members:
             if name not in result:
                 got.pop(name, None)
-        assert normalize(got) == normalize(result)
+        assert normalize(got) == normalize(expected)
 
     check()
+
+
+async def _async(items):
+    for item in items:
+        yield item
+
+
+def _event_stream_operations():
+    for service in SERVICES:
+        spec = load_service(service)
+        for name, op in spec.operations.items():
+            if op.has_event_stream_output:
+                yield pytest.param(service, name, id=f"{service}.{name}")
+
+
+@pytest.mark.parametrize("service,operation", list(_event_stream_operations()))
+def test_errors_inside_event_streams_reach_botocore(service, operation):
+    """A ServiceError raised by the provider's iterator ends the stream: modeled ones as
+    exception messages of their type, others as error messages; events before it arrive."""
+    spec = load_service(service)
+    op = spec.operations[operation]
+    name = op.output_shape.event_stream_name
+    stream = op.output_shape.members[name]
+    first = next(n for n, m in stream.members.items() if not m.metadata.get("exception"))
+    modeled = [n for n, m in stream.members.items() if m.metadata.get("exception")]
+    for code in [*modeled, "SomethingOdd"]:
+        async def events(code=code):
+            yield {first: {}}
+            raise ServiceError("it broke <&>", code=code)
+
+        resp = PROTOCOLS[spec.protocol].serialize(spec, op, {name: events()}, "req-3")
+        received = iter(botocore_parse(spec.protocol, op, resp, lazy=True)[name])
+        assert first in next(received)
+        with pytest.raises(EventStreamError) as info:
+            next(received)
+        assert info.value.response["Error"] == {"Code": code, "Message": "it broke <&>"}
 
 
 @pytest.mark.parametrize("service,protocol", list(_service_protocols(SERVICES)))

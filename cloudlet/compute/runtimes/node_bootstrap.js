@@ -5,6 +5,13 @@
 // return a plain value (answered once the event loop is empty, as on AWS). console.* writes
 // "<ISO time>\t<request id>\t<LEVEL>\t<message>" with inner newlines as "\r" (one log event).
 // Errors answer {"errorType", "errorMessage", "trace"} like the AWS Node runtime.
+//
+// Handlers wrapped in awslambda.streamifyResponse(async (event, responseStream, context) => ...)
+// stream: responseStream is the (chunked) request to the Runtime API's response endpoint in
+// streaming mode, so each write reaches the caller as it happens; an error after the stream opened
+// travels in the Lambda-Runtime-Function-Error-Type/-Body trailers. awslambda.HttpResponseStream
+// .from(stream, {statusCode, headers, cookies}) puts the JSON prelude and 8 null bytes a function
+// URL expects before the body.
 "use strict";
 
 const http = require("node:http");
@@ -63,13 +70,124 @@ function errorDoc(err) {
 // The runtime logs errors with "stack" where the response carries "trace".
 const logDoc = (doc) => ({ errorType: doc.errorType, errorMessage: doc.errorMessage, stack: doc.trace });
 
+function logInvokeError(doc) {
+  process.stdout.write(`${new Date().toISOString()}\t${currentRequestId || "undefined"}\tERROR\t` +
+    `Invoke Error \t${JSON.stringify(logDoc(doc)).replace(/\n/g, "\r")}\n`);
+}
+
 function postError(urlPath, err, logIt) {
   const doc = errorDoc(err);
-  if (logIt) {
-    process.stdout.write(`${new Date().toISOString()}\t${currentRequestId || "undefined"}\tERROR\t` +
-      `Invoke Error \t${JSON.stringify(logDoc(doc)).replace(/\n/g, "\r")}\n`);
-  }
+  if (logIt) logInvokeError(doc);
   return request("POST", urlPath, JSON.stringify(doc), { "Lambda-Runtime-Function-Error-Type": doc.errorType });
+}
+
+// ---- response streaming --------------------------------------------------------------------------
+const STREAMING = Symbol.for("aws.lambda.runtime.handler.streaming");
+const HIGH_WATER_MARK = Symbol.for("aws.lambda.runtime.handler.highWaterMark");
+const HTTP_INTEGRATION = "application/vnd.awslambda.http-integration-response";
+let currentStreamFail = null; // fails the open response stream (uncaught exceptions use it)
+
+class InvalidStreamingOperation extends Error {
+  constructor(message) { super(message); this.name = "InvalidStreamingOperation"; }
+}
+
+function installGlobals() {
+  globalThis.awslambda = {
+    ...globalThis.awslambda,
+    streamifyResponse(handler, options) {
+      handler[STREAMING] = "response";
+      if (options && typeof options.highWaterMark === "number") handler[HIGH_WATER_MARK] = options.highWaterMark;
+      return handler;
+    },
+    HttpResponseStream: {
+      from(stream, prelude) {
+        stream.setContentType(HTTP_INTEGRATION);
+        const head = JSON.stringify(prelude);
+        stream._onBeforeFirstWrite = (write) => { write(head); write(new Uint8Array(8)); };
+        return stream;
+      },
+    },
+  };
+}
+
+// The response as a chunked POST in streaming mode, on a connection of its own (the Runtime API
+// wants it closed afterwards). Returns the writable stream the handler gets, a promise of the
+// Runtime API's answer, and fail(err), which ends the stream with the error trailers.
+function openResponseStream(id, highWaterMark) {
+  const req = http.request({ host: HOST, port: PORT, method: "POST", path: `${BASE}/invocation/${id}/response`,
+    agent: false, highWaterMark, headers: {
+      "Lambda-Runtime-Function-Response-Mode": "streaming",
+      "Transfer-Encoding": "chunked",
+      "Trailer": "Lambda-Runtime-Function-Error-Type, Lambda-Runtime-Function-Error-Body",
+      "Content-Type": "application/octet-stream",
+    } });
+  const answered = new Promise((resolve) => {
+    req.on("response", (res) => { res.resume(); res.on("end", resolve); res.on("error", resolve); });
+    req.on("error", resolve);
+  });
+  const rawWrite = req.write.bind(req);
+  const rawEnd = req.end.bind(req);
+  let started = false;
+  const start = () => {
+    if (started) return;
+    started = true;
+    if (typeof req._onBeforeFirstWrite === "function") req._onBeforeFirstWrite((chunk) => rawWrite(chunk));
+  };
+  req.setContentType = (type) => {
+    if (started) throw new InvalidStreamingOperation("Cannot set content-type, too late.");
+    req.setHeader("Content-Type", type);
+  };
+  req.write = (chunk, encoding, callback) => {
+    start();
+    const data = typeof chunk === "string" || chunk instanceof Uint8Array ? chunk : JSON.stringify(chunk);
+    return rawWrite(data, encoding, callback);
+  };
+  req.end = (chunk, encoding, callback) => {
+    if (typeof chunk === "function") [chunk, encoding, callback] = [undefined, undefined, chunk];
+    else if (typeof encoding === "function") [encoding, callback] = [undefined, encoding];
+    if (chunk !== undefined && chunk !== null) req.write(chunk, encoding);
+    else start(); // a prelude still goes out if nothing was written
+    return rawEnd(callback);
+  };
+  const fail = (err, logIt) => {
+    const doc = errorDoc(err);
+    if (logIt) logInvokeError(doc);
+    if (req.writableEnded) return answered;
+    req.addTrailers({ "Lambda-Runtime-Function-Error-Type": doc.errorType,
+      "Lambda-Runtime-Function-Error-Body": Buffer.from(JSON.stringify(doc)).toString("base64") });
+    rawEnd();
+    return answered;
+  };
+  return { stream: req, answered, fail };
+}
+
+function invokeStreaming(handler, next, id) {
+  return new Promise((resolve) => {
+    const { stream, answered, fail } = openResponseStream(id, handler[HIGH_WATER_MARK]);
+    let failed = null;
+    const failWith = (err, logIt = true) => {
+      if (failed === null) failed = fail(err, logIt).then(resolve, resolve);
+      return failed;
+    };
+    currentStreamFail = failWith;
+    let ret;
+    try {
+      const ctx = makeContext(next.headers, () => {});
+      ret = handler(JSON.parse(next.body.toString("utf8") || "{}"), stream, ctx);
+    } catch (e) {
+      failWith(e);
+      return;
+    }
+    if (!ret || typeof ret.then !== "function") {
+      failWith(new Error("Streaming does not support non-async handlers."));
+      return;
+    }
+    // Done when the Runtime API has the whole stream: the handler must end it, as on AWS.
+    ret.then((result) => {
+      if (result !== undefined) console.warn("Streaming handlers ignore return values.");
+      answered.then(resolve, resolve);
+    }, (e) => failWith(e === undefined ? new Error("undefined") : e));
+  }).finally(() => { currentStreamFail = null; });
 }
 
 // ---- loading the handler ---------------------------------------------------------------------------
@@ -138,6 +256,10 @@ function invoke(handler, next) {
     currentRequestId = id;
     if (headers["lambda-runtime-trace-id"]) process.env._X_AMZN_TRACE_ID = headers["lambda-runtime-trace-id"];
     else delete process.env._X_AMZN_TRACE_ID;
+    if (handler[STREAMING] === "response") {
+      invokeStreaming(handler, next, id).then(resolve, resolve);
+      return;
+    }
     let answered = false;
     const send = (err, result) => {
       if (answered) return;
@@ -193,12 +315,14 @@ process.on("uncaughtException", (err) => {
   process.stdout.write(`${new Date().toISOString()}\t${id || "undefined"}\tERROR\tUncaught Exception \t` +
     `${JSON.stringify(logDoc(doc)).replace(/\n/g, "\r")}\n`);
   const done = () => process.exit(129);
-  if (id) postError(`/invocation/${id}/error`, err, false).then(done, done);
+  if (id && currentStreamFail) currentStreamFail(err, false).then(done, done);
+  else if (id) postError(`/invocation/${id}/error`, err, false).then(done, done);
   else done();
 });
 
 async function main() {
   patchConsole();
+  installGlobals();
   let handler;
   try {
     handler = await loadHandler();

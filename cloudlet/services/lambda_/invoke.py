@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from cloudlet.call import CallContext
-from cloudlet.compute import ComputeManager, FunctionSpec, InvokeResult, TooManyRequests
+from cloudlet.compute import ComputeManager, FunctionSpec, InvokeResult, ResponseStream, TooManyRequests
 from cloudlet.infra import Infra
 from cloudlet.protocol.errors import ServiceError
 from cloudlet.services.logs.api import LogsApi
@@ -220,7 +220,8 @@ class Invoker:
             snap_start=(config.get("SnapStart") or {}).get("OptimizationStatus") == "On")
 
     async def run(self, resolved: functions.ResolvedFunction, payload: bytes, *, request_id: str,
-                  client_context: str | None = None, trace_id: str | None = None) -> InvokeResult:
+                  client_context: str | None = None, trace_id: str | None = None,
+                  stream: ResponseStream | None = None) -> InvokeResult:
         # Reserved concurrency is no part of the revision (it changes no RevisionId): key on it too.
         key = (resolved.arn, resolved.version, resolved.revision, resolved.reserved_concurrency)
         spec = self._specs.get(key)
@@ -232,7 +233,7 @@ class Invoker:
         manager = await self.compute()
         try:
             return await manager.invoke(spec, payload, request_id=request_id, client_context=client_context,
-                                        trace_id=trace_id)
+                                        trace_id=trace_id, stream=stream)
         finally:
             await self.flush_logs()
 

@@ -16,7 +16,7 @@ from cloudlet.services.logs.api import LogsApi
 from cloudlet.services.provider import Provider, blocking
 from cloudlet.services.s3.api import S3Api
 
-from . import aliases, concurrency, functions, layers, lifecycle, policy, urls, versions
+from . import aliases, concurrency, functions, invoke_stream, layers, lifecycle, policy, urls, versions
 from . import invoke as inv
 from . import invoke_configs as eic
 from .api import LambdaApi
@@ -29,6 +29,8 @@ from .url_invoke import FunctionUrls
 _QUALIFIED_CONCURRENCY = ("This operation is permitted on Lambda functions only. Aliases and versions do not support "
                           "this operation. Please specify either a function name or an unqualified function ARN.")
 _QUALIFIED_TAGS = "Tags on function aliases and versions are not supported. Please specify a function ARN."
+# Operations authorized by another operation's IAM action (checked against resource policies).
+_ACTIONS = {"InvokeWithResponseStream": "InvokeFunction"}
 
 
 class LambdaProvider(Provider):
@@ -43,6 +45,8 @@ class LambdaProvider(Provider):
         "UpdateFunctionEventInvokeConfig": "Lambda destinations are delivered to; SQS, SNS and EventBridge "
                                            "destinations are logged and dropped until those services exist",
         "Invoke": "no Extensions API; the host's node serves every nodejsNN.x",
+        "InvokeWithResponseStream": "no Extensions API; streamed responses (up to 200 MB) are not slowed to "
+                                    "AWS's 2 MB/s after their first 6 MB",
         "PublishVersion": "SnapStart is emulated: nothing is snapshotted, each environment of the version runs "
                           "init and then the before-snapshot and after-restore hooks",
     }
@@ -100,7 +104,7 @@ class LambdaProvider(Provider):
                 raise InvalidParameterValueException(reject)
             ref = FunctionRef(ref.account, ref.region, ref.name, None)
         if ref.account != ctx.account:
-            action = f"lambda:{ctx.operation}"
+            action = f"lambda:{_ACTIONS.get(ctx.operation, ctx.operation)}"
             with self.store.transaction(write=False) as tx:
                 if not policy.allows(tx, ref, ctx.account, action):
                     raise AccessDeniedException(
@@ -112,11 +116,7 @@ class LambdaProvider(Provider):
     async def invoke(self, ctx, params):
         payload = params.get("Payload") or b""
         kind = params.get("InvocationType") or "RequestResponse"
-        limit = inv.ASYNC_PAYLOAD_LIMIT if kind == "Event" else inv.SYNC_PAYLOAD_LIMIT
-        if len(payload) > limit:
-            raise inv.RequestTooLargeException(
-                f"Request must be smaller than {limit} bytes for the InvokeFunction operation", Type="User")
-        inv.check_json_payload(payload)
+        _check_payload(payload, kind)
         run_store = self.infra.run_store
         resolved = await run_store(self._resolve_invoke, ctx, params)
         if kind == "DryRun":
@@ -125,20 +125,32 @@ class LambdaProvider(Provider):
             await run_store(self._enqueue_event, ctx, resolved, payload)
             return {"StatusCode": 202}
         resolved = await run_store(inv.pick_version, resolved, self.store)
-        client_context = params.get("ClientContext")
-        if client_context:
-            try:
-                client_context = inv.base64.b64decode(client_context).decode("utf-8")
-                json.loads(client_context)
-            except ValueError:
-                raise InvalidParameterValueException("Client context must be a valid Base64-encoded JSON "
-                                                     "object.") from None
+        client_context = _client_context(params)
         try:
             result = await self.invoker.run(resolved, payload, request_id=ctx.request_id,
                                             client_context=client_context, trace_id=ctx.trace_header or None)
         except TooManyRequests as exc:
             raise inv.throttled(exc) from None
         return inv.invoke_response(result, resolved.version, params.get("LogType"))
+
+    async def invoke_with_response_stream(self, ctx, params):
+        """Invoke, answered as an event stream while the function runs (invoke_stream.py)."""
+        payload = params.get("Payload") or b""
+        kind = params.get("InvocationType") or "RequestResponse"
+        _check_payload(payload, kind)
+        run_store = self.infra.run_store
+        resolved = await run_store(self._resolve_invoke, ctx, params)
+        if kind == "DryRun":
+            return {"StatusCode": 204}
+        resolved = await run_store(inv.pick_version, resolved, self.store)
+        try:
+            running = await invoke_stream.start(self.invoker, resolved, payload, request_id=ctx.request_id,
+                                                client_context=_client_context(params),
+                                                trace_id=ctx.trace_header or None)
+        except TooManyRequests as exc:
+            raise inv.throttled(exc) from None
+        return {"StatusCode": 200, "ExecutedVersion": resolved.version,
+                "EventStream": invoke_stream.events(running, params.get("LogType"))}
 
     async def invoke_async(self, ctx, params):
         """The deprecated InvokeAsync API: an Event invocation answering 202."""
@@ -304,3 +316,24 @@ class LambdaProvider(Provider):
 
     def list_function_url_configs(self, ctx, params):
         return urls.list_function_url_configs(self, ctx, self._ref(ctx, params, qualified=False), params)
+
+
+def _check_payload(payload: bytes, kind: str) -> None:
+    limit = inv.ASYNC_PAYLOAD_LIMIT if kind == "Event" else inv.SYNC_PAYLOAD_LIMIT
+    if len(payload) > limit:
+        raise inv.RequestTooLargeException(
+            f"Request must be smaller than {limit} bytes for the InvokeFunction operation", Type="User")
+    inv.check_json_payload(payload)
+
+
+def _client_context(params: dict) -> str | None:
+    """The ClientContext header decoded (base64 of a JSON object), or None."""
+    client_context = params.get("ClientContext")
+    if not client_context:
+        return None
+    try:
+        client_context = inv.base64.b64decode(client_context).decode("utf-8")
+        json.loads(client_context)
+    except ValueError:
+        raise InvalidParameterValueException("Client context must be a valid Base64-encoded JSON object.") from None
+    return client_context

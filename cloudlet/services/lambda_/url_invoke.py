@@ -4,6 +4,14 @@ A request becomes the payload format 2.0 event AWS sends; the function's answer 
 back the way AWS does: a dict with `statusCode` is a full response (headers, cookies, body,
 isBase64Encoded), anything else is a 200 JSON body. A function error is a 502.
 
+With InvokeMode RESPONSE_STREAM a function that streams (awslambda.streamifyResponse, or a custom
+runtime in the Runtime API's streaming mode) answers chunk by chunk as it writes, with the
+runtime's Content-Type; a stream whose Content-Type is
+`application/vnd.awslambda.http-integration-response` starts with a JSON prelude (statusCode,
+headers, cookies) and 8 null bytes, which become the status and headers. The status is sent with
+the first chunk: a function that fails before writing gets a 502, one that fails later ends the
+body early. A function that does not stream is answered as in BUFFERED mode.
+
 Access is checked as on AWS (since October 2025 both actions are needed): with AuthType NONE
 the function's resource-based policy must let Principal "*" call lambda:InvokeFunctionUrl and
 lambda:InvokeFunction; with AWS_IAM the request must be SigV4-signed (verified when
@@ -16,6 +24,7 @@ from __future__ import annotations
 import base64
 import json
 import time
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
@@ -26,7 +35,7 @@ from cloudlet.infra import Infra
 from cloudlet.protocol import HttpRequest, HttpResponse
 from cloudlet.protocol.errors import ServiceError
 
-from . import functions, policy, urls
+from . import functions, invoke_stream, policy, urls
 from .names import FunctionRef
 
 if TYPE_CHECKING:
@@ -34,6 +43,8 @@ if TYPE_CHECKING:
 
 _TEXT_TYPES = ("text/", "application/json", "application/xml", "application/javascript",
                "application/x-www-form-urlencoded")
+HTTP_INTEGRATION = "application/vnd.awslambda.http-integration-response"
+PRELUDE_END = b"\0" * 8
 
 
 def url_id_of(host: str) -> str | None:
@@ -87,11 +98,68 @@ def to_response(payload: bytes) -> HttpResponse:
         headers = {str(k): str(v) for k, v in (out.get("headers") or {}).items()}
         body = out.get("body") or ""
         data = base64.b64decode(body) if out.get("isBase64Encoded") else str(body).encode()
-        headers.setdefault("Content-Type", "application/json")
+        if not any(k.lower() == "content-type" for k in headers):  # the function's own, in any case
+            headers["Content-Type"] = "application/json"
         if out.get("cookies"):
             headers["Set-Cookie"] = [str(c) for c in out["cookies"]]  # one header line each
         return HttpResponse(int(out["statusCode"]), headers, data)
     return HttpResponse(200, {"Content-Type": "application/json"}, payload if payload else b"")
+
+
+async def streamed_response(running: invoke_stream.StreamedInvocation) -> HttpResponse:
+    """The HTTP response of a RESPONSE_STREAM URL (see the module docstring)."""
+    stream = running.stream
+    if not stream.opened:  # the function did not stream: it has finished
+        result = await running.task
+        return _json(502, "Internal Server Error") if result.function_error else to_response(result.payload)
+    chunks = stream.__aiter__()
+    head = b""
+    try:
+        head = await anext(chunks, b"")
+        if stream.content_type == HTTP_INTEGRATION:
+            while PRELUDE_END not in head and (more := await anext(chunks, None)) is not None:
+                head += more
+    except BaseException:
+        running.detach()
+        raise
+    status, headers = 200, {"Content-Type": stream.content_type or "application/octet-stream"}
+    if stream.content_type == HTTP_INTEGRATION:
+        prelude, found, head = head.partition(PRELUDE_END)
+        status, headers = _prelude(prelude) if found else (None, {})
+    if status is None or (not head and stream.closed and (await running.task).function_error):
+        running.detach()  # a bad prelude: the function may still be writing
+        return _json(502, "Internal Server Error")
+    return HttpResponse(status, headers, _body(running, head, chunks))
+
+
+def _prelude(data: bytes) -> tuple[int | None, dict[str, Any]]:
+    """Status and headers from an http-integration-response prelude (None: not a valid one)."""
+    try:
+        prelude = json.loads(data)
+        status = int(prelude.get("statusCode", 200))
+    except (ValueError, TypeError, AttributeError):
+        return None, {}
+    headers: dict[str, Any] = {str(k): str(v) for k, v in (prelude.get("headers") or {}).items()}
+    if not any(k.lower() == "content-type" for k in headers):
+        headers["Content-Type"] = "application/octet-stream"
+    if prelude.get("cookies"):
+        headers["Set-Cookie"] = [str(c) for c in prelude["cookies"]]
+    return status, headers
+
+
+async def _body(running: invoke_stream.StreamedInvocation, head: bytes,
+                chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    finished = False
+    try:
+        if head:
+            yield head
+        async for chunk in chunks:
+            yield chunk
+        await running.task
+        finished = True
+    finally:
+        if not finished:
+            running.detach()
 
 
 class FunctionUrls:
@@ -114,13 +182,17 @@ class FunctionUrls:
         try:
             resolved = await run_store(functions.resolve, self.infra.store, entry["account"],
                                        entry["region"], entry["function"], entry["qualifier"])
-            event = build_event(req, url_id, entry["account"], request_id)
-            result = await self.invoker.run(resolved, json.dumps(event).encode(), request_id=request_id)
+            payload = json.dumps(build_event(req, url_id, entry["account"], request_id)).encode()
+            if entry.get("InvokeMode") == "RESPONSE_STREAM":
+                running = await invoke_stream.start(self.invoker, resolved, payload, request_id=request_id)
+                resp = await streamed_response(running)
+            else:
+                result = await self.invoker.run(resolved, payload, request_id=request_id)
+                resp = _json(502, "Internal Server Error") if result.function_error else to_response(result.payload)
         except TooManyRequests:
             return _json(429, "Rate Exceeded.")
         except ServiceError:
             return _json(404, "Not Found")
-        resp = _json(502, "Internal Server Error") if result.function_error else to_response(result.payload)
         resp.headers["x-amzn-RequestId"] = request_id
         return resp
 
