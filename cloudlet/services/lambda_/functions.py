@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from cloudlet.protocol.errors import ServiceError
 from cloudlet.store.base import ConflictError, Store
 
 from .errors import InvalidParameterValueException, ResourceNotFoundException, pattern_error
@@ -103,7 +104,7 @@ def transact(store: Store, fn: Callable[[Any], Any], *, attempts: int = 8) -> An
     raise AssertionError("unreachable")
 
 
-def not_found(ref: FunctionRef, qualifier: str | None = None) -> ResourceNotFoundException:
+def not_found(ref: FunctionRef, qualifier: str | None = None) -> ServiceError:
     return ResourceNotFoundException(f"Function not found: {ref.arn(qualifier)}")
 
 

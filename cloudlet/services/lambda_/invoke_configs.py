@@ -9,6 +9,7 @@ import json
 import re
 from typing import TYPE_CHECKING, Any
 
+from cloudlet.protocol.errors import ServiceError
 from cloudlet.store.base import Store
 
 from .errors import InvalidParameterValueException, ResourceNotFoundException, pattern_error
@@ -85,7 +86,7 @@ def _require_setting(params: dict) -> None:
         raise InvalidParameterValueException("You must specify at least one of error handling or destination setting.")
 
 
-def _missing(ref: FunctionRef) -> ResourceNotFoundException:
+def _missing(ref: FunctionRef) -> ServiceError:
     return ResourceNotFoundException(f"The function {ref.arn(ref.qualifier or LATEST)} doesn't have an EventInvokeConfig")
 
 

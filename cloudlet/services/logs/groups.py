@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 import secrets
 
-from cloudlet.protocol.errors import ServiceError
+from cloudlet.protocol.model_errors import errors_for
 
 GROUP_NOT_FOUND = "The specified log group does not exist."
 STREAM_NOT_FOUND = "The specified log stream does not exist."
@@ -34,25 +34,13 @@ _STREAM_NAME_PATTERN = "[^:*]*"
 _ARN = re.compile(r"arn:[^:]+:logs:([^:]*):([^:]*):log-group:([^:]+)(?::\*)?")
 
 
-class InvalidParameterException(ServiceError):
-    status = 400
-
-
-class ResourceNotFoundException(ServiceError):
-    status = 400
-
-
-class ResourceAlreadyExistsException(ServiceError):
-    status = 400
-
-
-class TooManyTagsException(ServiceError):
-    status = 400
-
-
-class LogsValidationException(ServiceError):
-    code = "ValidationException"
-    status = 400
+# Errors, generated from the model (status 400: the model gives logs' errors no other).
+E = errors_for("logs")
+InvalidParameterException = E.InvalidParameterException
+ResourceNotFoundException = E.ResourceNotFoundException
+ResourceAlreadyExistsException = E.ResourceAlreadyExistsException
+TooManyTagsException = E.TooManyTagsException
+LogsValidationException = E.ValidationException   # logs' own, not protocol.errors.ValidationException
 
 
 # ---- keys ----

@@ -4,14 +4,10 @@ from __future__ import annotations
 
 import re
 
-from cloudlet.protocol.errors import ServiceError
+from .errors import InvalidBucketName
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _IP = re.compile(r"^\d+\.\d+\.\d+\.\d+$")
-
-
-class InvalidBucketName(ServiceError):
-    status = 400
 
 
 def check_bucket_name(name: str) -> None:

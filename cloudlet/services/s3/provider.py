@@ -7,39 +7,19 @@ import json
 from datetime import UTC, datetime
 
 from cloudlet.infra import Infra
-from cloudlet.protocol.errors import ServiceError
 from cloudlet.services.provider import Provider
 
 from .api import S3Api
 from .buckets import bucket_key, check_bucket_name, objects_prefix, owned_key
-
-
-class NoSuchBucket(ServiceError):
-    status = 404
-
-
-class BucketAlreadyExists(ServiceError):
-    status = 409
-
-
-class BucketAlreadyOwnedByYou(ServiceError):
-    status = 409
-
-
-class BucketNotEmpty(ServiceError):
-    status = 409
-
-
-class InvalidLocationConstraint(ServiceError):
-    status = 400
-
-
-class IllegalLocationConstraintException(ServiceError):
-    status = 400
-
-
-class InvalidArgument(ServiceError):
-    status = 400
+from .errors import (
+    BucketAlreadyExists,
+    BucketAlreadyOwnedByYou,
+    BucketNotEmpty,
+    IllegalLocationConstraintException,
+    InvalidArgument,
+    InvalidLocationConstraint,
+    NoSuchBucket,
+)
 
 
 def _owner(account: str) -> dict:
