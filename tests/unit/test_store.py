@@ -313,6 +313,69 @@ def test_concurrent_writers(store: Store):
     assert len(store.range(("w",))) == threads * per_thread
 
 
+def test_transact_runs_fn_again_after_a_conflicting_writer(store: Store):
+    key = ("t",)
+    store.put(key, b"0")
+    stale = store.get_versioned(key)
+    store.put(key, b"theirs")               # another writer commits after `stale` was read
+    runs: list[bytes] = []
+
+    def fn(tx) -> int:
+        seen = stale if not runs else tx.get_versioned(key)
+        runs.append(seen[0])
+        return tx.put(key, seen[0] + b"+mine", if_version=seen[1])
+
+    assert store.transact(fn) == 3
+    assert runs == [b"0", b"theirs"]
+    assert store.get(key) == b"theirs+mine"
+
+
+def test_transact_concurrent_increments(store: Store):
+    threads, per_thread = 6, 20
+    runs: list[int] = []
+    errors: list[BaseException] = []
+
+    def increment(tx) -> None:
+        runs.append(1)
+        found = tx.get_versioned(("counter",))
+        if found is None:
+            tx.put(("counter",), b"1", if_absent=True)
+        else:
+            tx.put(("counter",), str(int(found[0]) + 1).encode(), if_version=found[1])
+
+    def worker() -> None:
+        try:
+            for _ in range(per_thread):
+                store.transact(increment, attempts=100, backoff=0.001)
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    pool = [threading.Thread(target=worker) for _ in range(threads)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join(60)
+    assert not errors, errors
+    assert store.get(("counter",)) == str(threads * per_thread).encode()
+    assert len(runs) >= threads * per_thread
+
+
+def test_transact_gives_up_after_attempts(store: Store):
+    runs: list[int] = []
+
+    def fn(tx) -> None:
+        runs.append(1)
+        tx.put(("written",), b"x")
+        tx.put(("missing",), b"x", if_version=7)
+
+    with pytest.raises(ConflictError):
+        store.transact(fn, attempts=3)
+    assert len(runs) == 3
+    assert store.get(("written",)) is None  # every run rolled back
+    with pytest.raises(ValueError):
+        store.transact(fn, attempts=0)
+
+
 def test_migrations_concurrent_open(make_store):
     stores: list[Store] = []
     errors: list[BaseException] = []

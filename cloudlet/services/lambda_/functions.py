@@ -25,13 +25,12 @@ from __future__ import annotations
 import base64
 import json
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from cloudlet.protocol.errors import ServiceError
-from cloudlet.store.base import ConflictError, Store
+from cloudlet.store.base import Store
 
 from .errors import InvalidParameterValueException, ResourceNotFoundException, pattern_error
 from .names import LATEST, FunctionRef, is_version, member_pattern, split_function_name
@@ -91,18 +90,6 @@ def code_sha256(hex_digest: str) -> str:
 
 
 # ---- records ----------------------------------------------------------------------------------
-
-def transact(store: Store, fn: Callable[[Any], Any], *, attempts: int = 8) -> Any:
-    """Run `fn(tx)` in a write transaction, retrying when an optimistic precondition lost a race."""
-    for attempt in range(attempts):
-        try:
-            with store.transaction() as tx:
-                return fn(tx)
-        except ConflictError:
-            if attempt == attempts - 1:
-                raise
-    raise AssertionError("unreachable")
-
 
 def not_found(ref: FunctionRef, qualifier: str | None = None) -> ServiceError:
     return ResourceNotFoundException(f"Function not found: {ref.arn(qualifier)}")

@@ -13,7 +13,7 @@ from cloudlet.protocol.errors import ServiceError
 from cloudlet.store.base import Store
 
 from .errors import InvalidParameterValueException, ResourceNotFoundException, pattern_error
-from .functions import child_key, function_key, load_function, now_epoch, transact
+from .functions import child_key, function_key, load_function, now_epoch
 from .names import LATEST, FunctionRef, is_version
 from .paging import paginate
 
@@ -116,7 +116,7 @@ def put_function_event_invoke_config(p: LambdaProvider, ctx: RequestContext, ref
             tx.put_json(config_key(ref, qualifier), record, if_absent=True)
         return record
 
-    return transact(p.store, put)
+    return p.store.transact(put)
 
 
 def get_function_event_invoke_config(p: LambdaProvider, ctx: RequestContext, ref: FunctionRef, params: dict) -> dict:
@@ -136,7 +136,7 @@ def delete_function_event_invoke_config(p: LambdaProvider, ctx: RequestContext, 
                 config_key(ref, ref.qualifier or LATEST)):
             raise _missing(ref)
 
-    transact(p.store, delete)
+    p.store.transact(delete)
     return {}
 
 

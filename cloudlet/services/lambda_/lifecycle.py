@@ -27,7 +27,6 @@ from .functions import (
     now_epoch,
     render,
     resolve_in,
-    transact,
     url_index_key,
     version_key,
 )
@@ -80,7 +79,7 @@ def create_function(p: LambdaProvider, ctx: RequestContext, params: dict) -> dic
         tx.put_json(key, record, if_absent=True)
         return result
 
-    return transact(p.store, create)
+    return p.store.transact(create)
 
 
 def _code(p: LambdaProvider, ctx: RequestContext, record: dict) -> dict:
@@ -179,7 +178,7 @@ def update_function_code(p: LambdaProvider, ctx: RequestContext, ref: FunctionRe
         tx.put_json(function_key(ref.account, ref.region, ref.name), record, if_version=stored)
         return render(result)
 
-    return transact(p.store, update)
+    return p.store.transact(update)
 
 
 def update_function_configuration(p: LambdaProvider, ctx: RequestContext, ref: FunctionRef, params: dict) -> dict:
@@ -196,7 +195,7 @@ def update_function_configuration(p: LambdaProvider, ctx: RequestContext, ref: F
         tx.put_json(function_key(ref.account, ref.region, ref.name), record, if_version=stored)
         return render(record["config"])
 
-    return transact(p.store, update)
+    return p.store.transact(update)
 
 
 def delete_function(p: LambdaProvider, ctx: RequestContext, ref: FunctionRef) -> dict:
@@ -217,7 +216,7 @@ def delete_function(p: LambdaProvider, ctx: RequestContext, ref: FunctionRef) ->
             tx.delete_range(child_key(kind, ref.account, ref.region, ref.name))
         tx.delete(function_key(ref.account, ref.region, ref.name))
 
-    transact(p.store, delete)
+    p.store.transact(delete)
     return {"StatusCode": 204}
 
 
@@ -232,7 +231,7 @@ def _retag(p: LambdaProvider, ref: FunctionRef, change: Any) -> None:
         record["config"] = {**record["config"], "RevisionId": new_revision()}
         tx.put_json(function_key(ref.account, ref.region, ref.name), record, if_version=stored)
 
-    transact(p.store, retag)
+    p.store.transact(retag)
 
 
 def tag_resource(p: LambdaProvider, ctx: RequestContext, ref: FunctionRef, params: dict) -> dict:

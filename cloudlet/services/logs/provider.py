@@ -100,16 +100,12 @@ class LogsProvider(Provider):
 
     def _update_group(self, ctx, name: str, change) -> dict:
         """Read-modify-write of a group record; `change(tx, record)` may write more keys."""
-        for attempt in range(10):
-            try:
-                with self.store.transaction() as tx:
-                    record, version = self._group(tx, ctx, name)
-                    change(tx, record)
-                    tx.put_json(group_key(ctx.account, ctx.region, name), record, if_version=version)
-                return {}
-            except ConflictError:
-                if attempt == 9:
-                    raise
+        def update(tx) -> None:
+            record, version = self._group(tx, ctx, name)
+            change(tx, record)
+            tx.put_json(group_key(ctx.account, ctx.region, name), record, if_version=version)
+
+        self.store.transact(update)
         return {}
 
     def _stored_bytes(self, tx, ctx, name: str) -> int:
