@@ -326,14 +326,8 @@ class Outbox:
                     self._wake.set()  # room again for a kind with records waiting
 
     def _claim(self, rooms: dict[str, int]) -> tuple[list[tuple[Record, int]], dict[str, int | None], bool]:
-        for attempt in range(5):  # apply-kinds may lose an optimistic race on PostgreSQL: try again
-            try:
-                with self.store.transaction() as tx:
-                    return self._claim_in(tx, rooms)
-            except ConflictError:
-                if attempt == 4:
-                    raise
-        raise AssertionError("unreachable")
+        # apply-kinds may lose an optimistic race on PostgreSQL: try again
+        return self.store.transact(lambda tx: self._claim_in(tx, rooms), attempts=5)
 
     def _claim_in(self, tx: Transaction, rooms: dict[str, int],
                   ) -> tuple[list[tuple[Record, int]], dict[str, int | None], bool]:
