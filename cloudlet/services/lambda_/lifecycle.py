@@ -113,9 +113,8 @@ def get_function(p: LambdaProvider, ctx: RequestContext, ref: FunctionRef, *, co
 
 def list_functions(p: LambdaProvider, ctx: RequestContext, params: dict) -> dict:
     every_version = params.get("FunctionVersion") == "ALL"
-    start = decode_marker(params.get("Marker"))
-    if start is not None and (not isinstance(start, list) or len(start) != 3 or not isinstance(start[0], str)):
-        raise InvalidParameterValueException(f"Invalid marker: {params['Marker']}")
+    start = decode_marker(params.get("Marker"),
+                          lambda at: isinstance(at, list) and len(at) == 3 and isinstance(at[0], str))
     size = page_size(params.get("MaxItems"))
     prefix = base(ctx.account, ctx.region) + ("function",)
     items: list[tuple[list, dict]] = []

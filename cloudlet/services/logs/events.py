@@ -13,7 +13,6 @@ to `/aws/lambda/<name>`); it creates the group and stream when missing.
 from __future__ import annotations
 
 import asyncio
-import base64
 import heapq
 import json
 import logging
@@ -22,16 +21,17 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+from cloudlet.services.paging import decode_token, encode_token
 from cloudlet.store import Store, Transaction
 
 from .groups import (
     GROUP_NOT_FOUND,
     RETENTION_INDEX,
     STREAM_NOT_FOUND,
-    InvalidParameterException,
     ResourceNotFoundException,
     events_prefix,
     group_key,
+    invalid_token,
     new_group,
     new_stream,
     stream_key,
@@ -156,7 +156,7 @@ def parse_position_token(token: str) -> tuple[str, int, int]:
     parts = token.split("/")
     if len(parts) != 3 or parts[0] not in ("f", "b") or parts[2] != "s" or len(parts[1]) != 56 \
             or not parts[1].isdigit():
-        raise InvalidParameterException("The specified nextToken is invalid.")
+        raise invalid_token()
     return parts[0], int(parts[1][:20]), int(parts[1][20:])
 
 
@@ -212,18 +212,10 @@ def read_stream(tx: Transaction, account: str, region: str, group: str, stream: 
 
 # ---- FilterLogEvents: streams of a group merged by timestamp ----
 
-def encode_filter_token(position: tuple[int, str, int]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(list(position), separators=(",", ":")).encode()).decode()
-
-
-def decode_filter_token(token: str) -> tuple[int, str, int]:
-    try:
-        ts, stream, seq = json.loads(base64.urlsafe_b64decode(token.encode()))
-        if isinstance(ts, int) and isinstance(stream, str) and isinstance(seq, int):
-            return ts, stream, seq
-    except (ValueError, TypeError):
-        pass
-    raise InvalidParameterException("The specified nextToken is invalid.")
+def _is_filter_position(position: Any) -> bool:
+    """A FilterLogEvents token's position: `[timestamp, stream name, seq]` of the last event examined."""
+    return (isinstance(position, list) and len(position) == 3 and isinstance(position[0], int)
+            and isinstance(position[1], str) and isinstance(position[2], int))
 
 
 def _stream_rows(tx: Transaction, prefix: tuple, name: str, start: tuple, end: tuple | None
@@ -256,7 +248,7 @@ def filter_group(tx: Transaction, account: str, region: str, group: str, streams
     """
     limit = limit or DEFAULT_LIMIT
     prefix = events_prefix(account, region, group)
-    resume = decode_filter_token(token) if token else None
+    resume = decode_token(token, invalid_token, _is_filter_position)
     lo_ts = start_time or 0
     end = None if end_time is None else (end_time + 1,)
     iters = []
@@ -301,7 +293,7 @@ def filter_group(tx: Transaction, account: str, region: str, group: str, streams
             break
     out: dict[str, Any] = {"events": events}
     if more and done is not None:
-        out["nextToken"] = encode_filter_token(done)
+        out["nextToken"] = encode_token(done)
     return out
 
 

@@ -20,10 +20,12 @@ from __future__ import annotations
 import re
 import secrets
 
+from cloudlet.protocol.errors import ServiceError
 from cloudlet.protocol.model_errors import errors_for
 
 GROUP_NOT_FOUND = "The specified log group does not exist."
 STREAM_NOT_FOUND = "The specified log stream does not exist."
+INVALID_TOKEN = "The specified nextToken is invalid."
 
 RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557,
                   2922, 3288, 3653)
@@ -41,6 +43,10 @@ ResourceNotFoundException = E.ResourceNotFoundException
 ResourceAlreadyExistsException = E.ResourceAlreadyExistsException
 TooManyTagsException = E.TooManyTagsException
 LogsValidationException = E.ValidationException   # logs' own, not protocol.errors.ValidationException
+
+
+def invalid_token() -> ServiceError:
+    return InvalidParameterException(INVALID_TOKEN)
 
 
 # ---- keys ----

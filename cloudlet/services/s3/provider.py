@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import base64
 import json
 from datetime import UTC, datetime
 
 from cloudlet.infra import Infra
+from cloudlet.services.paging import decode_token, encode_token
 from cloudlet.services.provider import Provider
 
 from .api import S3Api
@@ -20,6 +20,10 @@ from .errors import (
     InvalidLocationConstraint,
     NoSuchBucket,
 )
+
+
+def _invalid_token() -> InvalidArgument:
+    return InvalidArgument("The continuation token provided is incorrect", ArgumentName="continuation-token")
 
 
 def _owner(account: str) -> dict:
@@ -104,13 +108,9 @@ class S3Provider(Provider):
             raise InvalidArgument("Argument max-buckets must be an integer between 1 and 10000.",
                                   ArgumentName="max-buckets", ArgumentValue=str(limit))
         start = None
-        token = params.get("ContinuationToken")
-        if token:
-            try:
-                start = (ctx.account, "s3", "owned", base64.urlsafe_b64decode(token.encode()).decode() + "\x00")
-            except (ValueError, UnicodeDecodeError):
-                raise InvalidArgument("The continuation token provided is incorrect",
-                                      ArgumentName="continuation-token") from None
+        after = decode_token(params.get("ContinuationToken"), _invalid_token, lambda name: isinstance(name, str))
+        if after is not None:
+            start = (ctx.account, "s3", "owned", after + "\x00")
         rows = self.store.range((ctx.account, "s3", "owned"), start=start)
         buckets = []
         next_token = None
@@ -120,7 +120,7 @@ class S3Provider(Provider):
             if not name.startswith(prefix) or (region_filter and record["region"] != region_filter):
                 continue
             if limit is not None and len(buckets) == limit:
-                next_token = base64.urlsafe_b64encode(buckets[-1]["Name"].encode()).decode()
+                next_token = encode_token(buckets[-1]["Name"])
                 break
             buckets.append({"Name": name, "CreationDate": record["created"], "BucketRegion": record["region"],
                             "BucketArn": f"arn:aws:s3:::{name}"})
