@@ -45,11 +45,12 @@ from cloudlet.call import CallContext
 from cloudlet.replicas import Replica
 from cloudlet.retry import Attempts, RetryPolicy, next_attempt
 from cloudlet.store import ConflictError, Store, Transaction
+from cloudlet.store.keyspace import global_key
 
 log = logging.getLogger("cloudlet.outbox")
 
-DUE = ("global", "outbox", "due")
-LEASED = ("global", "outbox", "leased")
+DUE = global_key("outbox", "due")
+LEASED = global_key("outbox", "leased")
 CHANNEL = "outbox"
 POLL_S = 1.0
 BATCH = 256

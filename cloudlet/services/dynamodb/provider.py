@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from cloudlet.services.provider import Provider
+from cloudlet.store.keyspace import resource_prefix
 
 
 def tables_prefix(ctx) -> tuple:
-    return (ctx.account, ctx.region, "dynamodb", "table")
+    return resource_prefix(ctx.account, ctx.region, "dynamodb", "table")
 
 
 class DynamoDBProvider(Provider):

@@ -10,7 +10,7 @@ from cloudlet.services.paging import decode_token, encode_token
 from cloudlet.services.provider import Provider
 
 from .api import S3Api
-from .buckets import bucket_key, check_bucket_name, objects_prefix, owned_key
+from .buckets import bucket_key, check_bucket_name, objects_prefix, owned_key, owned_prefix
 from .errors import (
     BucketAlreadyExists,
     BucketAlreadyOwnedByYou,
@@ -110,8 +110,8 @@ class S3Provider(Provider):
         start = None
         after = decode_token(params.get("ContinuationToken"), _invalid_token, lambda name: isinstance(name, str))
         if after is not None:
-            start = (ctx.account, "s3", "owned", after + "\x00")
-        rows = self.store.range((ctx.account, "s3", "owned"), start=start)
+            start = owned_key(ctx.account, after + "\x00")
+        rows = self.store.range(owned_prefix(ctx.account), start=start)
         buckets = []
         next_token = None
         for key, value in rows:
