@@ -168,11 +168,9 @@ class LogsProvider(Provider):
                 rows = [(base + (n,), raw) for n in names if (raw := tx.get(base + (n,))) is not None]
                 candidates = iter(rows)
             else:
-                start = base + (prefix,) if prefix else None
                 after = decode_token(params.get("nextToken"), invalid_token, _is_name)
-                if after is not None:
-                    start = max(start or base, base + (after + "\x00",))
-                candidates = self._scan(tx, base, start)
+                candidates = self._scan(tx, base, base + (prefix,) if prefix else None,
+                                        None if after is None else base + (after,))
             for key, raw in candidates:
                 name = key[-1]
                 if prefix and not name.startswith(prefix):
@@ -197,14 +195,14 @@ class LogsProvider(Provider):
         return out
 
     @staticmethod
-    def _scan(tx, prefix: tuple, start: tuple | None, chunk: int = 200):
-        """Rows under `prefix` from `start` on, read in chunks."""
+    def _scan(tx, prefix: tuple, start: tuple | None, after: tuple | None = None, chunk: int = 200):
+        """Rows under `prefix` from `start` on (and after `after`), read in chunks."""
         while True:
-            rows = tx.range(prefix, start=start, limit=chunk)
+            rows = tx.range(prefix, start=start, after=after, limit=chunk)
             yield from rows
             if len(rows) < chunk:
                 return
-            start = rows[-1][0] + (None,)
+            after = rows[-1][0]
 
     def put_retention_policy(self, ctx, params):
         name = params["logGroupName"]
@@ -358,10 +356,8 @@ class LogsProvider(Provider):
             rows = tx.range(base, start=base + (prefix,) if prefix else None, end=end, reverse=True,
                             limit=limit + 1)
         else:
-            start = base + (prefix,) if prefix else None
-            if after is not None:
-                start = max(start or base, base + (after + "\x00",))
-            rows = tx.range(base, start=start, limit=limit + 1)
+            rows = tx.range(base, start=base + (prefix,) if prefix else None,
+                            after=None if after is None else base + (after,), limit=limit + 1)
         rows = [(key[-1], json.loads(raw)) for key, raw in rows if not prefix or key[-1].startswith(prefix)]
         return rows[:limit], len(rows) > limit
 

@@ -107,11 +107,9 @@ class S3Provider(Provider):
         if limit is not None and not 1 <= limit <= 10000:
             raise InvalidArgument("Argument max-buckets must be an integer between 1 and 10000.",
                                   ArgumentName="max-buckets", ArgumentValue=str(limit))
-        start = None
         after = decode_token(params.get("ContinuationToken"), _invalid_token, lambda name: isinstance(name, str))
-        if after is not None:
-            start = owned_key(ctx.account, after + "\x00")
-        rows = self.store.range(owned_prefix(ctx.account), start=start)
+        last = None if after is None else owned_key(ctx.account, after)
+        rows = self.store.range(owned_prefix(ctx.account), after=last)
         buckets = []
         next_token = None
         for key, value in rows:
