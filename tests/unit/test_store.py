@@ -9,7 +9,6 @@ from __future__ import annotations
 import functools
 import os
 import threading
-import time
 import uuid
 from pathlib import Path
 
@@ -282,23 +281,21 @@ def test_reset(store: Store):
 def test_concurrent_writers(store: Store):
     threads, per_thread = 8, 25
     errors: list[BaseException] = []
+    runs: list[int] = []
+
+    def increment(tx) -> None:  # optimistic read-modify-write of a shared counter
+        runs.append(1)
+        found = tx.get_versioned(("counter",))
+        if found is None:
+            tx.put(("counter",), b"1", if_absent=True)
+        else:
+            tx.put(("counter",), str(int(found[0]) + 1).encode(), if_version=found[1])
 
     def worker(n: int) -> None:
         try:
             for i in range(per_thread):
                 store.put(("w", n, i), b"x")
-                while True:  # optimistic read-modify-write of a shared counter
-                    try:
-                        with store.transaction() as tx:
-                            found = tx.get_versioned(("counter",))
-                            value, version = (0, None) if found is None else (int(found[0]), found[1])
-                            if version is None:
-                                tx.put(("counter",), str(value + 1).encode(), if_absent=True)
-                            else:
-                                tx.put(("counter",), str(value + 1).encode(), if_version=version)
-                        break
-                    except ConflictError:
-                        time.sleep(0.001)
+                store.transact(increment, attempts=100, backoff=0.001)
                 assert store.get(("w", n, i)) == b"x"
         except BaseException as e:  # noqa: BLE001 - reported below
             errors.append(e)
@@ -310,6 +307,7 @@ def test_concurrent_writers(store: Store):
         t.join(30)
     assert not errors, errors
     assert store.get(("counter",)) == str(threads * per_thread).encode()
+    assert len(runs) >= threads * per_thread    # runs that lost a race (PostgreSQL) ran again
     assert len(store.range(("w",))) == threads * per_thread
 
 
@@ -328,36 +326,6 @@ def test_transact_runs_fn_again_after_a_conflicting_writer(store: Store):
     assert store.transact(fn) == 3
     assert runs == [b"0", b"theirs"]
     assert store.get(key) == b"theirs+mine"
-
-
-def test_transact_concurrent_increments(store: Store):
-    threads, per_thread = 6, 20
-    runs: list[int] = []
-    errors: list[BaseException] = []
-
-    def increment(tx) -> None:
-        runs.append(1)
-        found = tx.get_versioned(("counter",))
-        if found is None:
-            tx.put(("counter",), b"1", if_absent=True)
-        else:
-            tx.put(("counter",), str(int(found[0]) + 1).encode(), if_version=found[1])
-
-    def worker() -> None:
-        try:
-            for _ in range(per_thread):
-                store.transact(increment, attempts=100, backoff=0.001)
-        except BaseException as e:  # noqa: BLE001 - reported below
-            errors.append(e)
-
-    pool = [threading.Thread(target=worker) for _ in range(threads)]
-    for t in pool:
-        t.start()
-    for t in pool:
-        t.join(60)
-    assert not errors, errors
-    assert store.get(("counter",)) == str(threads * per_thread).encode()
-    assert len(runs) >= threads * per_thread
 
 
 def test_transact_gives_up_after_attempts(store: Store):
