@@ -45,11 +45,12 @@ from cloudlet.call import CallContext
 from cloudlet.replicas import Replica
 from cloudlet.retry import Attempts, RetryPolicy, next_attempt
 from cloudlet.store import ConflictError, Store, Transaction
+from cloudlet.store.keyspace import global_key
 
 log = logging.getLogger("cloudlet.outbox")
 
-DUE = ("global", "outbox", "due")
-LEASED = ("global", "outbox", "leased")
+DUE = global_key("outbox", "due")
+LEASED = global_key("outbox", "leased")
 CHANNEL = "outbox"
 POLL_S = 1.0
 BATCH = 256
@@ -326,14 +327,8 @@ class Outbox:
                     self._wake.set()  # room again for a kind with records waiting
 
     def _claim(self, rooms: dict[str, int]) -> tuple[list[tuple[Record, int]], dict[str, int | None], bool]:
-        for attempt in range(5):  # apply-kinds may lose an optimistic race on PostgreSQL: try again
-            try:
-                with self.store.transaction() as tx:
-                    return self._claim_in(tx, rooms)
-            except ConflictError:
-                if attempt == 4:
-                    raise
-        raise AssertionError("unreachable")
+        # apply-kinds may lose an optimistic race on PostgreSQL: try again
+        return self.store.transact(lambda tx: self._claim_in(tx, rooms), attempts=5)
 
     def _claim_in(self, tx: Transaction, rooms: dict[str, int],
                   ) -> tuple[list[tuple[Record, int]], dict[str, int | None], bool]:

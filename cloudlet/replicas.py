@@ -24,8 +24,9 @@ from typing import Any
 
 from cloudlet.background import sleep_or_stop
 from cloudlet.store import Store, Transaction
+from cloudlet.store.keyspace import global_key
 
-PREFIX = ("global", "replica")
+PREFIX = global_key("replica")
 HEARTBEAT_S = 1.0
 TTL_S = 10.0
 FORGET_S = 3600.0

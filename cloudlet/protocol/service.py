@@ -32,10 +32,13 @@ class Quirks:
     # Top-level input members whose constraints the provider checks with the service's own
     # wording (lambda: a bad Runtime is InvalidParameterValueException).
     unvalidated: frozenset[str] = frozenset()
+    # Members every error of the service carries unless the raiser sets them (lambda: AWS sends
+    # `"Type": "User"` with the caller's mistakes); applied by the model-generated error classes.
+    error_fields: dict[str, str] = field(default_factory=dict)
 
 
 QUIRKS: dict[str, Quirks] = {
-    "lambda": Quirks(unvalidated=frozenset({"Runtime"})),
+    "lambda": Quirks(unvalidated=frozenset({"Runtime"}), error_fields={"Type": "User"}),
     "logs": Quirks(validation_error="InvalidParameterException"),
     "s3": Quirks(error_style="s3", validate=False, xml_roots={
         "ListBuckets": "ListAllMyBucketsResult", "ListObjects": "ListBucketResult",

@@ -1,7 +1,8 @@
 """State store (ordered tuple-key space over SQLite or PostgreSQL) and blob store.
 
 See base.py for the Store/Transaction contract, keys.py for key encoding and
-order, blobs.py for the content-addressed blob store.
+order, keyspace.py for the layout of the key space (account and region first),
+blobs.py for the content-addressed blob store.
 """
 
 from __future__ import annotations

@@ -19,6 +19,11 @@ Isolation differs by backend, and callers must not depend on more than this:
   read-modify-write must use ``if_version`` (optimistic; retry on
   :class:`ConflictError`) or :meth:`Transaction.claim` (pessimistic).
 
+``store.transact(fn)`` is that retry: it runs ``fn(tx)`` in a write
+transaction and, when ``fn`` (or the commit) raises ConflictError, runs it
+again in a new transaction with fresh reads, a bounded number of times. So
+``fn`` must have no effects outside ``tx`` (or only ones safe to repeat).
+
 Store methods are synchronous and safe to call from many threads at once; a
 Transaction belongs to the thread that opened it.
 
@@ -36,11 +41,13 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 import threading
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from typing import Any
+from typing import Any, TypeVar
 
 from .keys import pack, prefix_range, unpack
 
@@ -50,6 +57,7 @@ log = logging.getLogger("cloudlet.store")
 
 Row = tuple[tuple, bytes]
 Listener = Callable[[str], None]
+T = TypeVar("T")
 
 
 class ConflictError(Exception):
@@ -247,6 +255,24 @@ class Store(ABC):
     @abstractmethod
     def close(self) -> None:
         """Release connections; the store is unusable afterwards."""
+
+    def transact(self, fn: Callable[[Transaction], T], *, attempts: int = 8, backoff: float = 0.0) -> T:
+        """``fn(tx)`` in a write transaction, run again in a new one when it loses an optimistic
+        race (ConflictError), ``attempts`` runs at most; the last ConflictError propagates.
+        Before the n-th retry it sleeps a random ``[0, backoff * n)`` seconds when ``backoff``
+        is set: that spreads writers that keep colliding on one hot key."""
+        if attempts < 1:
+            raise ValueError("attempts must be >= 1")
+        for attempt in range(1, attempts + 1):
+            try:
+                with self.transaction() as tx:
+                    return fn(tx)
+            except ConflictError:
+                if attempt == attempts:
+                    raise
+                if backoff > 0:
+                    time.sleep(random.uniform(0, backoff * attempt))
+        raise AssertionError("unreachable")
 
     def get(self, key: tuple) -> bytes | None:
         with self.transaction(write=False) as tx:

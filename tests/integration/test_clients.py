@@ -69,6 +69,23 @@ def test_s3_regional_bucket_and_location_constraint(server):
     s3.delete_bucket(Bucket=name)
 
 
+def test_s3_list_buckets_pages(server):
+    s3 = server.client("s3", key=f"AKIAPAGES{uuid.uuid4().hex[:11].upper()}")   # an account of its own
+    names = [f"page-{n}-{uuid.uuid4().hex[:8]}" for n in range(3)]
+    for name in names:
+        s3.create_bucket(Bucket=name)
+    first = s3.list_buckets(MaxBuckets=2)
+    assert [b["Name"] for b in first["Buckets"]] == names[:2]
+    second = s3.list_buckets(MaxBuckets=2, ContinuationToken=first["ContinuationToken"])
+    assert [b["Name"] for b in second["Buckets"]] == names[2:] and "ContinuationToken" not in second
+    with pytest.raises(ClientError) as err:
+        s3.list_buckets(ContinuationToken="%%%not-a-token")
+    assert err.value.response["Error"]["Code"] == "InvalidArgument"
+    assert err.value.response["Error"]["Message"] == "The continuation token provided is incorrect"
+    for name in names:
+        s3.delete_bucket(Bucket=name)
+
+
 def test_s3_invalid_bucket_name(server):
     with pytest.raises(ClientError) as err:
         server.client("s3").create_bucket(Bucket="Not_Valid..name")

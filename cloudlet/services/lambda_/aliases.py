@@ -14,7 +14,7 @@ from .errors import (
     ValidationException,
     pattern_error,
 )
-from .functions import child_key, load_function, load_version, new_revision, transact, url_index_key
+from .functions import child_key, load_function, load_version, new_revision, url_index_key
 from .names import LATEST, FunctionRef, is_alias, is_version
 from .paging import paginate
 
@@ -82,7 +82,7 @@ def create_alias(p: LambdaProvider, ctx: RequestContext, ref: FunctionRef, param
         tx.put_json(alias_key(ref, name), alias, if_absent=True)
         return alias
 
-    return transact(p.store, create)
+    return p.store.transact(create)
 
 
 def _load(tx: Any, ref: FunctionRef, name: str, message: str) -> tuple[dict, int]:
@@ -121,7 +121,7 @@ def update_alias(p: LambdaProvider, ctx: RequestContext, ref: FunctionRef, param
         tx.put_json(alias_key(ref, name), alias, if_version=stored)
         return alias
 
-    return transact(p.store, update)
+    return p.store.transact(update)
 
 
 def delete_alias(p: LambdaProvider, ctx: RequestContext, ref: FunctionRef, params: dict) -> dict:
@@ -132,7 +132,7 @@ def delete_alias(p: LambdaProvider, ctx: RequestContext, ref: FunctionRef, param
         if tx.delete(alias_key(ref, name)):
             delete_alias_dependants(tx, ref, name)
 
-    transact(p.store, delete)
+    p.store.transact(delete)
     return {}
 
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from cloudlet.protocol import HttpRequest, HttpResponse
 from cloudlet.services.s3.api import S3Api, S3ReadError
 from cloudlet.store import BlobStore, ConflictError, Store
+from cloudlet.store.keyspace import global_key
 
 from .errors import InvalidParameterValueException, RequestEntityTooLargeException
 from .functions import code_sha256
@@ -29,7 +30,7 @@ CODE_SIZE_LIMITS = {"TotalCodeSize": TOTAL_CODE_LIMIT, "CodeSizeUnzipped": UNZIP
                     "CodeSizeZipped": ZIPPED_LIMIT}
 CODE_PATH = "/_cloudlet/lambda/code/"
 _CODE_PATH_RE = re.compile(re.escape(CODE_PATH) + r"([0-9a-f]{64})\.zip")
-_SECRET_KEY = ("global", "lambda", "code-url-secret")
+_SECRET_KEY = global_key("lambda", "code-url-secret")
 
 
 @dataclass(frozen=True, slots=True)

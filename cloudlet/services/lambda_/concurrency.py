@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from .code import CODE_SIZE_LIMITS
 from .errors import InvalidParameterValueException, ResourceNotFoundException
-from .functions import base, function_key, load_function, total_reserved, transact
+from .functions import base, function_key, load_function, total_reserved
 from .layers import layers_code_size
 from .names import LATEST, FunctionRef
 
@@ -43,7 +43,7 @@ def put_function_concurrency(p: LambdaProvider, ctx: RequestContext, ref: Functi
         tx.put_json(function_key(ref.account, ref.region, ref.name), record, if_version=stored)
         return {"ReservedConcurrentExecutions": wanted}
 
-    return transact(p.store, put)
+    return p.store.transact(put)
 
 
 def get_function_concurrency(p: LambdaProvider, ctx: RequestContext, ref: FunctionRef) -> dict:
@@ -60,7 +60,7 @@ def delete_function_concurrency(p: LambdaProvider, ctx: RequestContext, ref: Fun
             record["reserved_concurrency"] = None
             tx.put_json(function_key(ref.account, ref.region, ref.name), record, if_version=stored)
 
-    transact(p.store, delete)
+    p.store.transact(delete)
     return {}
 
 

@@ -1,7 +1,8 @@
 """Lambda's error types, named after AWS's error codes.
 
-Lambda errors carry a `Type` member ("User" for the caller's mistakes); the HTTP status comes
-from the botocore model's error shape unless a class sets one (codes the model does not list).
+The modeled ones are generated from the botocore model (status and code from the error shape)
+and carry a `Type` member, "User" unless the raiser says otherwise (see Quirks.error_fields).
+The few codes Lambda sends that its model does not list are declared by hand below.
 """
 
 from __future__ import annotations
@@ -9,47 +10,32 @@ from __future__ import annotations
 from typing import Any
 
 from cloudlet.protocol.errors import ServiceError, ValidationException, validation_message
+from cloudlet.protocol.model_errors import errors_for
 
 __all__ = [
-    "AccessDeniedException", "InvalidParameterValueException", "LambdaError", "PolicyLengthExceededException",
+    "AccessDeniedException", "E", "InvalidParameterValueException", "PolicyLengthExceededException",
     "PreconditionFailedException", "REVISION_MISMATCH", "RequestEntityTooLargeException", "ResourceConflictException",
     "ResourceNotFoundException", "ValidationException", "invalid_value", "pattern_error", "validation_text",
 ]
 
+E = errors_for("lambda")
 
-class LambdaError(ServiceError):
-    """A modeled Lambda error; `Type` defaults to "User" as AWS sends it."""
-
-    def __init__(self, message: str = "", **fields: Any) -> None:
-        fields.setdefault("Type", "User")
-        super().__init__(message, **fields)
-
-
-class InvalidParameterValueException(LambdaError):
-    pass
-
-
-class ResourceNotFoundException(LambdaError):
-    pass
-
-
-class ResourceConflictException(LambdaError):
-    pass
-
-
-class PreconditionFailedException(LambdaError):
-    pass
-
-
-class PolicyLengthExceededException(LambdaError):
-    pass
+InvalidParameterValueException = E.InvalidParameterValueException
+ResourceNotFoundException = E.ResourceNotFoundException
+ResourceConflictException = E.ResourceConflictException
+PreconditionFailedException = E.PreconditionFailedException
+PolicyLengthExceededException = E.PolicyLengthExceededException
 
 
 class RequestEntityTooLargeException(ServiceError):
+    """Not in Lambda's model (it lists RequestTooLargeException); AWS sends it for oversized code."""
+
     status = 413
 
 
 class AccessDeniedException(ServiceError):
+    """Not in Lambda's model: IAM's denial, as Lambda sends it for another account's function."""
+
     status = 403
 
 

@@ -1,6 +1,7 @@
 """Where Lambda keeps its state, and `resolve`: from a FunctionName + Qualifier to what runs.
 
-Store layout (every key starts with `(account, region, "lambda")`, written here as `L`):
+Store layout (see cloudlet/store/keyspace.py; every key starts with `(account, region, "lambda")`,
+written here as `L`):
 
   L + ("function", name)             the function: {"config": $LATEST FunctionConfiguration as AWS
                                      returns it (unqualified FunctionArn), "code": {"digest", "size"} or
@@ -25,12 +26,13 @@ from __future__ import annotations
 import base64
 import json
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from cloudlet.store.base import ConflictError, Store
+from cloudlet.protocol.errors import ServiceError
+from cloudlet.store.base import Store
+from cloudlet.store.keyspace import global_key, resource_key, resource_prefix
 
 from .errors import InvalidParameterValueException, ResourceNotFoundException, pattern_error
 from .names import LATEST, FunctionRef, is_version, member_pattern, split_function_name
@@ -45,27 +47,27 @@ _LIST_OMITTED = ("State", "StateReason", "StateReasonCode", "LastUpdateStatus", 
 # ---- keys -------------------------------------------------------------------------------------
 
 def base(account: str, region: str) -> tuple:
-    return (account, region, "lambda")
+    return resource_prefix(account, region, "lambda")
 
 
 def function_key(account: str, region: str, name: str) -> tuple:
-    return (account, region, "lambda", "function", name)
+    return resource_key(account, region, "lambda", "function", name)
 
 
 def version_key(account: str, region: str, name: str, version: int) -> tuple:
-    return (account, region, "lambda", "version", name, version)
+    return resource_key(account, region, "lambda", "version", name, version)
 
 
 def child_key(kind: str, account: str, region: str, name: str, *rest: Any) -> tuple:
     """Keys of a function's dependants: kind is "version", "alias", "policy", "invoke-config" or "url"."""
-    return (account, region, "lambda", kind, name, *rest)
+    return resource_key(account, region, "lambda", kind, name, *rest)
 
 
 FUNCTION_CHILDREN = ("version", "alias", "policy", "invoke-config", "url")
 
 
 def url_index_key(url_id: str) -> tuple:
-    return ("global", "lambda", "url", url_id)
+    return global_key("lambda", "url", url_id)
 
 
 # ---- small values -----------------------------------------------------------------------------
@@ -91,19 +93,7 @@ def code_sha256(hex_digest: str) -> str:
 
 # ---- records ----------------------------------------------------------------------------------
 
-def transact(store: Store, fn: Callable[[Any], Any], *, attempts: int = 8) -> Any:
-    """Run `fn(tx)` in a write transaction, retrying when an optimistic precondition lost a race."""
-    for attempt in range(attempts):
-        try:
-            with store.transaction() as tx:
-                return fn(tx)
-        except ConflictError:
-            if attempt == attempts - 1:
-                raise
-    raise AssertionError("unreachable")
-
-
-def not_found(ref: FunctionRef, qualifier: str | None = None) -> ResourceNotFoundException:
+def not_found(ref: FunctionRef, qualifier: str | None = None) -> ServiceError:
     return ResourceNotFoundException(f"Function not found: {ref.arn(qualifier)}")
 
 

@@ -9,10 +9,11 @@ import json
 import re
 from typing import TYPE_CHECKING, Any
 
+from cloudlet.protocol.errors import ServiceError
 from cloudlet.store.base import Store
 
 from .errors import InvalidParameterValueException, ResourceNotFoundException, pattern_error
-from .functions import child_key, function_key, load_function, now_epoch, transact
+from .functions import child_key, function_key, load_function, now_epoch
 from .names import LATEST, FunctionRef, is_version
 from .paging import paginate
 
@@ -85,7 +86,7 @@ def _require_setting(params: dict) -> None:
         raise InvalidParameterValueException("You must specify at least one of error handling or destination setting.")
 
 
-def _missing(ref: FunctionRef) -> ResourceNotFoundException:
+def _missing(ref: FunctionRef) -> ServiceError:
     return ResourceNotFoundException(f"The function {ref.arn(ref.qualifier or LATEST)} doesn't have an EventInvokeConfig")
 
 
@@ -115,7 +116,7 @@ def put_function_event_invoke_config(p: LambdaProvider, ctx: RequestContext, ref
             tx.put_json(config_key(ref, qualifier), record, if_absent=True)
         return record
 
-    return transact(p.store, put)
+    return p.store.transact(put)
 
 
 def get_function_event_invoke_config(p: LambdaProvider, ctx: RequestContext, ref: FunctionRef, params: dict) -> dict:
@@ -135,7 +136,7 @@ def delete_function_event_invoke_config(p: LambdaProvider, ctx: RequestContext, 
                 config_key(ref, ref.qualifier or LATEST)):
             raise _missing(ref)
 
-    transact(p.store, delete)
+    p.store.transact(delete)
     return {}
 
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from .code import package_of
 from .errors import InvalidParameterValueException, ResourceNotFoundException, pattern_error
-from .functions import base, lambda_date, transact
+from .functions import base, lambda_date
 from .names import layer_arn, parse_layer_arn
 from .paging import paginate
 from .validation import check_layer_list
@@ -76,7 +76,7 @@ def publish_layer_version(p: LambdaProvider, ctx: RequestContext, params: dict) 
         tx.put_json(layer_version_key(account, region, name, version), record, if_absent=True)
         return record
 
-    return _out(p, ctx, transact(p.store, publish))
+    return _out(p, ctx, p.store.transact(publish))
 
 
 def _get(p: LambdaProvider, account: str, region: str, name: str, version: int) -> dict:

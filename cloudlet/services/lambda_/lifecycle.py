@@ -27,7 +27,6 @@ from .functions import (
     now_epoch,
     render,
     resolve_in,
-    transact,
     url_index_key,
     version_key,
 )
@@ -80,7 +79,7 @@ def create_function(p: LambdaProvider, ctx: RequestContext, params: dict) -> dic
         tx.put_json(key, record, if_absent=True)
         return result
 
-    return transact(p.store, create)
+    return p.store.transact(create)
 
 
 def _code(p: LambdaProvider, ctx: RequestContext, record: dict) -> dict:
@@ -114,9 +113,8 @@ def get_function(p: LambdaProvider, ctx: RequestContext, ref: FunctionRef, *, co
 
 def list_functions(p: LambdaProvider, ctx: RequestContext, params: dict) -> dict:
     every_version = params.get("FunctionVersion") == "ALL"
-    start = decode_marker(params.get("Marker"))
-    if start is not None and (not isinstance(start, list) or len(start) != 3 or not isinstance(start[0], str)):
-        raise InvalidParameterValueException(f"Invalid marker: {params['Marker']}")
+    start = decode_marker(params.get("Marker"),
+                          lambda at: isinstance(at, list) and len(at) == 3 and isinstance(at[0], str))
     size = page_size(params.get("MaxItems"))
     prefix = base(ctx.account, ctx.region) + ("function",)
     items: list[tuple[list, dict]] = []
@@ -179,7 +177,7 @@ def update_function_code(p: LambdaProvider, ctx: RequestContext, ref: FunctionRe
         tx.put_json(function_key(ref.account, ref.region, ref.name), record, if_version=stored)
         return render(result)
 
-    return transact(p.store, update)
+    return p.store.transact(update)
 
 
 def update_function_configuration(p: LambdaProvider, ctx: RequestContext, ref: FunctionRef, params: dict) -> dict:
@@ -196,7 +194,7 @@ def update_function_configuration(p: LambdaProvider, ctx: RequestContext, ref: F
         tx.put_json(function_key(ref.account, ref.region, ref.name), record, if_version=stored)
         return render(record["config"])
 
-    return transact(p.store, update)
+    return p.store.transact(update)
 
 
 def delete_function(p: LambdaProvider, ctx: RequestContext, ref: FunctionRef) -> dict:
@@ -217,7 +215,7 @@ def delete_function(p: LambdaProvider, ctx: RequestContext, ref: FunctionRef) ->
             tx.delete_range(child_key(kind, ref.account, ref.region, ref.name))
         tx.delete(function_key(ref.account, ref.region, ref.name))
 
-    transact(p.store, delete)
+    p.store.transact(delete)
     return {"StatusCode": 204}
 
 
@@ -232,7 +230,7 @@ def _retag(p: LambdaProvider, ref: FunctionRef, change: Any) -> None:
         record["config"] = {**record["config"], "RevisionId": new_revision()}
         tx.put_json(function_key(ref.account, ref.region, ref.name), record, if_version=stored)
 
-    transact(p.store, retag)
+    p.store.transact(retag)
 
 
 def tag_resource(p: LambdaProvider, ctx: RequestContext, ref: FunctionRef, params: dict) -> dict:

@@ -17,7 +17,7 @@ from .errors import (
     ResourceNotFoundException,
     pattern_error,
 )
-from .functions import child_key, function_key, load_function, new_revision, transact, version_key
+from .functions import child_key, function_key, load_function, new_revision, version_key
 from .names import LATEST, FunctionRef, is_version
 
 if TYPE_CHECKING:
@@ -126,7 +126,7 @@ def add_permission(p: LambdaProvider, ctx: RequestContext, ref: FunctionRef, par
         _bump(tx, key, record, stored, holder)
         return {"Statement": _dumps(statement)}
 
-    return transact(p.store, add)
+    return p.store.transact(add)
 
 
 def _document(statements: list[dict]) -> dict:
@@ -156,7 +156,7 @@ def remove_permission(p: LambdaProvider, ctx: RequestContext, ref: FunctionRef, 
             tx.delete(policy_key(ref, qualifier), if_version=found[1])
         _bump(tx, key, record, stored, holder)
 
-    transact(p.store, remove)
+    p.store.transact(remove)
     return {}
 
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from cloudlet.store.base import Store
 
 from .errors import ResourceConflictException, ResourceNotFoundException
-from .functions import child_key, function_key, load_function, transact, url_index_key
+from .functions import child_key, function_key, load_function, url_index_key
 from .names import LATEST, FunctionRef
 from .paging import paginate
 
@@ -96,7 +96,7 @@ def create_function_url_config(p: LambdaProvider, ctx: RequestContext, ref: Func
                                             "qualifier": qualifier}, if_absent=True)
         return record
 
-    record = transact(p.store, create)
+    record = p.store.transact(create)
     return _out(ctx, ref, record, ("FunctionArn", "AuthType", "Cors", "CreationTime", "InvokeMode"))
 
 
@@ -125,7 +125,7 @@ def update_function_url_config(p: LambdaProvider, ctx: RequestContext, ref: Func
         tx.put_json(url_key(ref, ref.qualifier or LATEST), record, if_version=stored)
         return record
 
-    return _out(ctx, ref, transact(p.store, update))
+    return _out(ctx, ref, p.store.transact(update))
 
 
 def delete_function_url_config(p: LambdaProvider, ctx: RequestContext, ref: FunctionRef, params: dict) -> dict:
@@ -134,7 +134,7 @@ def delete_function_url_config(p: LambdaProvider, ctx: RequestContext, ref: Func
         tx.delete(url_key(ref, ref.qualifier or LATEST), if_version=stored)
         tx.delete(url_index_key(record["url_id"]))
 
-    transact(p.store, delete)
+    p.store.transact(delete)
     return {}
 
 

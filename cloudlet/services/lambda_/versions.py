@@ -20,7 +20,6 @@ from .functions import (
     not_found,
     now_epoch,
     render,
-    transact,
     version_key,
 )
 from .names import LATEST, FunctionRef
@@ -73,7 +72,7 @@ def publish_version(p: LambdaProvider, ctx: RequestContext, ref: FunctionRef, pa
         tx.put_json(function_key(ref.account, ref.region, ref.name), record, if_version=stored)
         return render(version["config"])
 
-    return transact(p.store, publish)
+    return p.store.transact(publish)
 
 
 def list_versions_by_function(p: LambdaProvider, ctx: RequestContext, ref: FunctionRef, params: dict) -> dict:

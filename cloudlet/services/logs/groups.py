@@ -1,6 +1,6 @@
 """Log groups and log streams: state keys, records, ARNs, name rules and AWS's errors.
 
-State layout (account and region scoped, as on AWS):
+State layout (account and region scoped, as on AWS; see cloudlet/store/keyspace.py):
 
     (account, region, "logs", "group", group)                       -> group record (JSON)
     (account, region, "logs", "stream", group, stream)              -> stream record (JSON)
@@ -21,9 +21,12 @@ import re
 import secrets
 
 from cloudlet.protocol.errors import ServiceError
+from cloudlet.protocol.model_errors import errors_for
+from cloudlet.store.keyspace import global_key, resource_key, resource_prefix
 
 GROUP_NOT_FOUND = "The specified log group does not exist."
 STREAM_NOT_FOUND = "The specified log stream does not exist."
+INVALID_TOKEN = "The specified nextToken is invalid."
 
 RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557,
                   2922, 3288, 3653)
@@ -34,51 +37,43 @@ _STREAM_NAME_PATTERN = "[^:*]*"
 _ARN = re.compile(r"arn:[^:]+:logs:([^:]*):([^:]*):log-group:([^:]+)(?::\*)?")
 
 
-class InvalidParameterException(ServiceError):
-    status = 400
+# Errors, generated from the model (status 400: the model gives logs' errors no other).
+E = errors_for("logs")
+InvalidParameterException = E.InvalidParameterException
+ResourceNotFoundException = E.ResourceNotFoundException
+ResourceAlreadyExistsException = E.ResourceAlreadyExistsException
+TooManyTagsException = E.TooManyTagsException
+LogsValidationException = E.ValidationException   # logs' own, not protocol.errors.ValidationException
 
 
-class ResourceNotFoundException(ServiceError):
-    status = 400
-
-
-class ResourceAlreadyExistsException(ServiceError):
-    status = 400
-
-
-class TooManyTagsException(ServiceError):
-    status = 400
-
-
-class LogsValidationException(ServiceError):
-    code = "ValidationException"
-    status = 400
+def invalid_token() -> ServiceError:
+    return InvalidParameterException(INVALID_TOKEN)
 
 
 # ---- keys ----
 
 def group_key(account: str, region: str, group: str) -> tuple:
-    return (account, region, "logs", "group", group)
+    return resource_key(account, region, "logs", "group", group)
 
 
 def groups_prefix(account: str, region: str) -> tuple:
-    return (account, region, "logs", "group")
+    return resource_prefix(account, region, "logs", "group")
 
 
 def stream_key(account: str, region: str, group: str, stream: str) -> tuple:
-    return (account, region, "logs", "stream", group, stream)
+    return resource_key(account, region, "logs", "stream", group, stream)
 
 
 def streams_prefix(account: str, region: str, group: str) -> tuple:
-    return (account, region, "logs", "stream", group)
+    return resource_prefix(account, region, "logs", "stream", group)
 
 
 def events_prefix(account: str, region: str, group: str, stream: str | None = None) -> tuple:
-    base = (account, region, "logs", "event", group)
+    base = resource_prefix(account, region, "logs", "event", group)
     return base if stream is None else base + (stream,)
 
 
-RETENTION_INDEX = ("global", "logs", "retention")
+RETENTION_INDEX = global_key("logs", "retention")
 
 
 def retention_key(account: str, region: str, group: str) -> tuple:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import base64
 import json
+from typing import Any
 
 from cloudlet.infra import Infra
+from cloudlet.services.paging import decode_token, encode_token
 from cloudlet.services.provider import Provider, blocking
 from cloudlet.store import ConflictError
 
@@ -29,6 +30,7 @@ from .groups import (
     events_prefix,
     group_key,
     groups_prefix,
+    invalid_token,
     new_group,
     new_stream,
     parse_group_arn,
@@ -42,19 +44,17 @@ MAX_TAGS = 50
 TOO_OLD_MS = 14 * ev.DAY_MS
 TOO_NEW_MS = 2 * 3600 * 1000
 MAX_SPAN_MS = 24 * 3600 * 1000
-_INVALID_TOKEN = "The specified nextToken is invalid."
 
 
-def _encode_token(obj) -> str:
-    return base64.urlsafe_b64encode(json.dumps(obj, separators=(",", ":")).encode()).decode()
+def _is_name(position: Any) -> bool:
+    """A token of a listing by name: the last name listed."""
+    return isinstance(position, str)
 
 
-def _decode_token(token: str):
-    try:
-        return json.loads(base64.urlsafe_b64decode(token.encode()))
-    except ValueError:
-        raise InvalidParameterException(_INVALID_TOKEN) from None
-
+def _is_time_and_name(position: Any) -> bool:
+    """A token of DescribeLogStreams by LastEventTime: `[lastEventTimestamp, name]` of the last stream."""
+    return (isinstance(position, list) and len(position) == 2 and isinstance(position[0], int)
+            and isinstance(position[1], str))
 
 class LogsProvider(Provider):
     service = "logs"
@@ -100,16 +100,12 @@ class LogsProvider(Provider):
 
     def _update_group(self, ctx, name: str, change) -> dict:
         """Read-modify-write of a group record; `change(tx, record)` may write more keys."""
-        for attempt in range(10):
-            try:
-                with self.store.transaction() as tx:
-                    record, version = self._group(tx, ctx, name)
-                    change(tx, record)
-                    tx.put_json(group_key(ctx.account, ctx.region, name), record, if_version=version)
-                return {}
-            except ConflictError:
-                if attempt == 9:
-                    raise
+        def update(tx) -> None:
+            record, version = self._group(tx, ctx, name)
+            change(tx, record)
+            tx.put_json(group_key(ctx.account, ctx.region, name), record, if_version=version)
+
+        self.store.transact(update)
         return {}
 
     def _stored_bytes(self, tx, ctx, name: str) -> int:
@@ -172,14 +168,9 @@ class LogsProvider(Provider):
                 rows = [(base + (n,), raw) for n in names if (raw := tx.get(base + (n,))) is not None]
                 candidates = iter(rows)
             else:
-                start = base + (prefix,) if prefix else None
-                token = params.get("nextToken")
-                if token:
-                    after = _decode_token(token)
-                    if not isinstance(after, str):
-                        raise InvalidParameterException(_INVALID_TOKEN)
-                    start = max(start or base, base + (after + "\x00",))
-                candidates = self._scan(tx, base, start)
+                after = decode_token(params.get("nextToken"), invalid_token, _is_name)
+                candidates = self._scan(tx, base, base + (prefix,) if prefix else None,
+                                        None if after is None else base + (after,))
             for key, raw in candidates:
                 name = key[-1]
                 if prefix and not name.startswith(prefix):
@@ -190,7 +181,7 @@ class LogsProvider(Provider):
                 if group_class and record.get("logGroupClass", "STANDARD") != group_class:
                     continue
                 if len(out_groups) == limit:
-                    next_token = _encode_token(out_groups[-1]["logGroupName"])
+                    next_token = encode_token(out_groups[-1]["logGroupName"])
                     break
                 if pattern:
                     out_groups.append({"logGroupName": name, "creationTime": record["creationTime"],
@@ -204,14 +195,14 @@ class LogsProvider(Provider):
         return out
 
     @staticmethod
-    def _scan(tx, prefix: tuple, start: tuple | None, chunk: int = 200):
-        """Rows under `prefix` from `start` on, read in chunks."""
+    def _scan(tx, prefix: tuple, start: tuple | None, after: tuple | None = None, chunk: int = 200):
+        """Rows under `prefix` from `start` on (and after `after`), read in chunks."""
         while True:
-            rows = tx.range(prefix, start=start, limit=chunk)
+            rows = tx.range(prefix, start=start, after=after, limit=chunk)
             yield from rows
             if len(rows) < chunk:
                 return
-            start = rows[-1][0] + (None,)
+            after = rows[-1][0]
 
     def put_retention_policy(self, ctx, params):
         name = params["logGroupName"]
@@ -342,7 +333,7 @@ class LogsProvider(Provider):
             check_stream_name(prefix, "logStreamNamePrefix")
             if order == "LastEventTime":
                 raise InvalidParameterException("Cannot order by LastEventTime with a logStreamNamePrefix.")
-        after = _decode_token(token) if token else None
+        after = decode_token(token, invalid_token, _is_time_and_name if order == "LastEventTime" else _is_name)
         base = streams_prefix(ctx.account, ctx.region, group)
         with self.store.transaction(write=False) as tx:
             self._group(tx, ctx, group)
@@ -354,23 +345,19 @@ class LogsProvider(Provider):
         out: dict = {"logStreams": streams}
         if more and page:
             name, record = page[-1]
-            out["nextToken"] = _encode_token([record.get("lastEventTimestamp") or 0, name]
+            out["nextToken"] = encode_token([record.get("lastEventTimestamp") or 0, name]
                                              if order == "LastEventTime" else name)
         return out
 
     def _streams_by_name(self, tx, base, prefix, after, descending, limit):
-        if after is not None and not isinstance(after, str):
-            raise InvalidParameterException(_INVALID_TOKEN)
         if descending:
             end = base + (after,) if after is not None else (
                 base + (prefix + "\U0010ffff",) if prefix else None)
             rows = tx.range(base, start=base + (prefix,) if prefix else None, end=end, reverse=True,
                             limit=limit + 1)
         else:
-            start = base + (prefix,) if prefix else None
-            if after is not None:
-                start = max(start or base, base + (after + "\x00",))
-            rows = tx.range(base, start=start, limit=limit + 1)
+            rows = tx.range(base, start=base + (prefix,) if prefix else None,
+                            after=None if after is None else base + (after,), limit=limit + 1)
         rows = [(key[-1], json.loads(raw)) for key, raw in rows if not prefix or key[-1].startswith(prefix)]
         return rows[:limit], len(rows) > limit
 
@@ -378,8 +365,6 @@ class LogsProvider(Provider):
         items = sorted(((json.loads(raw).get("lastEventTimestamp") or 0, key[-1], raw)
                         for key, raw in tx.range(base)), reverse=descending)
         if after is not None:
-            if not (isinstance(after, list) and len(after) == 2):
-                raise InvalidParameterException(_INVALID_TOKEN)
             mark = tuple(after)
             items = [it for it in items if ((it[0], it[1]) < mark if descending else (it[0], it[1]) > mark)]
         page = [(name, json.loads(raw)) for _, name, raw in items[:limit]]

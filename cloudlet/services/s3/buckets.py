@@ -1,17 +1,24 @@
-"""S3 bucket naming rules and state keys."""
+"""S3 bucket naming rules and state keys.
+
+State layout (see cloudlet/store/keyspace.py for why two kinds of key are not regional):
+
+    ("global", "s3", "bucket", name)        {"account", "region", "created"}: bucket names are one
+                                            namespace for every account and region
+    (account, "s3", "owned", name)          {"region", "created"}: ListBuckets' index of an account's
+                                            buckets, of every region
+    ("global", "s3", "object", name, ...)   the bucket's objects (to come)
+"""
 
 from __future__ import annotations
 
 import re
 
-from cloudlet.protocol.errors import ServiceError
+from cloudlet.store.keyspace import account_key, global_key
+
+from .errors import InvalidBucketName
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _IP = re.compile(r"^\d+\.\d+\.\d+\.\d+$")
-
-
-class InvalidBucketName(ServiceError):
-    status = 400
 
 
 def check_bucket_name(name: str) -> None:
@@ -24,13 +31,17 @@ def check_bucket_name(name: str) -> None:
 
 def bucket_key(name: str) -> tuple:
     """Bucket names are global across accounts and regions, as on AWS."""
-    return ("global", "s3", "bucket", name)
+    return global_key("s3", "bucket", name)
+
+
+def owned_prefix(account: str) -> tuple:
+    """Index of an account's buckets in every region, for ListBuckets."""
+    return account_key(account, "s3", "owned")
 
 
 def owned_key(account: str, name: str) -> tuple:
-    """Index of an account's buckets, for ListBuckets."""
-    return (account, "s3", "owned", name)
+    return owned_prefix(account) + (name,)
 
 
 def objects_prefix(name: str) -> tuple:
-    return ("global", "s3", "object", name)
+    return global_key("s3", "object", name)

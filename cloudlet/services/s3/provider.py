@@ -2,44 +2,28 @@
 
 from __future__ import annotations
 
-import base64
 import json
 from datetime import UTC, datetime
 
 from cloudlet.infra import Infra
-from cloudlet.protocol.errors import ServiceError
+from cloudlet.services.paging import decode_token, encode_token
 from cloudlet.services.provider import Provider
 
 from .api import S3Api
-from .buckets import bucket_key, check_bucket_name, objects_prefix, owned_key
+from .buckets import bucket_key, check_bucket_name, objects_prefix, owned_key, owned_prefix
+from .errors import (
+    BucketAlreadyExists,
+    BucketAlreadyOwnedByYou,
+    BucketNotEmpty,
+    IllegalLocationConstraintException,
+    InvalidArgument,
+    InvalidLocationConstraint,
+    NoSuchBucket,
+)
 
 
-class NoSuchBucket(ServiceError):
-    status = 404
-
-
-class BucketAlreadyExists(ServiceError):
-    status = 409
-
-
-class BucketAlreadyOwnedByYou(ServiceError):
-    status = 409
-
-
-class BucketNotEmpty(ServiceError):
-    status = 409
-
-
-class InvalidLocationConstraint(ServiceError):
-    status = 400
-
-
-class IllegalLocationConstraintException(ServiceError):
-    status = 400
-
-
-class InvalidArgument(ServiceError):
-    status = 400
+def _invalid_token() -> InvalidArgument:
+    return InvalidArgument("The continuation token provided is incorrect", ArgumentName="continuation-token")
 
 
 def _owner(account: str) -> dict:
@@ -123,15 +107,9 @@ class S3Provider(Provider):
         if limit is not None and not 1 <= limit <= 10000:
             raise InvalidArgument("Argument max-buckets must be an integer between 1 and 10000.",
                                   ArgumentName="max-buckets", ArgumentValue=str(limit))
-        start = None
-        token = params.get("ContinuationToken")
-        if token:
-            try:
-                start = (ctx.account, "s3", "owned", base64.urlsafe_b64decode(token.encode()).decode() + "\x00")
-            except (ValueError, UnicodeDecodeError):
-                raise InvalidArgument("The continuation token provided is incorrect",
-                                      ArgumentName="continuation-token") from None
-        rows = self.store.range((ctx.account, "s3", "owned"), start=start)
+        after = decode_token(params.get("ContinuationToken"), _invalid_token, lambda name: isinstance(name, str))
+        last = None if after is None else owned_key(ctx.account, after)
+        rows = self.store.range(owned_prefix(ctx.account), after=last)
         buckets = []
         next_token = None
         for key, value in rows:
@@ -140,7 +118,7 @@ class S3Provider(Provider):
             if not name.startswith(prefix) or (region_filter and record["region"] != region_filter):
                 continue
             if limit is not None and len(buckets) == limit:
-                next_token = base64.urlsafe_b64encode(buckets[-1]["Name"].encode()).decode()
+                next_token = encode_token(buckets[-1]["Name"])
                 break
             buckets.append({"Name": name, "CreationDate": record["created"], "BucketRegion": record["region"],
                             "BucketArn": f"arn:aws:s3:::{name}"})
