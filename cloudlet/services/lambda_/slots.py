@@ -18,8 +18,6 @@ from cloudlet.compute.slots import Pool
 from cloudlet.infra import Infra
 from cloudlet.store import Transaction
 
-from .functions import transact
-
 IDLE_S = 1.0          # unused slots are given back after this long
 SWEEP_S = 0.5
 
@@ -106,7 +104,7 @@ class SharedSlots:
                 tx.delete(key, if_version=found[1])
             return mine
 
-        return transact(self.store, change)
+        return self.store.transact(change)
 
     async def run(self, stopping: asyncio.Event) -> None:
         """Give back slots unused for IDLE_S; at stop, give back all."""
