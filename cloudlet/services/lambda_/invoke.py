@@ -76,12 +76,11 @@ class Invoker:
         self._start_lock = asyncio.Lock()
         self._specs: dict[tuple, FunctionSpec] = {}
         self._resolved: dict[tuple, tuple[int, functions.ResolvedFunction]] = {}
-        # Function output waiting to be written: (group, stream, lines). `_pending_gen` numbers
-        # the batch being filled, `_written_gen` the last one written.
+        # Function output waiting to be written, (group, stream, lines), and the futures of the
+        # write scheduled for it and of the last write started.
         self._pending: list[tuple[Any, str, list[tuple[int, str]]]] = []
-        self._pending_gen = 0
-        self._written_gen = -1
-        self._flushing: asyncio.Future | None = None
+        self._scheduled: asyncio.Future | None = None
+        self._last_write: asyncio.Future | None = None
         self.slots = SharedSlots(infra)
 
     async def compute(self) -> ComputeManager:
@@ -137,38 +136,49 @@ class Invoker:
     # ---- logs ----
     def _log_sink(self, group: Any, stream: str, lines: list[tuple[int, str]]) -> None:
         """`group` is the engine's LogGroup: the group name, carrying the function's account and
-        region. The lines of an invocation are written before it answers (`run` flushes); output
-        between invocations (background threads) is written soon after."""
+        region. Lines are written in one transaction per turn of the event loop, shared by the
+        invocations that finished in it; `run` waits for its own before it answers."""
         self._pending.append((group, stream, lines))
-        if len(self._pending) == 1:
+        if self._scheduled is None:
             try:
-                asyncio.get_running_loop().call_soon(self._flush_soon)
+                loop = asyncio.get_running_loop()
             except RuntimeError:  # no loop: stopping
-                pass
+                return
+            self._scheduled = loop.create_future()
+            loop.call_soon(self._write_scheduled)
 
-    def _flush_soon(self) -> None:
-        if self._pending:
-            asyncio.ensure_future(self.flush_logs())
+    def _write_scheduled(self) -> None:
+        batch, self._pending = self._pending, []
+        done, self._scheduled = self._scheduled, None
+        assert done is not None
+        if self.store.backend == "sqlite":  # a store call costs microseconds: now, on the loop
+            self._write_logs_safely(batch)
+            done.set_result(None)
+            return
+        previous, self._last_write = self._last_write, done
+        asyncio.ensure_future(self._write_after(previous, batch, done))
+
+    async def _write_after(self, previous: asyncio.Future | None, batch: list, done: asyncio.Future) -> None:
+        """Batches are written in order, so waiting for the last one waits for all."""
+        try:
+            if previous is not None:
+                await asyncio.shield(previous)
+            await self.infra.off_loop(self._write_logs_safely, batch)
+        finally:
+            done.set_result(None)
 
     async def flush_logs(self) -> None:
-        """Write the function output buffered so far (durably: outbox records of the Logs API)."""
-        mine = self._pending_gen
-        while self._written_gen < mine:
-            if self._flushing is not None:
-                await asyncio.shield(self._flushing)
-                continue
-            batch, gen = self._pending, self._pending_gen
-            self._pending, self._pending_gen = [], gen + 1
-            self._flushing = asyncio.get_running_loop().create_future()
-            try:
-                if batch:
-                    await self.infra.run_store(self._write_logs, batch)
-            except Exception:
-                log.exception("could not store the output of %d function invocation(s)", len(batch))
-            finally:
-                self._written_gen = gen
-                self._flushing.set_result(None)
-                self._flushing = None
+        """Wait until the function output buffered so far is written (durably: outbox records of
+        the Logs API)."""
+        waiting = self._scheduled or self._last_write
+        if waiting is not None and not waiting.done():
+            await asyncio.shield(waiting)
+
+    def _write_logs_safely(self, batch: list[tuple[Any, str, list[tuple[int, str]]]]) -> None:
+        try:
+            self._write_logs(batch)
+        except Exception:
+            log.exception("could not store the output of %d function invocation(s)", len(batch))
 
     def _write_logs(self, batch: list[tuple[Any, str, list[tuple[int, str]]]]) -> None:
         with self.store.transaction() as tx:

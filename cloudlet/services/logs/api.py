@@ -22,6 +22,9 @@ from cloudlet.store import Store, Transaction
 from .events import Event, write_events_in
 
 EVENTS = "logs.events"
+# Events are durable once sent; they are appended to their streams in batches this much later
+# (as CloudWatch Logs takes a moment to show them), so one transaction carries many.
+APPEND_DELAY_MS = 50
 # Appending is a store write: it fails only on a bug or a broken store; try for a while.
 POLICY = RetryPolicy(max_retries=20, max_age_s=3600, delays_s=(0.05, 0.2, 1, 5, 30))
 
@@ -36,7 +39,8 @@ class LogsApi:
         """Append `(timestamp_ms, message)` events to `group`/`stream` of the call's account and
         region once `tx` commits (nothing is validated: callers are internal)."""
         if events:
-            enqueue(tx, EVENTS, {"group": group, "stream": stream, "events": list(events)}, call=call)
+            enqueue(tx, EVENTS, {"group": group, "stream": stream, "events": list(events)}, call=call,
+                    due_ms=time.time_ns() // 1_000_000 + APPEND_DELAY_MS)
 
     def send_now(self, call: CallContext, group: str, stream: str, events: Sequence[Event]) -> None:
         """`send` in a transaction of its own (must not be called with a transaction open)."""
