@@ -27,9 +27,10 @@ from cloudlet.compute import ComputeManager, FunctionSpec, InvokeResult, Respons
 from cloudlet.infra import Infra
 from cloudlet.protocol.errors import ServiceError
 from cloudlet.services.logs.api import LogsApi
+from cloudlet.store.keyspace import global_key
 
 from . import functions
-from .errors import InvalidParameterValueException
+from .errors import E, InvalidParameterValueException
 from .slots import SharedSlots
 
 log = logging.getLogger("cloudlet.lambda")
@@ -39,16 +40,9 @@ ASYNC_PAYLOAD_LIMIT = 256 * 1024
 LOG_TAIL_BYTES = 4096
 
 
-class TooManyRequestsException(ServiceError):
-    status = 429
-
-
-class RequestTooLargeException(ServiceError):
-    status = 413
-
-
-class InvalidRequestContentException(ServiceError):
-    status = 400
+TooManyRequestsException = E.TooManyRequestsException
+RequestTooLargeException = E.RequestTooLargeException
+InvalidRequestContentException = E.InvalidRequestContentException
 
 
 def check_json_payload(payload: bytes) -> None:
@@ -107,7 +101,7 @@ class Invoker:
     # ---- resolved functions, cached for the invoke path ----
     # An entry is good while the store's generation of Lambda's control plane is the one it was
     # resolved at: every control-plane write bumps it (see `changed`), on any replica.
-    GENERATION_KEY = ("global", "lambda", "generation")
+    GENERATION_KEY = global_key("lambda", "generation")
 
     def generation(self) -> int:
         found = self.store.get_versioned(self.GENERATION_KEY)
@@ -294,5 +288,5 @@ def invoke_response(result: InvokeResult, version: str, log_type: str | None) ->
     return out
 
 
-def throttled(exc: TooManyRequests) -> TooManyRequestsException:
+def throttled(exc: TooManyRequests) -> ServiceError:
     return TooManyRequestsException(exc.message, Reason=exc.reason, Type="User")
