@@ -195,7 +195,8 @@ class HttpProtocol(asyncio.Protocol):
         query = query.partition(b"#")[0]
         path = raw_path.decode("utf-8", "surrogateescape") or "/"
         method = self.parser.get_method().decode("latin-1")
-        req = HttpRequest(method, path, query.decode("latin-1"), headers, b"", headers.get("host", ""))
+        # Host names are case-insensitive: lower-cased once here, so routes compare plainly.
+        req = HttpRequest(method, path, query.decode("latin-1"), headers, b"", headers.get("host", "").lower())
         length = headers.get("content-length", "")
         if length.isdigit() and int(length) > self.state.max_body:
             self._too_large = True

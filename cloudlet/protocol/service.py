@@ -32,12 +32,18 @@ class Quirks:
     # Top-level input members whose constraints the provider checks with the service's own
     # wording (lambda: a bad Runtime is InvalidParameterValueException).
     unvalidated: frozenset[str] = frozenset()
+    # The gateway's deviations (gateway/pipeline.py reads these; it never names a service):
+    # a bucket named in the host (`<bucket>.s3.localhost`) is moved into the path for routing;
+    bucket_in_host: bool = False
+    # SigV4 as S3 does it: the canonical URI is the path as sent (no normalisation, no double
+    # encoding), and signature failures carry S3's codes and wording (gateway/sigv4.py).
+    s3_signing: bool = False
 
 
 QUIRKS: dict[str, Quirks] = {
     "lambda": Quirks(unvalidated=frozenset({"Runtime"})),
     "logs": Quirks(validation_error="InvalidParameterException"),
-    "s3": Quirks(error_style="s3", validate=False, xml_roots={
+    "s3": Quirks(error_style="s3", validate=False, bucket_in_host=True, s3_signing=True, xml_roots={
         "ListBuckets": "ListAllMyBucketsResult", "ListObjects": "ListBucketResult",
         "ListObjectsV2": "ListBucketResult", "ListObjectVersions": "ListVersionsResult",
         "CreateMultipartUpload": "InitiateMultipartUploadResult", "ListMultipartUploads": "ListMultipartUploadsResult",

@@ -152,3 +152,30 @@ def test_function_url_with_aws_iam_auth_checks_the_signature(enforced):
 
     assert status("not-the-secret") == 403
     assert status(SECRET) == 200
+
+
+def test_virtual_hosted_s3_request_is_verified_against_the_path_as_sent(enforced):
+    """`bucket.s3.localhost` signs "/" as its path; the bucket moves into the path for routing only
+    after the signature was checked."""
+    from botocore.auth import S3SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    enforced.client("s3", key=KEY, secret=SECRET).create_bucket(Bucket="virtual-hosted")
+    try:
+        def status(secret):
+            host = f"virtual-hosted.s3.localhost:{enforced.port}"
+            req = AWSRequest(method="HEAD", url=f"http://{host}/", headers={"Host": host})
+            S3SigV4Auth(Credentials(KEY, secret), "s3", "us-east-1").add_auth(req)
+            http = urllib.request.Request(enforced.url + "/", method="HEAD", headers=dict(req.headers.items()))
+            try:
+                with urllib.request.urlopen(http, timeout=30) as r:
+                    return r.status
+            except urllib.error.HTTPError as e:
+                return e.code
+
+        assert status(SECRET) == 200
+        assert status("wrong") == 403
+    finally:
+        enforced.client("s3", key=KEY, secret=SECRET).delete_bucket(Bucket="virtual-hosted")
+
