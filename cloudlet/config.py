@@ -54,7 +54,7 @@ class Settings:
     default_account: str = DEFAULT_ACCOUNT
     credentials: dict[str, tuple[str, str | None]] = field(default_factory=dict)
     enforce_sigv4: bool = False
-    max_body_bytes: int = 64 * 1024 * 1024
+    max_body_bytes: int = 0                  # 0: each operation's own AWS limit (gateway/limits.py)
     sqlite_synchronous: str = "NORMAL"
     worker_threads: int = 16
     lambda_concurrency_limit: int = 1000

@@ -5,6 +5,9 @@
       caller's identity and signature, so those steps run, then its handler gets a context
    -> else the AWS API pipeline (pipeline.py): detect, identify, admit, authenticate, unwrap,
       parse, authorize, call, serialize, observe
+
+It also answers the HTTP server's question before a large body arrives: how to receive it
+(`plan_body`, body.py).
 """
 
 from __future__ import annotations
@@ -14,13 +17,15 @@ import json
 import time
 from typing import Any
 
-from cloudlet.protocol import HttpRequest, HttpResponse
+from cloudlet.protocol import HttpRequest, HttpResponse, load_service, protocol_for
 
 from . import sigv4
+from .body import BodyPlan
 from .context import RequestContext
 from .internal import internal_api
+from .limits import DEFAULT, body_limit
 from .metrics import RequestMetrics
-from .pipeline import Pipeline, new_request_id
+from .pipeline import Pipeline, new_request_id, operation_of
 from .routes import Route, RouteTable
 
 __all__ = ["Gateway", "new_request_id"]
@@ -72,3 +77,38 @@ class Gateway:
                                  request_id=rid, request=req)
         ctx.route_params = params
         return ctx
+
+    # ---- questions the HTTP server asks before a request is complete
+    def plan_body(self, req: HttpRequest) -> BodyPlan:
+        """How to receive the large body of `req` (body.py): the operation's limit, and for an
+        operation whose input is a streaming blob, spooled to the blob store's temp area,
+        aws-chunked framing decoded on the way."""
+        if self.routes.match(req) is not None:
+            return BodyPlan(DEFAULT.size)
+        pipeline = self.pipeline
+        scope = sigv4.request_scope(req)
+        try:
+            spec = load_service(pipeline.detect.detector.detect(req, scope) or "")
+        except KeyError:
+            return BodyPlan(DEFAULT.size)
+        op = operation_of(spec, protocol_for(spec, req), req)
+        plan = BodyPlan(body_limit(spec.name, op.name if op is not None else None).size)
+        if op is None or not _streams_payload(op):
+            return plan
+        plan.spool = self.platform.blobs.writer
+        if req.headers.get("x-amz-content-sha256", "").startswith("STREAMING-"):
+            unwrap = pipeline.unwrap
+            decoder = plan.decoder = unwrap.decoder(req, scope)
+            plan.finish = lambda temp: unwrap.decoded(req, decoder, temp.size)
+        return plan
+
+
+@functools.lru_cache(maxsize=1024)
+def _streams_payload(op: Any) -> bool:
+    """Whether the operation's input is a streaming blob payload (S3 PutObject's Body)."""
+    shape = op.input_shape
+    payload = shape.serialization.get("payload") if shape is not None else None
+    if payload is None:
+        return False
+    member = shape.members[payload]
+    return bool(member.type_name == "blob" and member.serialization.get("streaming"))

@@ -7,8 +7,12 @@ buffered response with one write. It keeps what clients rely on: keep-alive and 
 chunked request bodies, `Expect: 100-continue`, streamed response bodies with flow control,
 HEAD, an idle timeout, and a graceful stop that lets in-flight requests finish.
 
-Bodies are buffered up to the configured cap; a larger body is read and discarded and the
-handler is told, so it can answer with the service's own "too large" error.
+Bodies: a small one is buffered in memory. Before reading one larger than SPILL_THRESHOLD
+(or once a chunked one grows past it) the server asks `plan_body(req)` how to receive it
+(body.py): within which limit, and whether to stream it to disk (spooled, decoded on a
+worker thread, with reading paused while the disk falls behind). A body over its limit, or
+over the server's overall `max_body`, is read and discarded and the handler is told, so it
+can answer with the service's own "too large" error.
 """
 
 from __future__ import annotations
@@ -25,9 +29,13 @@ import httptools
 
 from cloudlet.protocol import HttpRequest, HttpResponse
 
+from .body import SPILL_THRESHOLD, BodyPlan, BodySpool, BodyTooLarge
+
 log = logging.getLogger("cloudlet.http")
 
 Handler = Callable[[HttpRequest, bool], Awaitable[HttpResponse]]
+BodyPlanner = Callable[[HttpRequest], BodyPlan]
+
 
 IDLE_TIMEOUT = 75.0          # seconds a keep-alive connection may sit idle
 STREAM_CHUNK = 256 * 1024
@@ -64,18 +72,20 @@ def response_head(resp: HttpResponse, length: int | None, keep_alive: bool) -> b
 
 
 class _Pending:
-    __slots__ = ("req", "too_large", "keep_alive")
+    __slots__ = ("req", "too_large", "keep_alive", "spool")
 
     def __init__(self, req: HttpRequest, too_large: bool, keep_alive: bool) -> None:
         self.req = req
         self.too_large = too_large
         self.keep_alive = keep_alive
+        self.spool: BodySpool | None = None
 
 
 class ServerState:
-    def __init__(self, handler: Handler, max_body: int) -> None:
+    def __init__(self, handler: Handler, max_body: int, plan_body: BodyPlanner | None = None) -> None:
         self.handler = handler
         self.max_body = max_body
+        self.plan_body = plan_body
         self.connections: set[HttpProtocol] = set()
         self.stopping = False
 
@@ -92,12 +102,15 @@ class HttpProtocol(asyncio.Protocol):
         self.writable = asyncio.Event()
         self.writable.set()
         self.closed = False
-        self._reading_paused = False
+        self._pauses: set[str] = set()      # why reading is paused: "pipeline", "spool"
         self.last_active = self.loop.time()
         self._url = b""
         self._headers: list[tuple[bytes, bytes]] = []
         self._body: list[bytes] = []
         self._size = 0
+        self._limit = state.max_body        # most body bytes accepted as sent (on the wire)
+        self._planned = False
+        self._spool: BodySpool | None = None
         self._too_large = False
         self._current: _Pending | None = None
 
@@ -118,6 +131,11 @@ class HttpProtocol(asyncio.Protocol):
         self.state.connections.discard(self)
         self._disarm_idle()
         self.writable.set()
+        if self._spool is not None:
+            self._spool.abort()
+        for pending in self.queue:
+            if pending.spool is not None:
+                pending.spool.abort()
         if self.task is not None and not self.task.done():
             self.task.cancel()
 
@@ -135,6 +153,19 @@ class HttpProtocol(asyncio.Protocol):
             self._reject(400, "Protocol upgrades are not supported")
         except httptools.HttpParserError:
             self._reject(400, "Invalid HTTP request")
+
+    def set_reading_paused(self, reason: str, paused: bool) -> None:
+        """Pause reading from the socket while any reason holds (pipelining, spooling)."""
+        before = bool(self._pauses)
+        if paused:
+            self._pauses.add(reason)
+        else:
+            self._pauses.discard(reason)
+        if self.transport is not None and not self.closed and before != bool(self._pauses):
+            if self._pauses:
+                self.transport.pause_reading()
+            else:
+                self.transport.resume_reading()
 
     def _reject(self, status: int, message: str) -> None:
         if self.transport is not None and not self.closed:
@@ -177,6 +208,9 @@ class HttpProtocol(asyncio.Protocol):
         self._headers = []
         self._body = []
         self._size = 0
+        self._limit = self.state.max_body
+        self._planned = False
+        self._spool = None
         self._too_large = False
 
     def on_url(self, url: bytes) -> None:
@@ -197,23 +231,70 @@ class HttpProtocol(asyncio.Protocol):
         method = self.parser.get_method().decode("latin-1")
         # Host names are case-insensitive: lower-cased once here, so routes compare plainly.
         req = HttpRequest(method, path, query.decode("latin-1"), headers, b"", headers.get("host", "").lower())
-        length = headers.get("content-length", "")
-        if length.isdigit() and int(length) > self.state.max_body:
-            self._too_large = True
         keep_alive = self.parser.should_keep_alive() and not self.state.stopping
         self._current = _Pending(req, False, keep_alive)
-        if headers.get("expect", "").lower() == "100-continue" and not self._too_large and self.transport:
-            self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        length = headers.get("content-length", "")
+        if length.isdigit():
+            declared = int(length)
+            if declared > self.state.max_body:
+                self._too_large = True
+            elif declared > SPILL_THRESHOLD:
+                self._plan(declared)
+        if headers.get("expect", "").lower() == "100-continue" and self.transport:
+            if not self._too_large:
+                self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            else:  # answer now: the client waits to learn whether to send the body at all
+                pending, self._current = self._current, None
+                pending.too_large, pending.keep_alive = True, False
+                self._enqueue(pending)
+
+    def _plan(self, size: int) -> None:
+        """Ask how to receive a large body (`size`: declared, or received so far)."""
+        self._planned = True
+        planner, current = self.state.plan_body, self._current
+        if planner is None or current is None:
+            return
+        try:
+            plan = planner(current.req)
+        except Exception:
+            log.exception("planning the body of %s %s failed", current.req.method, current.req.path)
+            return
+        limit = min(plan.limit, self.state.max_body)
+        decoded = current.req.headers.get("x-amz-decoded-content-length", "") if plan.decoder else ""
+        if (int(decoded) if decoded.isdigit() else size) > limit:
+            self._too_large = True
+        elif plan.spool is not None:
+            plan.limit = limit
+            self._spool = BodySpool(plan, lambda paused: self.set_reading_paused("spool", paused))
+        else:
+            self._limit = limit
 
     def on_body(self, body: bytes) -> None:
         if self._too_large:
             return
         self._size += len(body)
-        if self._size > self.state.max_body:
-            self._too_large = True
-            self._body = []
+        if self._size > self._limit:
+            self._refuse_body()
+            return
+        if self._spool is not None:
+            self._spool.write(body)
             return
         self._body.append(body)
+        if not self._planned and self._size > SPILL_THRESHOLD:  # chunked, or longer than declared
+            self._plan(self._size)
+            if self._too_large:
+                self._refuse_body()
+            elif self._spool is not None:
+                for chunk in self._body:
+                    self._spool.write(chunk)
+                self._body = []
+
+    def _refuse_body(self) -> None:
+        self._too_large = True
+        self._body = []
+        if self._spool is not None:
+            self._spool.abort()
+            self._spool = None
 
     def on_message_complete(self) -> None:
         pending = self._current
@@ -223,11 +304,14 @@ class HttpProtocol(asyncio.Protocol):
         pending.too_large = self._too_large
         if not self._too_large and self._body:
             pending.req.body = self._body[0] if len(self._body) == 1 else b"".join(self._body)
+        pending.spool, self._spool = self._spool, None
         self._body = []
+        self._enqueue(pending)
+
+    def _enqueue(self, pending: _Pending) -> None:
         self.queue.append(pending)
-        if len(self.queue) > MAX_PIPELINED and self.transport is not None and not self._reading_paused:
-            self.transport.pause_reading()
-            self._reading_paused = True
+        if len(self.queue) > MAX_PIPELINED:
+            self.set_reading_paused("pipeline", True)
         if self.task is None or self.task.done():
             self.task = self.loop.create_task(self._serve_queue())
 
@@ -235,9 +319,10 @@ class HttpProtocol(asyncio.Protocol):
     async def _serve_queue(self) -> None:
         while self.queue and not self.closed:
             pending = self.queue.popleft()
-            if self._reading_paused and len(self.queue) < MAX_PIPELINED // 2 and self.transport is not None:
-                self.transport.resume_reading()
-                self._reading_paused = False
+            if len(self.queue) < MAX_PIPELINED // 2:
+                self.set_reading_paused("pipeline", False)
+            if pending.spool is not None:
+                await self._receive_spooled(pending)
             try:
                 resp = await self.state.handler(pending.req, pending.too_large)
             except asyncio.CancelledError:
@@ -245,6 +330,9 @@ class HttpProtocol(asyncio.Protocol):
             except Exception:
                 log.exception("unhandled error serving %s %s", pending.req.method, pending.req.path)
                 resp = HttpResponse(500, {"Content-Type": "text/plain"}, b"Internal Server Error")
+            finally:
+                if not isinstance(pending.req.body, bytes):
+                    pending.req.body.close()  # a spooled body; a provider that wants it keep()s it
             keep_alive = pending.keep_alive and not self.state.stopping
             await self._write(resp, pending.req.method == "HEAD", keep_alive)
             if not keep_alive:
@@ -258,6 +346,20 @@ class HttpProtocol(asyncio.Protocol):
                 self.closed = True
             else:
                 self._arm_idle()
+
+    @staticmethod
+    async def _receive_spooled(pending: _Pending) -> None:
+        """Wait until a spooled body is all on disk; it becomes the request's body, or what
+        went wrong becomes its `body_error` (or the request is too large after all)."""
+        assert pending.spool is not None
+        try:
+            pending.req.body = await pending.spool.complete()
+        except BodyTooLarge:
+            pending.too_large = True
+        except Exception as exc:
+            pending.req.body_error = exc
+        finally:
+            pending.spool = None
 
     async def _write(self, resp: HttpResponse, head_only: bool, keep_alive: bool) -> None:
         transport = self.transport
@@ -319,8 +421,8 @@ class HttpServer:
     """Listens, serves, and stops gracefully: stop accepting, finish in-flight requests,
     close idle connections, and force the rest closed after `grace` seconds."""
 
-    def __init__(self, handler: Handler, *, max_body: int) -> None:
-        self.state = ServerState(handler, max_body)
+    def __init__(self, handler: Handler, *, max_body: int, plan_body: BodyPlanner | None = None) -> None:
+        self.state = ServerState(handler, max_body, plan_body)
         self.server: asyncio.base_events.Server | None = None
 
     async def start(self, host: str, port: int) -> None:

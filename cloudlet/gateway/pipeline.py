@@ -206,8 +206,9 @@ class Authenticate:
 
 class Unwrap:
     """The payload as if it had been sent plainly. An aws-chunked body (SDK streaming uploads)
-    is decoded, its chunk signatures checked when enforcing; afterwards the content-encoding
-    no longer says aws-chunked and trailers (x-amz-checksum-*) are headers."""
+    is decoded, its chunk signatures checked when enforcing; a body that streamed to disk was
+    decoded on the way (body.py) and only what went wrong is raised here. Afterwards the
+    content-encoding no longer says aws-chunked and trailers (x-amz-checksum-*) are headers."""
 
     def __init__(self, identities: Identities, settings: Settings) -> None:
         self.identities = identities
@@ -215,27 +216,20 @@ class Unwrap:
 
     def __call__(self, ex: Exchange) -> None:
         req = ex.req
+        if req.body_error is not None:
+            raise self.error(ex.spec, req.body_error)
         if not req.headers.get("x-amz-content-sha256", "").startswith("STREAMING-"):
             return
-        decoder = self.decoder(req, ex.scope)
-        try:
-            body = decoder.feed(req.body)
-            decoder.finish()
-        except (ChunkFormatError, sigv4.SignatureError) as exc:
-            raise self.error(ex.spec, exc) from None
-        req.body = body
-        declared = req.headers.get("x-amz-decoded-content-length")
-        if declared is not None and declared.isdigit() and int(declared) != len(body):
-            raise ServiceError("You did not provide the number of bytes specified by the Content-Length HTTP header",
-                               code="IncompleteBody", status=400)
-        encodings = [e.strip() for e in req.headers.get("content-encoding", "").split(",")
-                     if e.strip() and e.strip() != "aws-chunked"]
-        if encodings:
-            req.headers["content-encoding"] = ",".join(encodings)
-        else:
-            req.headers.pop("content-encoding", None)
-        req.headers.update({f"x-amz-trailer-{k}" if not k.startswith("x-amz-") else k: v
-                            for k, v in decoder.trailers.items()})
+        if isinstance(req.body, bytes):
+            decoder = self.decoder(req, ex.scope)
+            try:
+                body = decoder.feed(req.body)
+                decoder.finish()
+            except (ChunkFormatError, sigv4.SignatureError) as exc:
+                raise self.error(ex.spec, exc) from None
+            req.body = body
+            self.decoded(req, decoder, len(body))
+        self.settle(req)
 
     def decoder(self, req: HttpRequest, scope: sigv4.CredentialScope | None) -> AwsChunkedDecoder:
         """A decoder for the body of `req`, checking chunk signatures when enforcing."""
@@ -247,11 +241,40 @@ class Unwrap:
                                  scope=scope.scope, amz_date=req.headers.get("x-amz-date", ""))
 
     @staticmethod
+    def decoded(req: HttpRequest, decoder: AwsChunkedDecoder, size: int) -> None:
+        """Once `size` payload bytes were decoded: check the declared length, keep the trailers
+        (also called on a worker thread at the end of a spooled body, so it leaves the headers
+        alone: the signature check after it reads them as sent)."""
+        declared = req.headers.get("x-amz-decoded-content-length")
+        if declared is not None and declared.isdigit() and int(declared) != size:
+            raise ServiceError("You did not provide the number of bytes specified by the Content-Length HTTP header",
+                               code="IncompleteBody", status=400)
+        req.trailers = dict(decoder.trailers)
+
+    @staticmethod
+    def settle(req: HttpRequest) -> None:
+        """Headers as if the payload had been sent plainly: aws-chunked dropped from the
+        content-encoding, trailers added."""
+        encodings = [e.strip() for e in req.headers.get("content-encoding", "").split(",")
+                     if e.strip() and e.strip() != "aws-chunked"]
+        if encodings:
+            req.headers["content-encoding"] = ",".join(encodings)
+        else:
+            req.headers.pop("content-encoding", None)
+        req.headers.update({f"x-amz-trailer-{k}" if not k.startswith("x-amz-") else k: v
+                            for k, v in (req.trailers or {}).items()})
+
+    @staticmethod
     def error(spec: ServiceSpec, exc: Exception) -> ServiceError:
+        if isinstance(exc, ServiceError):
+            return exc
         if isinstance(exc, sigv4.SignatureError):
             code, status = sigv4.aws_error(exc.kind, s3=spec.quirks.s3_signing, protocol=spec.protocol)
             return ServiceError(exc.message, code=code, status=status)
-        return ServiceError(f"Invalid aws-chunked body: {exc}", code="IncompleteBody", status=400)
+        if isinstance(exc, ChunkFormatError):
+            return ServiceError(f"Invalid aws-chunked body: {exc}", code="IncompleteBody", status=400)
+        log.error("request body failed: %r", exc)
+        return InternalFailure("An internal error occurred while the request body was received.")
 
 
 class Parse:
@@ -271,7 +294,8 @@ class Parse:
         op, state = ex.protocol.find_operation(spec, req)
         ex.op = op
         ex.ctx.operation = op.name
-        if len(req.body) > PARSE_OFF_LOOP:
+        body = req.body
+        if isinstance(body, bytes) and len(body) > PARSE_OFF_LOOP:
             return asyncio.get_running_loop().run_in_executor(self.executor, self.parse, ex, op, state)
         self.parse(ex, op, state)
         return None

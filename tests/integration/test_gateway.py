@@ -6,6 +6,8 @@ add what a subprocess cannot: a provider method that records its context and bod
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import urllib.request
 
@@ -21,6 +23,87 @@ def srv():
     server = InProcessServer().start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def recorded(srv):
+    """Give the S3 provider a PutObject (and HeadBucket) that record what they were handed."""
+    seen: list[tuple] = []
+    s3 = srv.platform.providers["s3"]
+
+    def put_object(ctx, params):
+        body = params.get("Body", b"")
+        if isinstance(body, bytes):
+            data, kind = body, "bytes"
+        else:
+            data, kind = body.read(), type(body).__name__
+        seen.append((ctx, kind, hashlib.md5(data).hexdigest(), len(data), dict(ctx.request.headers)))
+        return {"ETag": f'"{hashlib.md5(data).hexdigest()}"'}
+
+    original = s3.__dict__.pop("_handlers", None)
+    s3.put_object = put_object
+    yield seen
+    del s3.put_object
+    s3.__dict__.pop("_handlers", None)
+    if original is not None:
+        s3.__dict__["_handlers"] = original
+
+
+def test_large_streaming_payload_reaches_the_provider_as_a_file(srv, recorded):
+    s3 = srv.client("s3")
+    s3.create_bucket(Bucket="spooled")
+    big = bytes(range(256)) * (12 * 1024)  # 3 MiB: over the 1 MiB spill threshold
+    etag = s3.put_object(Bucket="spooled", Key="big.bin", Body=big)["ETag"]
+    assert etag.strip('"') == hashlib.md5(big).hexdigest()
+    ctx, kind, md5, size, _ = recorded[-1]
+    assert kind == "TempBlob" and size == len(big) and md5 == hashlib.md5(big).hexdigest()
+    assert ctx.authorization.action == "s3:PutObject"
+    assert ctx.authorization.resources == ("arn:aws:s3:::spooled/big.bin",)
+    s3.put_object(Bucket="spooled", Key="small.txt", Body=b"hello")
+    assert recorded[-1][1:4] == ("bytes", hashlib.md5(b"hello").hexdigest(), 5)
+    assert list((srv.platform.blobs.root / "tmp").iterdir()) == []  # spooled bodies are cleaned up
+
+
+def _put(url: str, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
+    import http.client
+    from urllib.parse import urlsplit
+
+    conn = http.client.HTTPConnection(urlsplit(url).netloc, timeout=60)
+    try:
+        conn.request("PUT", path, body=body, headers={**headers, "Content-Length": str(len(body))})
+        resp = conn.getresponse()
+        return resp.status, resp.read()
+    finally:
+        conn.close()
+
+
+def test_aws_chunked_upload_is_decoded_while_it_streams(srv, recorded):
+    """STREAMING-UNSIGNED-PAYLOAD-TRAILER, framed by botocore's own encoder."""
+    from botocore.httpchecksum import AwsChunkedWrapper, Crc32Checksum
+
+    srv.client("s3").create_bucket(Bucket="chunked")
+    big = b"0123456789abcdef" * (160 * 1024)  # 2.5 MiB
+    framed = AwsChunkedWrapper(io.BytesIO(big), checksum_cls=Crc32Checksum, checksum_name="x-amz-checksum-crc32",
+                               chunk_size=64 * 1024).read()
+    headers = {"Authorization": ("AWS4-HMAC-SHA256 Credential=test/20250101/us-east-1/s3/aws4_request, "
+                                 "SignedHeaders=host, Signature=" + "0" * 64),
+               "X-Amz-Content-SHA256": "STREAMING-UNSIGNED-PAYLOAD-TRAILER", "Content-Encoding": "aws-chunked",
+               "X-Amz-Decoded-Content-Length": str(len(big)), "X-Amz-Trailer": "x-amz-checksum-crc32"}
+    status, body = _put(srv.url, "/chunked/k", framed, headers)
+    assert status == 200, body
+    _, kind, md5, size, seen_headers = recorded[-1]
+    assert (kind, size, md5) == ("TempBlob", len(big), hashlib.md5(big).hexdigest())
+    assert seen_headers["x-amz-checksum-crc32"]  # the trailer, now a header
+    assert "content-encoding" not in seen_headers
+    # The declared decoded length is checked once the stream ends.
+    status, body = _put(srv.url, "/chunked/k", framed, {**headers, "X-Amz-Decoded-Content-Length": str(len(big) + 1)})
+    assert status == 400 and b"<Code>IncompleteBody</Code>" in body
+    # So is the framing, however deep into the stream it breaks.
+    at = framed.index(b"\r\n10000\r\n", 2 * 1024 * 1024) + 2  # a chunk header 2 MiB in
+    broken = framed[:at] + b"zzzzz" + framed[at + 5:]
+    status, body = _put(srv.url, "/chunked/k", broken, headers)
+    assert status == 400 and b"<Code>IncompleteBody</Code>" in body
+    assert list((srv.platform.blobs.root / "tmp").iterdir()) == []
 
 
 def test_routes_get_identity_and_authentication_from_the_gateway(srv):

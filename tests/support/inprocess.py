@@ -6,6 +6,7 @@ replaced; the event loop runs in a background thread and clients talk to it over
 from __future__ import annotations
 
 import asyncio
+import sys
 import tempfile
 import threading
 from collections.abc import Callable
@@ -41,7 +42,8 @@ class InProcessServer:
         self._thread.start()
 
         async def start() -> None:
-            self.server = HttpServer(self.gateway.handle, max_body=self.settings.max_body_bytes)
+            self.server = HttpServer(self.gateway.handle, max_body=self.settings.max_body_bytes or sys.maxsize,
+                                     plan_body=self.gateway.plan_body)
             await self.server.start("127.0.0.1", 0)
             await self.platform.start()
             self.port = self.server.port
