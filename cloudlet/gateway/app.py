@@ -6,8 +6,9 @@
    -> else the AWS API pipeline (pipeline.py): detect, identify, admit, authenticate, unwrap,
       parse, authorize, call, serialize, observe
 
-It also answers the HTTP server's question before a large body arrives: how to receive it
-(`plan_body`, body.py).
+It also answers the HTTP server's two questions that come before a request is complete: how
+to receive a large body (`plan_body`, body.py) and who takes an upgraded connection
+(`upgrade`, websocket.py).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from .limits import DEFAULT, body_limit
 from .metrics import RequestMetrics
 from .pipeline import Pipeline, new_request_id, operation_of
 from .routes import Route, RouteTable
+from .websocket import WebSocketSession
 
 __all__ = ["Gateway", "new_request_id"]
 
@@ -101,6 +103,19 @@ class Gateway:
             decoder = plan.decoder = unwrap.decoder(req, scope)
             plan.finish = lambda temp: unwrap.decoded(req, decoder, temp.size)
         return plan
+
+    def upgrade(self, req: HttpRequest) -> WebSocketSession | None:
+        """Who takes an upgraded connection: a route with a WebSocket handler, for a WebSocket
+        upgrade; nobody otherwise (the HTTP server then answers 400)."""
+        if req.headers.get("upgrade", "").lower() != "websocket":
+            return None
+        found = self.routes.match(req)
+        if found is None:
+            return None
+        route, params = found
+        if route.websocket is None:
+            return None
+        return WebSocketSession(req, route.websocket, lambda: self.route_context(route, params, req))
 
 
 @functools.lru_cache(maxsize=1024)

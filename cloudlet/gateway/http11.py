@@ -13,6 +13,10 @@ Bodies: a small one is buffered in memory. Before reading one larger than SPILL_
 worker thread, with reading paused while the disk falls behind). A body over its limit, or
 over the server's overall `max_body`, is read and discarded and the handler is told, so it
 can answer with the service's own "too large" error.
+
+Upgrades: a request asking to switch protocols (`Connection: Upgrade`) is offered to
+`upgrade(req)`; a `Tunnel` it returns takes the connection over (websocket.py serves
+WebSocket routes that way). With no taker the answer is 400 and the connection closes.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ import socket
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from http import HTTPStatus
-from typing import Any
+from typing import Any, Protocol
 
 import httptools
 
@@ -36,6 +40,19 @@ log = logging.getLogger("cloudlet.http")
 Handler = Callable[[HttpRequest, bool], Awaitable[HttpResponse]]
 BodyPlanner = Callable[[HttpRequest], BodyPlan]
 
+
+class Tunnel(Protocol):
+    """What takes over an upgraded connection: bytes in through `feed`, and `run(io)` drives
+    it (handshake included) until it is done; the server closes the connection afterwards."""
+
+    def feed(self, data: bytes) -> None: ...
+
+    def connection_lost(self) -> None: ...
+
+    async def run(self, io: TunnelIO) -> None: ...
+
+
+Upgrader = Callable[[HttpRequest], Tunnel | None]
 
 IDLE_TIMEOUT = 75.0          # seconds a keep-alive connection may sit idle
 STREAM_CHUNK = 256 * 1024
@@ -72,22 +89,49 @@ def response_head(resp: HttpResponse, length: int | None, keep_alive: bool) -> b
 
 
 class _Pending:
-    __slots__ = ("req", "too_large", "keep_alive", "spool")
+    __slots__ = ("req", "too_large", "keep_alive", "spool", "upgrade")
 
     def __init__(self, req: HttpRequest, too_large: bool, keep_alive: bool) -> None:
         self.req = req
         self.too_large = too_large
         self.keep_alive = keep_alive
         self.spool: BodySpool | None = None
+        self.upgrade = False
 
 
 class ServerState:
-    def __init__(self, handler: Handler, max_body: int, plan_body: BodyPlanner | None = None) -> None:
+    def __init__(self, handler: Handler, max_body: int, plan_body: BodyPlanner | None = None,
+                 upgrade: Upgrader | None = None) -> None:
         self.handler = handler
         self.max_body = max_body
         self.plan_body = plan_body
+        self.upgrade = upgrade
         self.connections: set[HttpProtocol] = set()
         self.stopping = False
+
+
+class TunnelIO:
+    """The connection as an upgraded protocol sees it: write with flow control, read control."""
+
+    __slots__ = ("_conn",)
+
+    def __init__(self, conn: HttpProtocol) -> None:
+        self._conn = conn
+
+    @property
+    def closed(self) -> bool:
+        return self._conn.closed
+
+    def write(self, data: bytes) -> None:
+        if self._conn.transport is not None and not self._conn.closed:
+            self._conn.transport.write(data)
+
+    async def drain(self) -> None:
+        if not self._conn.writable.is_set():
+            await self._conn.writable.wait()
+
+    def pause_reading(self, paused: bool) -> None:
+        self._conn.set_reading_paused("tunnel", paused)
 
 
 class HttpProtocol(asyncio.Protocol):
@@ -102,7 +146,7 @@ class HttpProtocol(asyncio.Protocol):
         self.writable = asyncio.Event()
         self.writable.set()
         self.closed = False
-        self._pauses: set[str] = set()      # why reading is paused: "pipeline", "spool"
+        self._pauses: set[str] = set()      # why reading is paused: "pipeline", "spool", "tunnel"
         self.last_active = self.loop.time()
         self._url = b""
         self._headers: list[tuple[bytes, bytes]] = []
@@ -113,6 +157,8 @@ class HttpProtocol(asyncio.Protocol):
         self._spool: BodySpool | None = None
         self._too_large = False
         self._current: _Pending | None = None
+        self._tunnel: Tunnel | None = None
+        self._upgrade_buffer: list[bytes] | None = None   # bytes after an upgrade request
 
     # ---- connection ----
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -136,7 +182,9 @@ class HttpProtocol(asyncio.Protocol):
         for pending in self.queue:
             if pending.spool is not None:
                 pending.spool.abort()
-        if self.task is not None and not self.task.done():
+        if self._tunnel is not None:
+            self._tunnel.connection_lost()
+        elif self.task is not None and not self.task.done():
             self.task.cancel()
 
     def pause_writing(self) -> None:
@@ -147,15 +195,23 @@ class HttpProtocol(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.last_active = self.loop.time()
+        if self._tunnel is not None:
+            self._tunnel.feed(data)
+            return
+        if self._upgrade_buffer is not None:  # the upgrade is being decided; keep what follows
+            self._upgrade_buffer.append(data)
+            return
         try:
             self.parser.feed_data(data)
-        except httptools.HttpParserUpgrade:
-            self._reject(400, "Protocol upgrades are not supported")
+        except httptools.HttpParserUpgrade as exc:
+            offset = exc.args[0] if exc.args and isinstance(exc.args[0], int) else len(data)
+            self._upgrade_buffer = [data[offset:]] if offset < len(data) else []
+            self.set_reading_paused("tunnel", True)  # until a tunnel takes the bytes
         except httptools.HttpParserError:
             self._reject(400, "Invalid HTTP request")
 
     def set_reading_paused(self, reason: str, paused: bool) -> None:
-        """Pause reading from the socket while any reason holds (pipelining, spooling)."""
+        """Pause reading from the socket while any reason holds (pipelining, spooling, tunnels)."""
         before = bool(self._pauses)
         if paused:
             self._pauses.add(reason)
@@ -195,7 +251,8 @@ class HttpProtocol(asyncio.Protocol):
 
     @property
     def idle(self) -> bool:
-        return not self.queue and (self.task is None or self.task.done()) and self._current is None
+        return (not self.queue and (self.task is None or self.task.done()) and self._current is None
+                and self._tunnel is None)
 
     def close_if_idle(self) -> None:
         if self.idle and self.transport is not None and not self.closed:
@@ -233,6 +290,9 @@ class HttpProtocol(asyncio.Protocol):
         req = HttpRequest(method, path, query.decode("latin-1"), headers, b"", headers.get("host", "").lower())
         keep_alive = self.parser.should_keep_alive() and not self.state.stopping
         self._current = _Pending(req, False, keep_alive)
+        if self.parser.should_upgrade():
+            self._current.upgrade = True
+            return
         length = headers.get("content-length", "")
         if length.isdigit():
             declared = int(length)
@@ -321,6 +381,9 @@ class HttpProtocol(asyncio.Protocol):
             pending = self.queue.popleft()
             if len(self.queue) < MAX_PIPELINED // 2:
                 self.set_reading_paused("pipeline", False)
+            if pending.upgrade:
+                await self._serve_upgrade(pending.req)
+                return
             if pending.spool is not None:
                 await self._receive_spooled(pending)
             try:
@@ -360,6 +423,33 @@ class HttpProtocol(asyncio.Protocol):
             pending.req.body_error = exc
         finally:
             pending.spool = None
+
+    async def _serve_upgrade(self, req: HttpRequest) -> None:
+        """Hand the connection to whoever accepts the upgrade, else answer 400 and close."""
+        tunnel = None
+        if self.state.upgrade is not None:
+            try:
+                tunnel = self.state.upgrade(req)
+            except Exception:
+                log.exception("upgrade of %s %s failed", req.method, req.path)
+        if tunnel is None or self.transport is None:
+            self._reject(400, "Protocol upgrades are not supported")
+            return
+        self._tunnel = tunnel
+        buffered, self._upgrade_buffer = self._upgrade_buffer or [], None
+        for data in buffered:
+            tunnel.feed(data)
+        self.set_reading_paused("tunnel", False)
+        try:
+            await tunnel.run(TunnelIO(self))
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("upgraded connection %s %s failed", req.method, req.path)
+        finally:
+            if self.transport is not None and not self.closed:
+                self.transport.close()
+            self.closed = True
 
     async def _write(self, resp: HttpResponse, head_only: bool, keep_alive: bool) -> None:
         transport = self.transport
@@ -421,8 +511,9 @@ class HttpServer:
     """Listens, serves, and stops gracefully: stop accepting, finish in-flight requests,
     close idle connections, and force the rest closed after `grace` seconds."""
 
-    def __init__(self, handler: Handler, *, max_body: int, plan_body: BodyPlanner | None = None) -> None:
-        self.state = ServerState(handler, max_body, plan_body)
+    def __init__(self, handler: Handler, *, max_body: int, plan_body: BodyPlanner | None = None,
+                 upgrade: Upgrader | None = None) -> None:
+        self.state = ServerState(handler, max_body, plan_body, upgrade)
         self.server: asyncio.base_events.Server | None = None
 
     async def start(self, host: str, port: int) -> None:

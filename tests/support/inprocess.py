@@ -43,7 +43,7 @@ class InProcessServer:
 
         async def start() -> None:
             self.server = HttpServer(self.gateway.handle, max_body=self.settings.max_body_bytes or sys.maxsize,
-                                     plan_body=self.gateway.plan_body)
+                                     plan_body=self.gateway.plan_body, upgrade=self.gateway.upgrade)
             await self.server.start("127.0.0.1", 0)
             await self.platform.start()
             self.port = self.server.port

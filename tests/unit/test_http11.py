@@ -303,3 +303,13 @@ def test_spooling_keeps_memory_bounded(tmp_path):
     assert sizes == [total]
     assert peak < 24 * 1024 * 1024, peak  # HIGH_WATER (8 MiB) plus what is in flight
 
+
+# ---- upgrades --------------------------------------------------------------------------------------
+
+def test_upgrades_without_a_taker_get_400(run):
+    for upgrade in (b"h2c", b"websocket"):
+        req = (b"GET /x HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: " + upgrade +
+               b"\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+        out = run(lambda port, req=req: exchange(port, req))
+        assert out.startswith(b"HTTP/1.1 400") and b"connection: close" in out
+
