@@ -344,15 +344,21 @@ class AsyncInvoker:
                 out.append((lease_key, record))
         return out
 
+    def _target(self, record: dict) -> tuple[functions.ResolvedFunction, dict]:
+        """The version a queued record runs and its event invoke config (reads the store)."""
+        store = self.store
+        resolved = functions.resolve(store, record["account"], record["region"], record["function"],
+                                     record["qualifier"])
+        resolved = pick_version(resolved, store)
+        config = invoke_configs.event_invoke_config(store, resolved.account, resolved.region, resolved.name,
+                                                    record["qualifier"]) or {}
+        return resolved, config
+
     async def _deliver(self, key: tuple, record: dict) -> None:
         store = self.store
         payload = base64.b64decode(record["payload"])
         try:
-            resolved = await self.platform.run_store(functions.resolve, store, record["account"],
-                                                     record["region"], record["function"], record["qualifier"])
-            resolved = pick_version(resolved, store)
-            config = invoke_configs.event_invoke_config(store, resolved.account, resolved.region, resolved.name,
-                                                        record["qualifier"]) or {}
+            resolved, config = await self.platform.run_store(self._target, record)
         except ServiceError as exc:
             log.warning("dropping async invocation %s: %s", record["request_id"], exc.message)
             await self.platform.run_store(store.delete, key)
