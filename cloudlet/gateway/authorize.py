@@ -25,23 +25,25 @@ import importlib
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
     from botocore.model import OperationModel  # type: ignore[import-untyped]
 
     from cloudlet.call import CallContext
 
-Normalizer = Callable[[str, Mapping[str, str]], Mapping[str, str]]
-"""`(value, variables so far) -> variables to set`: the forms a member accepts, made uniform."""
+Normalizer = Callable[[str, Mapping[str, str]], "Mapping[str, str] | None"]
+"""`(value, variables so far) -> variables to set`, or None when the value is already the plain
+form (the common case, which then costs no allocation): the forms a member accepts, made uniform."""
 
 _VARIABLE = re.compile(r"\{(:?)([A-Za-z_][A-Za-z0-9_]*)\}")
 _CONTEXT = ("partition", "region", "account")
+_SEEN_MAX = 4096  # remembered answers per operation
 
 
-@dataclass(frozen=True, slots=True)
-class Authorization:
-    """What IAM would evaluate: `action` (`lambda:GetFunction`) on `resources` (ARNs, or `*`)."""
+class Authorization(NamedTuple):
+    """What IAM would evaluate: `action` (`lambda:GetFunction`) on `resources` (ARNs, or `*`).
+    (A named tuple: made on every request that names a resource, and it is cheap to make.)"""
 
     action: str
     resources: tuple[str, ...]
@@ -61,80 +63,101 @@ class IamTable:
 
 
 class Template:
-    """One ARN template, parsed once."""
+    """One ARN template, compiled once into a format string: rendering is one `format_map`."""
 
-    __slots__ = ("text", "_parts", "members", "required")
+    __slots__ = ("text", "_format", "members", "required", "optional")
 
     def __init__(self, text: str) -> None:
         self.text = text
-        parts: list[tuple[str, str]] = []  # ("", literal) | ("=", variable) | (":", optional member)
-        pos = 0
-        for m in _VARIABLE.finditer(text):
-            if m.start() > pos:
-                parts.append(("", text[pos:m.start()]))
-            parts.append((":" if m.group(1) else "=", m.group(2)))
-            pos = m.end()
-        if pos < len(text):
-            parts.append(("", text[pos:]))
-        self._parts = tuple(parts)
-        self.members = tuple(name for kind, name in parts if kind and name not in _CONTEXT)
-        self.required = tuple(name for kind, name in parts if kind == "=" and name not in _CONTEXT)
+        members: list[str] = []
+        required: list[str] = []
+        optional: list[tuple[str, str]] = []  # (member, the format field holding ":value" or "")
 
-    def render(self, variables: Mapping[str, str]) -> str | None:
-        """The ARN, or None when a required member has no value."""
-        out = []
-        for kind, text in self._parts:
-            if not kind:
-                out.append(text)
-                continue
-            value = variables.get(text)
-            if kind == ":":
-                if value:
-                    out.append(":" + value)
-            elif not value:
+        def field(m: re.Match[str]) -> str:
+            name = m.group(2)
+            if name in _CONTEXT:
+                return "{" + name + "}"
+            members.append(name)
+            if not m.group(1):
+                required.append(name)
+                return "{" + name + "}"
+            optional.append((name, "_optional_" + name))
+            return "{_optional_" + name + "}"
+
+        self._format = _VARIABLE.sub(field, text.replace("{{", "{{{{").replace("}}", "}}}}"))
+        self.members = tuple(members)
+        self.required = tuple(required)
+        self.optional = tuple(optional)
+
+    def render(self, variables: dict[str, str]) -> str | None:
+        """The ARN, or None when a required member has no value. Adds the optional members'
+        fields to `variables` (the caller's scratch dictionary)."""
+        for name in self.required:
+            if not variables.get(name):
                 return None
-            else:
-                out.append(value)
-        return "".join(out)
+        for name, key in self.optional:
+            value = variables.get(name)
+            variables[key] = ":" + value if value else ""
+        return self._format.format_map(variables)
 
 
 class OperationRule:
     """The compiled entry for one operation: a constant Authorization when no template
     needs the request's parameters (most list and describe calls), else templates."""
 
-    __slots__ = ("action", "templates", "constant", "members")
+    __slots__ = ("action", "templates", "constant", "members", "_seen")
 
-    def __init__(self, table: IamTable, operation: str) -> None:
+    def __init__(self, table: IamTable, operation: str, inputs: frozenset[str] = frozenset()) -> None:
         self.action = table.action(operation)
         declared = table.resources.get(operation, ())
         texts = (declared,) if isinstance(declared, str) else tuple(declared)
         self.templates = tuple(Template(t) for t in texts if t != "*")
-        # The members to read: each template's, and every member with a normaliser (one may
-        # stand in for another: logs' logGroupIdentifier gives the {logGroupName} of a template).
-        names = [name for t in self.templates for name in t.members] + list(table.members)
-        self.members = {name: table.members.get(name) for name in names} if self.templates else {}
+        # The members to read: each template's, and the operation's inputs that have a
+        # normaliser (one may stand in for another: logGroupIdentifier gives {logGroupName}).
+        names = [name for t in self.templates for name in t.members]
+        names += [name for name in table.members if name in inputs]
+        self.members = tuple({name: table.members.get(name) for name in names}.items()) if self.templates else ()
         resources = ("*",) if "*" in texts else ()
         self.constant = Authorization(self.action, resources) if not self.templates else None
+        # Callers repeat themselves (the same function invoked again and again): answers are
+        # remembered by caller scope and member values, so a repeat allocates one small key.
+        self._seen: dict[tuple[Any, ...], Authorization] = {}
 
     def authorize(self, ctx: CallContext, params: Mapping[str, Any]) -> Authorization:
         if self.constant is not None:
             return self.constant
+        key: Any = [ctx.account, ctx.region]
+        for name, _ in self.members:
+            key.append(params.get(name))
+        key = tuple(key)
+        try:
+            found = self._seen.get(key)
+        except TypeError:  # a member value that cannot be a key; work it out every time
+            return self._render(ctx, params)
+        if found is None:
+            found = self._render(ctx, params)
+            if len(self._seen) >= _SEEN_MAX:
+                self._seen.clear()
+            self._seen[key] = found
+        return found
+
+    def _render(self, ctx: CallContext, params: Mapping[str, Any]) -> Authorization:
         variables: dict[str, str] = {"partition": ctx.partition, "region": ctx.region, "account": ctx.account}
-        for name, normalize in self.members.items():
+        for name, normalize in self.members:
             value = params.get(name)
             if value is None or value == "":
                 continue
-            text = value if isinstance(value, str) else str(value)
-            if normalize is None:
+            text = value if type(value) is str else str(value)
+            changed = normalize(text, variables) if normalize is not None else None
+            if changed is None:
                 variables[name] = text
             else:
-                variables.update(normalize(text, variables))
-        resources = []
-        for template in self.templates:
-            arn = template.render(variables)
-            if arn is not None:
-                resources.append(arn)
-        return Authorization(self.action, tuple(resources))
+                variables.update(changed)
+        if len(self.templates) == 1:
+            arn = self.templates[0].render(variables)
+            return Authorization(self.action, (arn,) if arn is not None else ())
+        rendered = (template.render(variables) for template in self.templates)
+        return Authorization(self.action, tuple(arn for arn in rendered if arn is not None))
 
 
 def arn_fields(value: str, resource_prefix: str) -> dict[str, str] | None:
@@ -152,10 +175,10 @@ def name_or_arn(member: str, resource_prefix: str) -> Normalizer:
     """A normaliser for a member that takes a name or the ARN of the resource (`table/` for a
     DynamoDB table): an ARN contributes its own partition, region and account."""
 
-    def normalize(value: str, variables: Mapping[str, str]) -> Mapping[str, str]:
+    def normalize(value: str, variables: Mapping[str, str]) -> Mapping[str, str] | None:
         found = arn_fields(value, resource_prefix)
         if found is None:
-            return {member: value}
+            return None
         rest = found.pop("rest")
         return {**found, member: rest}
 
@@ -201,7 +224,8 @@ class Authorizer:
         """The action and resources of `op` called with `params` by `ctx`'s caller."""
         rule = self._rules.get(op)
         if rule is None:
-            rule = self._rules[op] = OperationRule(self.table(service), op.name)
+            inputs = frozenset(op.input_shape.members) if op.input_shape is not None else frozenset()
+            rule = self._rules[op] = OperationRule(self.table(service), op.name, inputs)
         return rule.authorize(ctx, params)
 
 

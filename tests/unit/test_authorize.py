@@ -117,3 +117,14 @@ def test_coverage_counts_declared_operations():
     done, total = coverage("sts", ["GetCallerIdentity", "AssumeRole", "GetWebIdentityToken"])
     assert (done, total) == (2, 3)
     assert importlib.import_module("cloudlet.services.sts.iam").TABLE.prefix == "sts"
+
+
+def test_repeated_calls_are_remembered_per_caller_and_values(authorize):
+    first = authorize("lambda", "Invoke", {"FunctionName": "f", "Payload": b"1"})
+    assert authorize("lambda", "Invoke", {"FunctionName": "f", "Payload": b"2"}) is first  # payload not a member
+    assert authorize("lambda", "Invoke", {"FunctionName": "g"}).resources[0].endswith(":function:g")
+    other = CallContext(account="999988887777", region="eu-west-1")
+    assert authorize("lambda", "Invoke", {"FunctionName": "f"}, other).resources == (
+        "arn:aws:lambda:eu-west-1:999988887777:function:f",)
+    # A member value that cannot be a dictionary key is still handled (just not remembered).
+    assert authorize("s3", "PutObject", {"Bucket": "b", "Key": ["not", "a", "string"]}).action == "s3:PutObject"

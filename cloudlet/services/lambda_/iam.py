@@ -29,10 +29,12 @@ def function_name(member: str) -> Normalizer:
     """A FunctionName in any of its forms -> the name (with its qualifier) and the ARN's account
     and region when given."""
 
-    def normalize(value: str, variables: Mapping[str, str]) -> Mapping[str, str]:
+    def normalize(value: str, variables: Mapping[str, str]) -> Mapping[str, str] | None:
+        if ":" not in value:
+            return None  # a plain name, by far the most common form
         m = _FUNCTION.fullmatch(value)
         if m is None:
-            return {member: value}
+            return None
         out = {k: v for k, v in m.groupdict().items() if v and k != "name"}
         out[member] = m.group("name")
         return out

@@ -16,7 +16,7 @@ GROUP = "arn:{partition}:logs:{region}:{account}:log-group:{logGroupName}"
 STREAM = GROUP + ":log-stream:{logStreamName}"
 
 
-def group_identifier(value: str, variables: Mapping[str, str]) -> Mapping[str, str]:
+def group_identifier(value: str, variables: Mapping[str, str]) -> Mapping[str, str] | None:
     """logGroupIdentifier (a name or a log group ARN) -> the {logGroupName} of the templates."""
     found = arn_fields(value, "log-group:")
     if found is None:
