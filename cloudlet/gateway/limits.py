@@ -1,9 +1,10 @@
 """How large a request body may be, per operation, with AWS's own limits and error wording.
 
-The HTTP server asks (through the gateway) before it reads a large body, so an oversized
-upload is refused from its headers; the pipeline answers with the error below. Limits a
-provider checks with more context (Lambda's Event invocations, CloudWatch Logs' batch size)
-stay in the provider. CLOUDLET_MAX_BODY_BYTES, when set, is a lower ceiling over all of these.
+The HTTP server asks (through the gateway) before it reads a body over 1 MiB (body.py), so an
+oversized upload is refused from its headers; the pipeline answers with the error below. Limits
+under 1 MiB, and those a provider checks with more context (Lambda's Event invocations and
+InvokeAsync, CloudWatch Logs' batch size), stay in the provider. CLOUDLET_MAX_BODY_BYTES, when
+set, is a lower ceiling over all of these.
 """
 
 from __future__ import annotations
@@ -57,8 +58,6 @@ LIMITS: dict[str, dict[str, BodyLimit]] = {
     "lambda": {
         "Invoke": BodyLimit(6 * MiB, code="RequestTooLargeException", operation="InvokeFunction",
                             fields={"Type": "User"}),
-        # InvokeAsync: "The payload limit is 256KB" (https://docs.aws.amazon.com/lambda/latest/dg/API_InvokeAsync.html)
-        "InvokeAsync": BodyLimit(256 * 1024, code="RequestTooLargeException", fields={"Type": "User"}),
         "CreateFunction": _LAMBDA_CODE,
         "UpdateFunctionCode": _LAMBDA_CODE,
         "PublishLayerVersion": _LAMBDA_CODE,

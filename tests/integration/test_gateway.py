@@ -152,3 +152,30 @@ def test_oversized_bodies_get_each_operations_own_error(srv):
     assert resp["ResponseMetadata"]["HTTPStatusCode"] == 413
     assert resp["Error"]["Code"] == "RequestTooLargeException"
     assert resp["Error"]["Message"] == "Request must be smaller than 6291456 bytes for the InvokeFunction operation"
+
+
+def _refused_from_headers(srv, head: str) -> bytes:
+    """Send only the headers, with Expect: 100-continue; the answer must come without the body."""
+    import socket
+
+    with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as sock:
+        sock.sendall(head.encode() + b"Expect: 100-continue\r\nHost: 127.0.0.1\r\n\r\n")
+        out = b""
+        while chunk := sock.recv(65536):
+            out += chunk
+        return out
+
+
+def test_uploads_over_the_operations_limit_are_refused_before_they_are_sent(srv):
+    auth = ("Authorization: AWS4-HMAC-SHA256 Credential=test/20250101/us-east-1/{}/aws4_request, "
+            "SignedHeaders=host, Signature=" + "0" * 64 + "\r\n")
+    out = _refused_from_headers(srv, "PUT /any-bucket/huge.bin HTTP/1.1\r\n" + auth.format("s3") +
+                                f"Content-Length: {5 * 1024 ** 3 + 1}\r\n")
+    assert out.startswith(b"HTTP/1.1 400") and b"100 Continue" not in out
+    assert b"<Code>EntityTooLarge</Code>" in out
+    assert b"Your proposed upload exceeds the maximum allowed size" in out
+    out = _refused_from_headers(srv, "POST /2015-03-31/functions HTTP/1.1\r\n" + auth.format("lambda") +
+                                "Content-Type: application/json\r\nContent-Length: 69905068\r\n")
+    assert out.startswith(b"HTTP/1.1 413")
+    assert json.loads(out.split(b"\r\n\r\n", 1)[1]) == {
+        "message": "Request must be smaller than 69905067 bytes for the CreateFunction operation"}
