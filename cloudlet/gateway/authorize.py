@@ -220,13 +220,17 @@ class Authorizer:
             table = self._tables[service] = load_table(service)
         return table
 
-    def __call__(self, ctx: CallContext, service: str, op: OperationModel, params: Mapping[str, Any]) -> Authorization:
-        """The action and resources of `op` called with `params` by `ctx`'s caller."""
+    def rule(self, service: str, op: OperationModel) -> OperationRule:
+        """The compiled rule of `op` (cached)."""
         rule = self._rules.get(op)
         if rule is None:
             inputs = frozenset(op.input_shape.members) if op.input_shape is not None else frozenset()
             rule = self._rules[op] = OperationRule(self.table(service), op.name, inputs)
-        return rule.authorize(ctx, params)
+        return rule
+
+    def __call__(self, ctx: CallContext, service: str, op: OperationModel, params: Mapping[str, Any]) -> Authorization:
+        """The action and resources of `op` called with `params` by `ctx`'s caller."""
+        return self.rule(service, op).authorize(ctx, params)
 
 
 def coverage(service: str, operations: list[str]) -> tuple[int, int]:
