@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import os
 import re
 import secrets
@@ -147,7 +148,7 @@ class TempBlob:
         self.sha256 = digest
         self.size = size
         self._kept = False
-        self._file: BinaryIO = open(path, "rb")  # noqa: SIM115 - closed by close()
+        self._file: io.BufferedReader = open(path, "rb")  # noqa: SIM115 - closed by close()
 
     # -- the file interface providers read payloads through
     def read(self, size: int = -1) -> bytes:

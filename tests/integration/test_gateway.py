@@ -179,3 +179,25 @@ def test_uploads_over_the_operations_limit_are_refused_before_they_are_sent(srv)
     assert out.startswith(b"HTTP/1.1 413")
     assert json.loads(out.split(b"\r\n\r\n", 1)[1]) == {
         "message": "Request must be smaller than 69905067 bytes for the CreateFunction operation"}
+
+
+def test_large_bodies_are_parsed_off_the_event_loop(srv, monkeypatch):
+    import threading
+
+    from botocore.exceptions import ClientError
+
+    from cloudlet.gateway import pipeline
+
+    on_loop = []
+    parse = pipeline.Parse.parse
+
+    def recording(ex, op, state):
+        on_loop.append(threading.current_thread() is srv._thread)
+        return parse(ex, op, state)
+    monkeypatch.setattr(pipeline.Parse, "parse", staticmethod(recording))
+    ddb = srv.client("dynamodb", parameter_validation=False)
+    ddb.list_tables()
+    with pytest.raises(ClientError) as err:  # 2 MB of JSON: parsed on a worker thread, then refused
+        ddb.list_tables(ExclusiveStartTableName="t" * (2 * 1024 * 1024))
+    assert err.value.response["Error"]["Code"] == "ValidationException"
+    assert on_loop == [True, False]
