@@ -55,13 +55,14 @@ class Settings:
     default_account: str = DEFAULT_ACCOUNT
     credentials: dict[str, tuple[str, str | None]] = field(default_factory=dict)
     enforce_sigv4: bool = False
-    max_body_bytes: int = 64 * 1024 * 1024
+    max_body_bytes: int = 0                  # 0: each operation's own AWS limit (gateway/limits.py)
     sqlite_synchronous: str = "NORMAL"
     worker_threads: int = 16
     lambda_concurrency_limit: int = 1000
     lambda_idle_timeout: float = 600.0
     lambda_retry_delays: str = "60,120"     # seconds before the 1st and 2nd retry of an async invoke
     lambda_prefork: int = 16                 # pre-forked blank environments kept per interpreter in use
+    debug_loop_blocking: bool = False        # PostgreSQL store calls on the event loop thread raise
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides: object) -> Settings:
@@ -73,7 +74,7 @@ class Settings:
             "log_level": str, "region": str, "default_account": str, "credentials": parse_credentials,
             "enforce_sigv4": _bool, "max_body_bytes": int, "sqlite_synchronous": str, "worker_threads": int,
             "lambda_concurrency_limit": int, "lambda_idle_timeout": float, "lambda_retry_delays": str,
-            "lambda_prefork": int,
+            "lambda_prefork": int, "debug_loop_blocking": _bool,
         }
         for f in fields(s):
             key = "CLOUDLET_" + f.name.upper()

@@ -71,7 +71,7 @@ class Platform:
         data_dir.mkdir(parents=True, exist_ok=True)
         self.data_dir = data_dir
         self.store = open_store(settings.database_url or None, data_dir, schema=settings.postgres_schema,
-                                synchronous=settings.sqlite_synchronous)
+                                synchronous=settings.sqlite_synchronous, guard_loop=settings.debug_loop_blocking)
         self.blobs = BlobStore(settings.blob_dir or data_dir / "blobs")
         self.identities = Identities(settings)
         self.detector = ServiceDetector(list(PROVIDERS))

@@ -32,7 +32,8 @@ async def run(settings: Settings, platform: Platform, gateway: Gateway) -> None:
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    server = HttpServer(gateway.handle, max_body=settings.max_body_bytes)
+    server = HttpServer(gateway.handle, max_body=settings.max_body_bytes or sys.maxsize,
+                        plan_body=gateway.plan_body, upgrade=gateway.upgrade)
     await server.start(settings.host, settings.port)
     await platform.start()
     print(f"cloudlet {platform.version} listening on http://{settings.host}:{server.port} "

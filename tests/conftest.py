@@ -35,7 +35,8 @@ class Server:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.data_dir = data_dir
-        self.env = {**os.environ, "CLOUDLET_LOG_LEVEL": "warning", **(env or {})}
+        # Store calls that would block the event loop fail loudly in tests (store/postgres.py).
+        self.env = {**os.environ, "CLOUDLET_LOG_LEVEL": "warning", "CLOUDLET_DEBUG_LOOP_BLOCKING": "1", **(env or {})}
         self.args = args or []
         self.proc: subprocess.Popen | None = None
         self.log_path: Path | None = None

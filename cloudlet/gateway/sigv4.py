@@ -200,9 +200,14 @@ def request_scope(req: HttpRequest) -> CredentialScope | None:
 
 
 def verify_request(req: HttpRequest, secret_for: Callable[[str], str | None], *, s3_style: bool) -> CredentialScope:
-    """verify() a request as received, now."""
+    """verify() a request as received, now. A body spooled to disk was hashed as it arrived."""
+    body = req.body
+    if isinstance(body, bytes):
+        return verify(method=req.method, raw_path=req.path, query_string=req.query_string, headers=req.headers,
+                      payload_hash=None, body=body, secret_for=secret_for, now=datetime.now(UTC), s3_style=s3_style)
     return verify(method=req.method, raw_path=req.path, query_string=req.query_string, headers=req.headers,
-                  payload_hash=None, body=req.body, secret_for=secret_for, now=datetime.now(UTC), s3_style=s3_style)
+                  payload_hash=body.sha256, body=None, secret_for=secret_for, now=datetime.now(UTC),
+                  s3_style=s3_style)
 
 
 def parse_sigv2_access_key(

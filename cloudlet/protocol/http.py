@@ -4,7 +4,20 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
+from typing import Protocol
 from urllib.parse import parse_qs
+
+
+class SpooledPayload(Protocol):
+    """A request body too large to hold in memory, spooled to disk as it arrived
+    (store/blobs.py `TempBlob`): a readable binary file with its size and SHA-256."""
+
+    size: int
+    sha256: str
+
+    def read(self, size: int = -1) -> bytes: ...
+
+    def close(self) -> None: ...
 
 
 @dataclass(slots=True)
@@ -13,9 +26,16 @@ class HttpRequest:
     path: str                      # raw (still percent-encoded) path
     query_string: str = ""
     headers: dict[str, str] = field(default_factory=dict)   # lower-case names
-    body: bytes = b""
+    # The body: bytes, or a SpooledPayload for large bodies of operations whose input is a
+    # streaming blob (S3 PutObject, UploadPart); see gateway/body.py.
+    body: bytes | SpooledPayload = b""
     host: str = ""
     _query: dict[str, list[str]] | None = None
+    # Why the body could not be received (a malformed aws-chunked stream, a chunk signature
+    # that does not match, ...), found while it streamed in; the gateway answers with it.
+    body_error: Exception | None = None
+    # Trailers that came after the body (aws-chunked's x-amz-checksum-*), once it is decoded.
+    trailers: dict[str, str] | None = None
 
     @property
     def query(self) -> dict[str, list[str]]:

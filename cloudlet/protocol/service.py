@@ -35,12 +35,18 @@ class Quirks:
     # Members every error of the service carries unless the raiser sets them (lambda: AWS sends
     # `"Type": "User"` with the caller's mistakes); applied by the model-generated error classes.
     error_fields: dict[str, str] = field(default_factory=dict)
+    # The gateway's deviations (gateway/pipeline.py reads these; it never names a service):
+    # a bucket named in the host (`<bucket>.s3.localhost`) is moved into the path for routing;
+    bucket_in_host: bool = False
+    # SigV4 as S3 does it: the canonical URI is the path as sent (no normalisation, no double
+    # encoding), and signature failures carry S3's codes and wording (gateway/sigv4.py).
+    s3_signing: bool = False
 
 
 QUIRKS: dict[str, Quirks] = {
     "lambda": Quirks(unvalidated=frozenset({"Runtime"}), error_fields={"Type": "User"}),
     "logs": Quirks(validation_error="InvalidParameterException"),
-    "s3": Quirks(error_style="s3", validate=False, xml_roots={
+    "s3": Quirks(error_style="s3", validate=False, bucket_in_host=True, s3_signing=True, xml_roots={
         "ListBuckets": "ListAllMyBucketsResult", "ListObjects": "ListBucketResult",
         "ListObjectsV2": "ListBucketResult", "ListObjectVersions": "ListVersionsResult",
         "CreateMultipartUpload": "InitiateMultipartUploadResult", "ListMultipartUploads": "ListMultipartUploadsResult",

@@ -31,6 +31,7 @@ from cloudlet.protocol import load_service
 
 if TYPE_CHECKING:
     from cloudlet.gateway.context import RequestContext
+    from cloudlet.gateway.routes import Route
     from cloudlet.infra import Infra
 
 Handler = Callable[["RequestContext", dict], Any]
@@ -93,9 +94,9 @@ class Provider:
         """The operations of the service's model that this class has a method for."""
         return [op for op in load_service(cls.service).operations if callable(getattr(cls, snake_case(op), None))]
 
-    def routes(self) -> list:
-        """Data-plane HTTP routes this service serves besides its AWS API: a list of
-        `(matches(req) -> bool, async handler(req) -> HttpResponse)` (e.g. function URLs)."""
+    def routes(self) -> list[Route]:
+        """Data-plane HTTP routes this service serves besides its AWS API (function URLs, ...),
+        declared by host pattern or path prefix (gateway/routes.py)."""
         return []
 
     async def shutdown(self) -> None:

@@ -28,11 +28,12 @@ __all__ = [
 
 
 def open_store(database_url: str | None, data_dir: Path, *, schema: str = "cloudlet",
-               synchronous: str = "NORMAL") -> Store:
+               synchronous: str = "NORMAL", guard_loop: bool = False) -> Store:
     """Open the configured store, applying schema migrations.
 
     None or "" -> SQLite at ``data_dir/state.db``; ``postgresql://`` or
-    ``postgres://`` URL -> PostgreSQL (in ``schema``); anything else is a
+    ``postgres://`` URL -> PostgreSQL (in ``schema``; ``guard_loop``: refuse
+    calls made on an event loop's thread, see postgres.py); anything else is a
     ValueError.
     """
     if not database_url:
@@ -43,7 +44,7 @@ def open_store(database_url: str | None, data_dir: Path, *, schema: str = "cloud
     if scheme in ("postgresql", "postgres"):
         from .postgres import PostgresStore
 
-        return PostgresStore(database_url, schema=schema)
+        return PostgresStore(database_url, schema=schema, guard_loop=guard_loop)
     raise ValueError(
         "unsupported database URL: expected postgresql://user@host:port/dbname "
         "(or leave it unset to use SQLite in the data directory)"

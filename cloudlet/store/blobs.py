@@ -5,6 +5,10 @@ A blob is named by the lowercase hex SHA-256 of its bytes and lives at
 file under ``root/tmp`` while hashing, are fsynced, then renamed into place
 atomically (and the directory fsynced), so a digest that exists always names
 complete, correct content. Storing the same bytes twice keeps one file.
+A writer can also end in a :class:`TempBlob` (``BlobWriter.finish_temp``): bytes
+that are complete and hashed but not (yet) a blob, readable like a file and
+made a blob later by a rename rather than a copy. Request bodies that are too
+large to hold in memory are spooled this way (gateway/body.py).
 Any string that is not exactly 64 lowercase hex characters is rejected with
 ValueError, so a digest can never name a path outside the root. Missing
 blobs raise :class:`BlobNotFound` (a KeyError). Nothing here reads a whole
@@ -15,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import os
 import re
 import secrets
@@ -24,7 +29,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-__all__ = ["BlobNotFound", "BlobStore", "BlobWriter"]
+__all__ = ["BlobNotFound", "BlobStore", "BlobWriter", "TempBlob"]
 
 _DIGEST_RE = re.compile(r"[0-9a-f]{64}")
 
@@ -88,14 +93,7 @@ class BlobWriter:
                 os.fsync(f.fileno())
             f.close()
             digest = self._hash.hexdigest()
-            final = self._store.path(digest)
-            if final.exists():
-                self._tmp.unlink()
-            else:
-                final.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(self._tmp, final)
-                if self._store.durable:
-                    _fsync_dir(final.parent)
+            self._store._publish(self._tmp, digest, synced=True)
         except BaseException:
             self._file = None
             f.close()
@@ -104,6 +102,21 @@ class BlobWriter:
             raise
         self._file = None
         return digest, self._size
+
+    def finish_temp(self) -> TempBlob:
+        """End the writer without making a blob: the bytes stay in the temp area as a
+        :class:`TempBlob` (no fsync: a temp blob does not outlive a crash)."""
+        f = self._file
+        if f is None:
+            raise ValueError("blob writer is already committed or aborted")
+        self._file = None
+        try:
+            f.close()
+            return TempBlob(self._store, self._tmp, self._hash.hexdigest(), self._size)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                self._tmp.unlink()
+            raise
 
     def abort(self) -> None:
         """Discard what was written; a no-op after commit or a first abort."""
@@ -119,6 +132,80 @@ class BlobWriter:
 
     def __exit__(self, *exc: object) -> None:
         self.abort()
+
+
+class TempBlob:
+    """Complete, hashed bytes in the blob store's temp area: a read-only binary file.
+
+    ``keep()`` makes them a blob by renaming the file into place (no copy) and
+    returns the digest; ``close()`` deletes the file unless it was kept. Temp
+    files of a process that died are removed by ``BlobStore.clean_tmp``.
+    """
+
+    def __init__(self, store: BlobStore, path: Path, digest: str, size: int) -> None:
+        self._store = store
+        self.path = path
+        self.sha256 = digest
+        self.size = size
+        self._kept = False
+        self._file: io.BufferedReader = open(path, "rb")  # noqa: SIM115 - closed by close()
+
+    # -- the file interface providers read payloads through
+    def read(self, size: int = -1) -> bytes:
+        return self._file.read(size)
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:
+        return self._file.readinto(buffer)
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        return self._file.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._file.tell()
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def __iter__(self) -> Iterator[bytes]:
+        while chunk := self._file.read(65536):
+            yield chunk
+
+    def __len__(self) -> int:
+        return self.size
+
+    @property
+    def closed(self) -> bool:
+        return self._file.closed
+
+    def keep(self) -> str:
+        """Make the bytes the blob ``sha256`` (idempotent); they stay readable until closed."""
+        if not self._kept:
+            if self._file.closed:
+                raise ValueError("temp blob is closed")
+            self._store._publish(self.path, self.sha256)
+            self._kept = True
+        return self.sha256
+
+    def close(self) -> None:
+        """Close; the temp file is removed unless ``keep()`` made it a blob."""
+        if self._file.closed:
+            return
+        self._file.close()
+        if not self._kept:
+            with contextlib.suppress(FileNotFoundError):
+                self.path.unlink()
+
+    def __enter__(self) -> TempBlob:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"TempBlob(size={self.size}, sha256={self.sha256[:12]}...)"
 
 
 class BlobStore:
@@ -143,6 +230,21 @@ class BlobStore:
     def writer(self) -> BlobWriter:
         """A new streaming writer."""
         return BlobWriter(self)
+
+    def _publish(self, tmp: Path, digest: str, *, synced: bool = False) -> None:
+        """Rename the finished temp file ``tmp`` (content ``digest``) into place, fsyncing
+        it first unless the caller already did."""
+        final = self.path(digest)
+        if final.exists():
+            tmp.unlink()
+            return
+        if self.durable and not synced:
+            with open(tmp, "rb+") as f:
+                os.fsync(f.fileno())
+        final.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(tmp, final)
+        if self.durable:
+            _fsync_dir(final.parent)
 
     def put(self, data: bytes) -> str:
         """Store ``data``; return its digest."""

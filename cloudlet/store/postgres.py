@@ -16,14 +16,22 @@ with ``<channel>:<payload>`` as the NOTIFY payload, so one listener connection
 (a daemon thread, started by the first ``listen``) serves every channel. After
 it reconnects, every listener is called once with an empty payload: what was
 notified while it was away is lost, so they should look at the store.
+
+Every call crosses the network, so none may run on the thread of a running
+asyncio event loop (providers reach the store through ``Platform.run_store``,
+which uses a worker thread with this backend). ``guard_loop=True``
+(CLOUDLET_DEBUG_LOOP_BLOCKING, on in the test suite) turns a call made there
+into a :class:`LoopBlockingError` instead of a silent stall of every request.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import logging
 import threading
+import traceback
 from collections.abc import Callable
 
 import psycopg
@@ -46,11 +54,30 @@ from .base import (
 )
 from .keys import pack, unpack
 
-__all__ = ["PostgresStore"]
+__all__ = ["LoopBlockingError", "PostgresStore"]
+
+log = logging.getLogger("cloudlet.store")
 
 log = logging.getLogger("cloudlet.store")
 
 _RETRYABLE = (pg_errors.DeadlockDetected, pg_errors.SerializationFailure, pg_errors.LockNotAvailable)
+
+
+class LoopBlockingError(RuntimeError):
+    """A PostgreSQL store call was made on an event loop's thread (see the module docstring)."""
+
+
+class _LoopGuardedPool(ConnectionPool):
+    """A pool that refuses to hand out connections on a thread running an event loop; every
+    store call (transactions and shortcuts alike) takes its connection here."""
+
+    def getconn(self, timeout: float | None = None) -> psycopg.Connection:
+        if asyncio._get_running_loop() is not None:
+            stack = "".join(traceback.format_stack(limit=12)[:-1])
+            log.error("PostgreSQL store call on the event loop thread (it blocks every request):\n%s", stack)
+            raise LoopBlockingError("PostgreSQL store call on the event loop thread; run it on a worker thread "
+                                    "(Platform.run_store)")
+        return super().getconn(timeout)
 
 
 class _SQL:
@@ -199,6 +226,7 @@ class PostgresStore(Store):
         max_size: int = 10,
         connect_timeout: int = 10,
         pool_timeout: float = 30.0,
+        guard_loop: bool = False,
     ) -> None:
         self.schema = migrations.check_schema_name(schema)
         self._sql = _SQL(schema)
@@ -212,7 +240,7 @@ class PostgresStore(Store):
         self._listening = threading.Event()
         with psycopg.connect(url, autocommit=True, connect_timeout=connect_timeout) as conn:
             migrations.apply_postgres(conn, schema)
-        self._pool = ConnectionPool(
+        self._pool = (_LoopGuardedPool if guard_loop else ConnectionPool)(
             url,
             min_size=min_size,
             max_size=max_size,

@@ -164,3 +164,35 @@ def test_clean_tmp(blobs: BlobStore):
     assert tmp_files(blobs) != [] and not stale.exists()
     digest, size = live.commit()
     assert size == 1 and blobs.read(digest) == b"y"
+
+
+def test_temp_blob_reads_like_a_file_and_is_kept_without_a_copy(blobs: BlobStore):
+    data = bytes(range(256)) * 1000
+    w = blobs.writer()
+    w.write(data[:1000])
+    w.write(data[1000:])
+    temp = w.finish_temp()
+    assert temp.size == len(data) and temp.sha256 == hashlib.sha256(data).hexdigest()
+    assert temp.read(10) == data[:10] and temp.tell() == 10
+    temp.seek(0)
+    assert b"".join(temp) == data
+    inode = os.stat(temp.path).st_ino
+    digest = temp.keep()
+    assert digest == temp.sha256 and blobs.read(digest) == data
+    assert os.stat(blobs.path(digest)).st_ino == inode  # renamed, not copied
+    temp.seek(5)
+    assert temp.read(3) == data[5:8]  # still readable after keep()
+    temp.close()
+    assert blobs.exists(digest) and tmp_files(blobs) == []
+
+
+def test_temp_blob_is_removed_on_close_unless_kept(blobs: BlobStore):
+    w = blobs.writer()
+    w.write(b"spooled")
+    with w.finish_temp() as temp:
+        assert tmp_files(blobs) == [temp.path.name]
+    assert tmp_files(blobs) == [] and temp.closed
+    with pytest.raises(ValueError):
+        w.write(b"more")  # the writer is finished
+    with pytest.raises(ValueError):
+        temp.keep()

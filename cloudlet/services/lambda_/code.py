@@ -12,7 +12,9 @@ import zipfile
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from cloudlet.protocol import HttpRequest, HttpResponse
+from cloudlet.gateway.routes import Route
+from cloudlet.infra import Infra
+from cloudlet.protocol import HttpResponse
 from cloudlet.services.s3.api import S3Api, S3ReadError
 from cloudlet.store import BlobStore, ConflictError, Store
 from cloudlet.store.keyspace import global_key
@@ -83,9 +85,10 @@ class CodeUrls:
     """Download URLs for stored packages, like AWS's presigned `Code.Location`: the blob digest
     plus a token only this platform can make (a secret kept in the store, shared by replicas)."""
 
-    def __init__(self, store: Store, blobs: BlobStore) -> None:
-        self.store = store
-        self.blobs = blobs
+    def __init__(self, infra: Infra) -> None:
+        self.store: Store = infra.store
+        self.blobs: BlobStore = infra.blobs
+        self.run_store = infra.run_store
         self._secret: bytes | None = None
 
     def reset(self) -> None:
@@ -109,23 +112,30 @@ class CodeUrls:
         host = (ctx.request.headers.get("host") if ctx.request is not None else "") or "localhost:4566"
         return f"http://{host}{CODE_PATH}{digest}.zip?token={self._token(digest)}"
 
-    def route(self) -> tuple:
-        """The data-plane route serving `location` URLs."""
-        return self._matches, self._handle
+    def route(self) -> Route:
+        """The data-plane route serving `location` URLs; the token is the credential, so the
+        route needs no identity."""
+        return Route("lambda-code", path_prefix=CODE_PATH, handler=self._handle)
 
-    @staticmethod
-    def _matches(req: HttpRequest) -> bool:
-        return req.path.startswith(CODE_PATH)
-
-    async def _handle(self, req: HttpRequest) -> HttpResponse:
-        blobs = self.blobs
+    async def _handle(self, ctx: RequestContext) -> HttpResponse:
+        req = ctx.request
+        assert req is not None
         m = _CODE_PATH_RE.fullmatch(req.path)
         token = req.query_value("token") or ""
-        if (req.method not in ("GET", "HEAD") or m is None
-                or not hmac.compare_digest(token, self._token(m.group(1))) or not blobs.exists(m.group(1))):
+        size = None
+        if req.method in ("GET", "HEAD") and m is not None:
+            size = await self.run_store(self._size_if_allowed, m.group(1), token)
+        if size is None:
             return HttpResponse(403 if m is not None else 404, {"Content-Type": "application/xml"},
                                 b"<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>")
         digest = m.group(1)
-        headers = {"Content-Type": "application/zip", "Content-Length": str(blobs.size(digest))}
-        body = b"" if req.method == "HEAD" else blobs.iter_chunks(digest)
+        headers = {"Content-Type": "application/zip", "Content-Length": str(size)}
+        body = b"" if req.method == "HEAD" else self.blobs.iter_chunks(digest)
         return HttpResponse(200, headers, body)
+
+    def _size_if_allowed(self, digest: str, token: str) -> int | None:
+        """The package's size when `token` is its token and it exists (reads the store)."""
+        blobs = self.blobs
+        if not hmac.compare_digest(token, self._token(digest)) or not blobs.exists(digest):
+            return None
+        return blobs.size(digest)

@@ -54,7 +54,7 @@ class LambdaProvider(Provider):
     def __init__(self, infra: Infra, *, logs: LogsApi, s3: S3Api) -> None:
         super().__init__(infra)
         self.s3 = s3
-        self.code_urls = CodeUrls(infra.store, infra.blobs)
+        self.code_urls = CodeUrls(infra)
         self.invoker = inv.Invoker(infra, logs)
         self.events = EventInvocations(infra, self.invoker)
         self.api = LambdaApi(infra, self.invoker, infra.targets)

@@ -29,8 +29,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
 from cloudlet.compute import TooManyRequests
-from cloudlet.gateway import sigv4
-from cloudlet.gateway.app import new_request_id
+from cloudlet.gateway.routes import Route
 from cloudlet.infra import Infra
 from cloudlet.protocol import HttpRequest, HttpResponse
 from cloudlet.protocol.errors import ServiceError
@@ -39,19 +38,14 @@ from . import functions, invoke_stream, policy, urls
 from .names import FunctionRef
 
 if TYPE_CHECKING:
+    from cloudlet.gateway.context import RequestContext
+
     from .invoke import Invoker
 
 _TEXT_TYPES = ("text/", "application/json", "application/xml", "application/javascript",
                "application/x-www-form-urlencoded")
 HTTP_INTEGRATION = "application/vnd.awslambda.http-integration-response"
 PRELUDE_END = b"\0" * 8
-
-
-def url_id_of(host: str) -> str | None:
-    """The URL id of a function URL host name (any port, localhost or LocalStack domain)."""
-    name = host.rsplit(":", 1)[0] if ":" in host and not host.endswith("]") else host
-    label, sep, rest = name.partition(".lambda-url.")
-    return label.lower() if sep and label and rest else None
 
 
 def _json(status: int, message: str) -> HttpResponse:
@@ -167,18 +161,24 @@ class FunctionUrls:
         self.infra = infra
         self.invoker = invoker
 
-    def route(self) -> tuple:
-        return (lambda req: ".lambda-url." in req.host), self.handle
+    def route(self) -> Route:
+        """Function URL hosts, with the caller identified and its signature checked by the
+        gateway (AWS_IAM URLs need both; NONE URLs ignore them)."""
+        return Route("lambda-function-urls", host="{url_id}.lambda-url.{region}.*", identity=True,
+                     authenticate=True, handler=self.handle)
 
-    async def handle(self, req: HttpRequest) -> HttpResponse:
-        url_id = url_id_of(req.host)
+    async def handle(self, ctx: RequestContext) -> HttpResponse:
+        req = ctx.request
+        assert req is not None and ctx.route_params is not None
+        url_id = ctx.route_params["url_id"]
         run_store = self.infra.run_store
-        entry = await run_store(urls.lookup_url, self.infra.store, url_id) if url_id else None
+        entry = await run_store(urls.lookup_url, self.infra.store, url_id)
         if entry is None:
             return _json(404, "Not Found")
-        if not await run_store(self._authorized, req, entry):
+        caller = ctx.account if ctx.authenticated else None
+        if not await run_store(self._authorized, entry, caller):
             return _json(403, "Forbidden")
-        request_id = new_request_id()
+        request_id = ctx.request_id
         try:
             resolved = await run_store(functions.resolve, self.infra.store, entry["account"],
                                        entry["region"], entry["function"], entry["qualifier"])
@@ -196,30 +196,18 @@ class FunctionUrls:
         resp.headers["x-amzn-RequestId"] = request_id
         return resp
 
-    def _authorized(self, req: HttpRequest, entry: dict) -> bool:
+    def _authorized(self, entry: dict, caller: str | None) -> bool:
+        """`caller`: the account of an authenticated caller, None for an anonymous one."""
         auth_type = entry.get("AuthType", "NONE")
-        caller = None  # anonymous
         if auth_type == "AWS_IAM":
-            caller = self._signed_caller(req)
             if caller is None:
                 return False
             if caller == entry["account"]:
                 return True  # identity policies are not modelled: the account's own principals may
+        else:
+            caller = None  # a NONE URL is called anonymously, signed or not
         ref = FunctionRef(entry["account"], entry["region"], entry["function"], entry["qualifier"])
         context = {"lambda:FunctionUrlAuthType": auth_type, "lambda:InvokedViaFunctionUrl": "true"}
         with self.infra.store.transaction(write=False) as tx:
             return all(policy.allows(tx, ref, caller, action, context)
                        for action in ("lambda:InvokeFunctionUrl", "lambda:InvokeFunction"))
-
-    def _signed_caller(self, req: HttpRequest) -> str | None:
-        """The account of a SigV4-signed request (the signature checked when enforcement is on)."""
-        scope = sigv4.request_scope(req)
-        if scope is None:
-            return None
-        identities = self.infra.identities
-        if self.infra.settings.enforce_sigv4:
-            try:
-                sigv4.verify_request(req, identities.secret_for, s3_style=False)
-            except sigv4.SignatureError:
-                return None
-        return identities.account_for(scope.access_key)

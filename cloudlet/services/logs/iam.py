@@ -1,0 +1,46 @@
+"""CloudWatch Logs' authorization table (gateway/authorize.py), from the Service Authorization
+Reference, "Actions, resources, and condition keys for Amazon CloudWatch Logs"
+(https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazoncloudwatchlogs.html).
+A log group is `arn:${Partition}:logs:${Region}:${Account}:log-group:${LogGroupName}`, a stream
+`...:log-group:${LogGroupName}:log-stream:${LogStreamName}`. Operations that take a
+logGroupIdentifier accept a name or an ARN (which DescribeLogGroups prints with a `:*` suffix).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from cloudlet.gateway.authorize import IamTable, arn_fields
+
+GROUP = "arn:{partition}:logs:{region}:{account}:log-group:{logGroupName}"
+STREAM = GROUP + ":log-stream:{logStreamName}"
+
+
+def group_identifier(value: str, variables: Mapping[str, str]) -> Mapping[str, str] | None:
+    """logGroupIdentifier (a name or a log group ARN) -> the {logGroupName} of the templates."""
+    found = arn_fields(value, "log-group:")
+    if found is None:
+        return {"logGroupName": value}
+    name = found.pop("rest")
+    return {**found, "logGroupName": name[:-2] if name.endswith(":*") else name}
+
+
+TABLE = IamTable(
+    prefix="logs",
+    resources={
+        **{op: GROUP for op in (
+            "CreateLogGroup", "DeleteLogGroup", "PutRetentionPolicy", "DeleteRetentionPolicy",
+            "PutLogGroupDeletionProtection", "TagLogGroup", "UntagLogGroup", "ListTagsLogGroup",
+            "DescribeLogStreams", "FilterLogEvents", "DescribeSubscriptionFilters", "PutSubscriptionFilter",
+            "DeleteSubscriptionFilter", "DescribeMetricFilters", "PutMetricFilter", "DeleteMetricFilter",
+            "AssociateKmsKey", "DisassociateKmsKey")},
+        **{op: STREAM for op in ("CreateLogStream", "DeleteLogStream", "PutLogEvents", "GetLogEvents")},
+        "DescribeLogGroups": "arn:{partition}:logs:{region}:{account}:log-group:*",
+        "TagResource": "{resourceArn}",
+        "UntagResource": "{resourceArn}",
+        "ListTagsForResource": "{resourceArn}",
+        "GetQueryResults": "*",
+        "DescribeQueries": "*",
+    },
+    members={"logGroupIdentifier": group_identifier},
+)
