@@ -28,7 +28,7 @@ from cloudlet.protocol import load_service
 from cloudlet.replicas import Replica
 from cloudlet.services import PROVIDERS, build_providers
 from cloudlet.services.provider import Provider
-from cloudlet.store import BlobStore, open_store
+from cloudlet.store import DiskBlobStore, open_store
 
 log = logging.getLogger("cloudlet")
 
@@ -72,7 +72,7 @@ class Platform:
         self.data_dir = data_dir
         self.store = open_store(settings.database_url or None, data_dir, schema=settings.postgres_schema,
                                 synchronous=settings.sqlite_synchronous, guard_loop=settings.debug_loop_blocking)
-        self.blobs = BlobStore(settings.blob_dir or data_dir / "blobs")
+        self.blobs = DiskBlobStore(settings.blob_dir or data_dir / "blobs")
         self.identities = Identities(settings)
         self.detector = ServiceDetector(list(PROVIDERS))
         self.executor = ThreadPoolExecutor(max_workers=settings.worker_threads, thread_name_prefix="cloudlet-worker")

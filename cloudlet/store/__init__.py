@@ -10,13 +10,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from .base import ConflictError, Store, Transaction
-from .blobs import BlobNotFound, BlobStore, BlobWriter
+from .blobs import BlobNotFound, BlobStore, BlobWriter, DiskBlobStore
 from .keys import pack, prefix_range, unpack
 
 __all__ = [
     "BlobNotFound",
     "BlobStore",
     "BlobWriter",
+    "DiskBlobStore",
     "ConflictError",
     "Store",
     "Transaction",

@@ -1,6 +1,11 @@
-"""Content-addressed blob store on local disk.
+"""Content-addressed blobs: the `BlobStore` contract, and `DiskBlobStore` on local disk.
 
-A blob is named by the lowercase hex SHA-256 of its bytes and lives at
+Code packages (and, as they arrive, objects and image layers) live here, the store keeping only
+their digests. Platform code depends on the `BlobStore` contract only, so a shared backend
+(object storage for replicas on several machines) can implement it later; today replicas on one
+machine share a `DiskBlobStore` directory (CLOUDLET_BLOB_DIR).
+
+On disk, a blob is named by the lowercase hex SHA-256 of its bytes and lives at
 ``root/sha256/<first two hex chars>/<digest>``. Writes stream into a temp
 file under ``root/tmp`` while hashing, are fsynced, then renamed into place
 atomically (and the directory fsynced), so a digest that exists always names
@@ -12,7 +17,8 @@ large to hold in memory are spooled this way (gateway/body.py).
 Any string that is not exactly 64 lowercase hex characters is rejected with
 ValueError, so a digest can never name a path outside the root. Missing
 blobs raise :class:`BlobNotFound` (a KeyError). Nothing here reads a whole
-blob into memory except :meth:`BlobStore.put`, which is given it.
+blob into memory except :meth:`BlobStore.put`, which is given it, and
+:meth:`BlobStore.read`, meant for small blobs.
 """
 
 from __future__ import annotations
@@ -25,11 +31,12 @@ import re
 import secrets
 import shutil
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-__all__ = ["BlobNotFound", "BlobStore", "BlobWriter", "TempBlob"]
+__all__ = ["BlobNotFound", "BlobStore", "BlobWriter", "DiskBlobStore", "TempBlob"]
 
 _DIGEST_RE = re.compile(r"[0-9a-f]{64}")
 
@@ -63,7 +70,7 @@ class BlobWriter:
     (or a forgotten commit) leaves no temp file behind.
     """
 
-    def __init__(self, store: BlobStore) -> None:
+    def __init__(self, store: DiskBlobStore) -> None:
         self._store = store
         self._hash = hashlib.sha256()
         self._size = 0
@@ -142,7 +149,7 @@ class TempBlob:
     files of a process that died are removed by ``BlobStore.clean_tmp``.
     """
 
-    def __init__(self, store: BlobStore, path: Path, digest: str, size: int) -> None:
+    def __init__(self, store: DiskBlobStore, path: Path, digest: str, size: int) -> None:
         self._store = store
         self.path = path
         self.sha256 = digest
@@ -208,7 +215,57 @@ class TempBlob:
         return f"TempBlob(size={self.size}, sha256={self.sha256[:12]}...)"
 
 
-class BlobStore:
+class BlobStore(ABC):
+    """The contract: blobs named by the hex SHA-256 of their bytes; a digest that exists names
+    complete, correct content; reads of a missing digest raise BlobNotFound. Safe to use from
+    many threads at once."""
+
+    @abstractmethod
+    def writer(self) -> BlobWriter:
+        """A new streaming writer (commit -> (digest, size); abort; finish_temp -> TempBlob)."""
+
+    def put(self, data: bytes) -> str:
+        """Store ``data``; return its digest."""
+        with self.writer() as w:
+            w.write(data)
+            return w.commit()[0]
+
+    @abstractmethod
+    def exists(self, digest: str) -> bool: ...
+
+    @abstractmethod
+    def size(self, digest: str) -> int:
+        """The blob's size in bytes (BlobNotFound if missing)."""
+
+    @abstractmethod
+    def open(self, digest: str) -> BinaryIO:
+        """The blob opened for binary reading; the caller closes it."""
+
+    def read(self, digest: str) -> bytes:
+        """The whole blob in memory; for small blobs only."""
+        with self.open(digest) as f:
+            return f.read()
+
+    @abstractmethod
+    def iter_chunks(self, digest: str, chunk_size: int = 65536, start: int = 0,
+                    end: int | None = None) -> Iterator[bytes]:
+        """Bytes ``[start, end)`` of the blob (``end`` None or past the size means to the end) in
+        chunks of at most ``chunk_size``; BlobNotFound if it is missing when this is called."""
+
+    @abstractmethod
+    def delete(self, digest: str) -> bool:
+        """Remove the blob; True if it existed."""
+
+    @abstractmethod
+    def clean_tmp(self, older_than: float = 3600.0) -> int:
+        """Remove what writers that died more than ``older_than`` seconds ago left; the count."""
+
+    @abstractmethod
+    def clear(self) -> None:
+        """Delete every blob (platform reset)."""
+
+
+class DiskBlobStore(BlobStore):
     """Blobs under ``root``. ``durable=False`` skips fsyncs (tests, caches)."""
 
     def __init__(self, root: Path, *, durable: bool = True) -> None:
@@ -246,12 +303,6 @@ class BlobStore:
         if self.durable:
             _fsync_dir(final.parent)
 
-    def put(self, data: bytes) -> str:
-        """Store ``data``; return its digest."""
-        with self.writer() as w:
-            w.write(data)
-            return w.commit()[0]
-
     def exists(self, digest: str) -> bool:
         return self.path(digest).is_file()
 
@@ -268,17 +319,9 @@ class BlobStore:
         except FileNotFoundError:
             raise BlobNotFound(digest) from None
 
-    def read(self, digest: str) -> bytes:
-        """The whole blob in memory; for small blobs only."""
-        with self.open(digest) as f:
-            return f.read()
-
     def iter_chunks(
         self, digest: str, chunk_size: int = 65536, start: int = 0, end: int | None = None
     ) -> Iterator[bytes]:
-        """Bytes ``[start, end)`` of the blob (``end`` None or past the size
-        means to the end) in chunks of at most ``chunk_size``. The blob must
-        exist when this is called (BlobNotFound otherwise)."""
         if chunk_size <= 0:
             raise ValueError("chunk_size must be positive")
         if start < 0 or (end is not None and end < start):

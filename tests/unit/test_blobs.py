@@ -10,21 +10,21 @@ from pathlib import Path
 
 import pytest
 
-from cloudlet.store.blobs import BlobNotFound, BlobStore
+from cloudlet.store.blobs import BlobNotFound, DiskBlobStore
 
 MISSING = "0" * 64
 
 
 @pytest.fixture
-def blobs(tmp_path: Path) -> BlobStore:
-    return BlobStore(tmp_path / "blobs")
+def blobs(tmp_path: Path) -> DiskBlobStore:
+    return DiskBlobStore(tmp_path / "blobs")
 
 
-def tmp_files(blobs: BlobStore) -> list[str]:
+def tmp_files(blobs: DiskBlobStore) -> list[str]:
     return os.listdir(blobs.root / "tmp")
 
 
-def test_put_open_and_layout(blobs: BlobStore):
+def test_put_open_and_layout(blobs: DiskBlobStore):
     data = b"hello world" * 100
     digest = blobs.put(data)
     assert digest == hashlib.sha256(data).hexdigest()
@@ -40,7 +40,7 @@ def test_put_open_and_layout(blobs: BlobStore):
     assert empty == hashlib.sha256(b"").hexdigest() and blobs.size(empty) == 0
 
 
-def test_iter_chunks_ranges(blobs: BlobStore):
+def test_iter_chunks_ranges(blobs: DiskBlobStore):
     data = bytes(range(256)) * 40  # 10240 bytes
     digest = blobs.put(data)
     assert b"".join(blobs.iter_chunks(digest)) == data
@@ -66,7 +66,7 @@ def test_iter_chunks_ranges(blobs: BlobStore):
         blobs.iter_chunks(digest, chunk_size=0)
 
 
-def test_writer_streams_large_blob_with_bounded_memory(blobs: BlobStore):
+def test_writer_streams_large_blob_with_bounded_memory(blobs: DiskBlobStore):
     rng = random.Random(7)
     chunk, total = 1 << 16, 20 * (1 << 20)
     expected = hashlib.sha256()
@@ -94,7 +94,7 @@ def test_writer_streams_large_blob_with_bounded_memory(blobs: BlobStore):
     assert tmp_files(blobs) == []
 
 
-def test_abort_leaves_no_temp_file(blobs: BlobStore):
+def test_abort_leaves_no_temp_file(blobs: DiskBlobStore):
     w = blobs.writer()
     w.write(b"partial")
     assert len(tmp_files(blobs)) == 1
@@ -120,7 +120,7 @@ def test_abort_leaves_no_temp_file(blobs: BlobStore):
         w4.commit()
 
 
-def test_bad_digest_rejected(blobs: BlobStore):
+def test_bad_digest_rejected(blobs: DiskBlobStore):
     bad = [
         "",
         "../" + "a" * 61,
@@ -141,7 +141,7 @@ def test_bad_digest_rejected(blobs: BlobStore):
                 op(digest)
 
 
-def test_missing_and_delete(blobs: BlobStore):
+def test_missing_and_delete(blobs: DiskBlobStore):
     assert not blobs.exists(MISSING)
     for op in (blobs.size, blobs.open, blobs.iter_chunks, blobs.read):
         with pytest.raises(KeyError):
@@ -154,7 +154,7 @@ def test_missing_and_delete(blobs: BlobStore):
     assert not blobs.exists(digest)
 
 
-def test_clean_tmp(blobs: BlobStore):
+def test_clean_tmp(blobs: DiskBlobStore):
     stale = blobs.root / "tmp" / "dead.part"
     stale.write_bytes(b"x")
     os.utime(stale, (0, 0))
@@ -166,7 +166,7 @@ def test_clean_tmp(blobs: BlobStore):
     assert size == 1 and blobs.read(digest) == b"y"
 
 
-def test_temp_blob_reads_like_a_file_and_is_kept_without_a_copy(blobs: BlobStore):
+def test_temp_blob_reads_like_a_file_and_is_kept_without_a_copy(blobs: DiskBlobStore):
     data = bytes(range(256)) * 1000
     w = blobs.writer()
     w.write(data[:1000])
@@ -186,7 +186,7 @@ def test_temp_blob_reads_like_a_file_and_is_kept_without_a_copy(blobs: BlobStore
     assert blobs.exists(digest) and tmp_files(blobs) == []
 
 
-def test_temp_blob_is_removed_on_close_unless_kept(blobs: BlobStore):
+def test_temp_blob_is_removed_on_close_unless_kept(blobs: DiskBlobStore):
     w = blobs.writer()
     w.write(b"spooled")
     with w.finish_temp() as temp:

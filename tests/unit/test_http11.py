@@ -169,9 +169,9 @@ def spool_server(client_fn, tmp_path, *, limit=64 * 1024 * 1024, spool=True, dec
     """Run `client_fn(port)` against a server whose planner spools every large body to a blob
     store under `tmp_path`; returns (client result, what the handler saw)."""
     from cloudlet.gateway.body import BodyPlan
-    from cloudlet.store.blobs import BlobStore
+    from cloudlet.store.blobs import DiskBlobStore
 
-    blobs = BlobStore(tmp_path / "blobs")
+    blobs = DiskBlobStore(tmp_path / "blobs")
     seen = []
 
     def plan(req):
@@ -256,7 +256,7 @@ def test_spooling_keeps_memory_bounded(tmp_path):
     import time
     import tracemalloc
 
-    from cloudlet.store.blobs import BlobStore
+    from cloudlet.store.blobs import DiskBlobStore
 
     class SlowWriter:
         def __init__(self, inner):
@@ -281,7 +281,7 @@ def test_spooling_keeps_memory_bounded(tmp_path):
 
     from cloudlet.gateway.body import BodyPlan
 
-    blobs = BlobStore(tmp_path / "blobs")
+    blobs = DiskBlobStore(tmp_path / "blobs")
     sizes = []
 
     async def handle(req, too_large):
