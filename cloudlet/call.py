@@ -50,13 +50,15 @@ class CallContext:
         """Just the call context of `ctx` (a RequestContext carries more)."""
         if type(ctx) is cls:
             return ctx
-        return cls(**{f.name: getattr(ctx, f.name) for f in fields(cls)})
+        return cls(**{name: getattr(ctx, name) for name in _FIELDS})
 
     def to_dict(self) -> dict[str, str]:
         """For durable records: only the fields that are set."""
-        return {f.name: value for f in fields(CallContext) if (value := getattr(self, f.name))}
+        return {name: value for name in _FIELDS if (value := getattr(self, name))}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CallContext:
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
+        return cls(**{k: v for k, v in data.items() if k in _FIELDS})
+
+
+_FIELDS = frozenset(f.name for f in fields(CallContext))

@@ -7,6 +7,7 @@ differ only in how the body document is written, which the two subclasses supply
 from __future__ import annotations
 
 import base64
+import functools
 import json
 from typing import TYPE_CHECKING, Any
 
@@ -91,6 +92,7 @@ def _query_value(member: Shape, values: list[str], name: str) -> Any:
     return xmlcodec.decode_scalar(member, values[0], name)
 
 
+@functools.lru_cache(maxsize=4096)
 def _has_header_member(shape: Shape, header: str) -> bool:
     return any(m.serialization.get("location") == "header" and m.serialization.get("name", "").lower() == header
                for m in shape.members.values())

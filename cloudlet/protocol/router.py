@@ -22,7 +22,22 @@ class _Route:
     query_required: dict[str, str | None]   # literal query keys in requestUri (value or None)
     headers_required: tuple[str, ...]       # lower-case headers of required header members
     rank: tuple
+    bucket: tuple[str, str] | None  # its first two path segments, when both are literal
 
+
+def _bucket(path: str) -> tuple[str, str] | None:
+    """The first two segments of a path (`/2015-03-31/functions/...` -> ('2015-03-31', 'functions'))."""
+    parts = path.split("/", 3)
+    return (parts[1], parts[2]) if len(parts) >= 3 else None
+
+
+def _route_bucket(op: OperationModel) -> tuple[str, str] | None:
+    """A route's bucket, if its first two segments are literal (no label can change them)."""
+    path = op.http.get("requestUri", "/").partition("?")[0]
+    if "{" not in path:
+        return _bucket(path)
+    literal = path[:path.index("{")]
+    return _bucket(literal) if literal.count("/") >= 3 else None
 
 def _required_query(op: OperationModel) -> dict[str, str | None]:
     """Query keys an operation's request always carries: literals in its requestUri
@@ -87,7 +102,9 @@ def _compile(op: OperationModel) -> tuple[re.Pattern, dict[str, str], dict[str, 
 
 
 class RestRouter:
-    """Per-service table of REST routes, tried most specific first."""
+    """Per-service table of REST routes, tried most specific first. Routes are bucketed by their
+    first two path segments when those are literal (`/2015-03-31/functions`), so a request tries
+    only the routes of its bucket and those whose labels start earlier, in the same order."""
 
     def __init__(self, model: ServiceModel) -> None:
         by_method: dict[str, list[_Route]] = {}
@@ -96,15 +113,30 @@ class RestRouter:
             http = op.http
             pattern, labels, query, rank = _compile(op)
             by_method.setdefault(http.get("method", "POST"), []).append(
-                _Route(op, pattern, labels, query, _required_headers(op), rank))
-        for routes in by_method.values():
+                _Route(op, pattern, labels, query, _required_headers(op), rank, _route_bucket(op)))
+        self._by_method: dict[str, list[_Route]] = {}
+        self._buckets: dict[str, dict[tuple[str, str], list[_Route]]] = {}
+        self._anywhere: dict[str, list[_Route]] = {}   # routes whose labels start earlier
+        for method, routes in by_method.items():
             routes.sort(key=lambda r: r.rank)
-        self._by_method = by_method
+            self._by_method[method] = routes
+            self._anywhere[method] = [r for r in routes if r.bucket is None]
+            self._buckets[method] = {
+                bucket: [r for r in routes if r.bucket in (bucket, None)]
+                for bucket in {r.bucket for r in routes if r.bucket is not None}}
+
+    def _candidates(self, method: str, path: str) -> list[_Route]:
+        buckets = self._buckets.get(method)
+        if buckets is None:
+            return []
+        bucket = _bucket(path)
+        found = buckets.get(bucket) if bucket is not None else None
+        return found if found is not None else self._anywhere[method]
 
     def match(self, method: str, path: str, query: dict[str, list[str]], headers: dict[str, str]
               ) -> tuple[OperationModel, dict[str, str]] | None:
         """Return the operation and its URI label values (percent-decoded), or None."""
-        for route in self._by_method.get(method, ()):
+        for route in self._candidates(method, path):
             if route.headers_required and not all(h in headers for h in route.headers_required):
                 continue
             if route.query_required:
