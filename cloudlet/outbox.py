@@ -340,10 +340,8 @@ class Outbox:
             spec = self.kinds[kind]
             prefix = DUE + (kind,)
             rows = tx.claim_many(prefix, end=prefix + (now + 1,), limit=room) if room > 0 else []
-            records = []
-            for key, raw in rows:
-                tx.delete(key)
-                records.append(Record.from_json(kind, key[-1], key[-2], json.loads(raw)))
+            tx.delete_many(key for key, _ in rows)
+            records = [Record.from_json(kind, key[-1], key[-2], json.loads(raw)) for key, raw in rows]
             if spec.apply is not None:
                 if records:
                     spec.apply(tx, records)

@@ -32,7 +32,7 @@ import functools
 import logging
 import threading
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import psycopg
 from psycopg import errors as pg_errors
@@ -48,7 +48,9 @@ from .base import (
     Store,
     Transaction,
     delete_row,
+    delete_rows,
     put_row,
+    put_rows,
     range_bounds,
     range_rows,
 )
@@ -92,6 +94,8 @@ class _SQL:
             "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, version = t.version + 1 "
             "RETURNING version"
         )
+        self.put_many = (f"INSERT INTO {kv} AS t (key, value, version) VALUES (%s, %s, 1) "
+                         "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, version = t.version + 1")
         self.put_absent = f"INSERT INTO {kv} (key, value, version) VALUES (%s, %s, 1) ON CONFLICT (key) DO NOTHING RETURNING version"
         self.put_if = f"UPDATE {kv} SET value = %s, version = version + 1 WHERE key = %s AND version = %s RETURNING version"
         self.delete = f"DELETE FROM {kv} WHERE key = %s"
@@ -108,6 +112,14 @@ class _SQL:
 def _execute(conn: psycopg.Connection, sql: str, params: tuple | None = None) -> psycopg.Cursor:
     try:
         return conn.execute(sql, params)
+    except _RETRYABLE as e:
+        raise ConflictError(str(e).strip()) from e
+
+
+def _execute_many(conn: psycopg.Connection, sql: str, params: list[tuple]) -> None:
+    try:
+        with conn.cursor() as cur:
+            cur.executemany(sql, params)
     except _RETRYABLE as e:
         raise ConflictError(str(e).strip()) from e
 
@@ -185,6 +197,12 @@ class PostgresTransaction(Transaction):
 
     def delete(self, key: tuple, *, if_version: int | None = None) -> bool:
         return delete_row(_executor(self._writable()), self._store._sql, key, if_version)
+
+    def put_many(self, rows: Iterable[tuple[tuple, bytes]]) -> None:
+        put_rows(functools.partial(_execute_many, self._writable()), self._store._sql, rows)
+
+    def delete_many(self, keys: Iterable[tuple]) -> None:
+        delete_rows(functools.partial(_execute_many, self._writable()), self._store._sql, keys)
 
     def range(
         self,

@@ -19,10 +19,21 @@ import sqlite3
 import threading
 import time
 import weakref
+from collections.abc import Iterable
 from pathlib import Path
 
 from . import migrations
-from .base import Row, Store, Transaction, delete_row, put_row, range_bounds, range_rows
+from .base import (
+    Row,
+    Store,
+    Transaction,
+    delete_row,
+    delete_rows,
+    put_row,
+    put_rows,
+    range_bounds,
+    range_rows,
+)
 from .keys import pack
 
 __all__ = ["SQLiteStore"]
@@ -42,6 +53,8 @@ class _SQL:
         "ON CONFLICT(key) DO UPDATE SET value = excluded.value, version = kv.version + 1 "
         "RETURNING version"
     )
+    put_many = ("INSERT INTO kv(key, value, version) VALUES (?, ?, 1) "
+                "ON CONFLICT(key) DO UPDATE SET value = excluded.value, version = kv.version + 1")
     put_absent = "INSERT INTO kv(key, value, version) VALUES (?, ?, 1) ON CONFLICT(key) DO NOTHING RETURNING version"
     put_if = "UPDATE kv SET value = ?, version = version + 1 WHERE key = ? AND version = ? RETURNING version"
     delete = "DELETE FROM kv WHERE key = ?"
@@ -117,6 +130,12 @@ class SQLiteTransaction(Transaction):
 
     def delete(self, key: tuple, *, if_version: int | None = None) -> bool:
         return delete_row(self._writable().execute, _SQL, key, if_version)
+
+    def put_many(self, rows: Iterable[tuple[tuple, bytes]]) -> None:
+        put_rows(self._writable().executemany, _SQL, rows)
+
+    def delete_many(self, keys: Iterable[tuple]) -> None:
+        delete_rows(self._writable().executemany, _SQL, keys)
 
     def range(
         self,

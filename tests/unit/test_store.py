@@ -513,3 +513,21 @@ def test_postgres_notifications_reach_other_processes():
         b.close()
         with psycopg.connect(PG_URL, autocommit=True) as conn:
             conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+
+
+def test_put_many_and_delete_many(store: Store):
+    store.put(("m", 1), b"old")
+    with store.transaction() as tx:
+        tx.put_many((("m", i), f"v{i}".encode()) for i in range(5))
+        tx.put_many([])
+    assert [(k[-1], v) for k, v in store.range(("m",))] == [(i, f"v{i}".encode()) for i in range(5)]
+    assert store.get_versioned(("m", 1)) == (b"v1", 2) and store.get_versioned(("m", 0)) == (b"v0", 1)
+    with store.transaction() as tx:
+        tx.delete_many([("m", 1), ("m", 3), ("m", 99)])
+        tx.delete_many(())
+    assert [k[-1] for k, _ in store.range(("m",))] == [0, 2, 4]
+    with pytest.raises(TypeError), store.transaction() as tx:
+        tx.put_many([(("m", 7), "not bytes")])
+    assert store.get(("m", 7)) is None
+    with pytest.raises(RuntimeError), store.transaction(write=False) as tx:
+        tx.put_many([(("m", 8), b"x")])

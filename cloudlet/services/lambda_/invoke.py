@@ -175,9 +175,13 @@ class Invoker:
             log.exception("could not store the output of %d function invocation(s)", len(batch))
 
     def _write_logs(self, batch: list[tuple[Any, str, list[tuple[int, str]]]]) -> None:
+        """One Logs API record per account and region for the whole batch."""
+        scoped: dict[tuple[str, str], list[tuple[str, str, list[tuple[int, str]]]]] = {}
+        for group, stream, lines in batch:
+            scoped.setdefault((group.account, group.region), []).append((str(group), stream, lines))
         with self.store.transaction() as tx:
-            for group, stream, lines in batch:
-                self.logs.send(tx, CallContext(group.account, group.region), str(group), stream, lines)
+            for (account, region), streams in scoped.items():
+                self.logs.send_many(tx, CallContext(account, region), streams)
 
     # ---- code ----
     def extracted(self, digest: str) -> Path:

@@ -38,8 +38,13 @@ class LogsApi:
     def send(self, tx: Transaction, call: CallContext, group: str, stream: str, events: Sequence[Event]) -> None:
         """Append `(timestamp_ms, message)` events to `group`/`stream` of the call's account and
         region once `tx` commits (nothing is validated: callers are internal)."""
-        if events:
-            enqueue(tx, EVENTS, {"group": group, "stream": stream, "events": list(events)}, call=call,
+        self.send_many(tx, call, [(group, stream, events)])
+
+    def send_many(self, tx: Transaction, call: CallContext, batches: Sequence[tuple[str, str, Sequence[Event]]]) -> None:
+        """`send` of several `(group, stream, events)` at once: one outbox record for all."""
+        batches = [[group, stream, list(events)] for group, stream, events in batches if events]
+        if batches:
+            enqueue(tx, EVENTS, {"streams": batches}, call=call,
                     due_ms=time.time_ns() // 1_000_000 + APPEND_DELAY_MS)
 
     def send_now(self, call: CallContext, group: str, stream: str, events: Sequence[Event]) -> None:
@@ -54,8 +59,9 @@ class LogsApi:
         for record in records:
             call = record.call
             assert call is not None
-            key = (call.account, call.region, record.body["group"], record.body["stream"])
-            merged.setdefault(key, []).extend((int(ts), msg) for ts, msg in record.body["events"])
+            for group, stream, events in record.body["streams"]:
+                merged.setdefault((call.account, call.region, group, stream), []).extend(
+                    (int(ts), msg) for ts, msg in events)
         for (account, region, group, stream), events in merged.items():
             events.sort(key=lambda event: event[0])
             write_events_in(tx, account, region, group, stream, events, create=True)

@@ -132,15 +132,17 @@ def _put_events(tx: Transaction, prefix: tuple, meta: dict, events: list[Event],
     stored = 0
     first = meta.get("firstEventTimestamp")
     last = meta.get("lastEventTimestamp")
+    rows = []
     for ts, message in events:
         seq += 1
         raw = encode_event(ingestion, message)
-        tx.put(prefix + (ts, seq), raw)
+        rows.append((prefix + (ts, seq), raw))
         stored += len(raw) - _INGESTION.size
         if first is None or ts < first:
             first = ts
         if last is None or ts > last:
             last = ts
+    tx.put_many(rows)
     meta.update(seq=seq, storedBytes=meta.get("storedBytes", 0) + stored, firstEventTimestamp=first,
                 lastEventTimestamp=last, lastIngestionTime=ingestion)
 
