@@ -7,7 +7,6 @@ import asyncio
 import functools
 import json
 import time
-import uuid
 from collections import Counter
 from pathlib import Path
 
@@ -18,8 +17,7 @@ from cloudlet.replicas import PREFIX as REPLICAS
 from cloudlet.replicas import Replica
 from cloudlet.retry import RetryPolicy
 from cloudlet.store import Store
-from cloudlet.store.sqlite import SQLiteStore
-from tests.unit.test_store import PG_URL, _require_pg
+from tests.support.stores import store_factory
 
 FAST = RetryPolicy(max_retries=2, max_age_s=60, delays_s=(0.01, 0.02))
 
@@ -27,27 +25,8 @@ FAST = RetryPolicy(max_retries=2, max_age_s=60, delays_s=(0.01, 0.02))
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def stores(request, tmp_path: Path):
     """A factory of stores on one database (several stand for several replicas)."""
-    opened: list[Store] = []
-    schema = f"t_{uuid.uuid4().hex[:16]}"
-
-    def factory() -> Store:
-        if request.param == "postgresql":
-            _require_pg()
-            from cloudlet.store.postgres import PostgresStore
-
-            opened.append(PostgresStore(PG_URL, schema=schema, max_size=8))
-        else:
-            opened.append(SQLiteStore(tmp_path / "state.db"))
-        return opened[-1]
-
-    yield factory
-    for store in opened:
-        store.close()
-    if request.param == "postgresql":
-        import psycopg
-
-        with psycopg.connect(PG_URL, autocommit=True) as conn:
-            conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+    with store_factory(request.param, tmp_path, max_size=8) as factory:
+        yield factory
 
 
 def run_store_for(store: Store):
@@ -260,14 +239,8 @@ def test_a_poison_record_does_not_hold_up_the_others(stores):
 
 
 @pytest.mark.postgres
-def test_two_replicas_run_each_record_once():
-    _require_pg()
-    from cloudlet.store.postgres import PostgresStore
-
-    schema = f"t_{uuid.uuid4().hex[:16]}"
-    a, b = PostgresStore(PG_URL, schema=schema, max_size=8), PostgresStore(PG_URL, schema=schema, max_size=8)
-
-    async def main():
+def test_two_replicas_run_each_record_once(tmp_path: Path):
+    async def main(a: Store, b: Store) -> None:
         ran: Counter[int] = Counter()
         by: Counter[str] = Counter()
         replicas = [Running(a), Running(b)]
@@ -289,12 +262,5 @@ def test_two_replicas_run_each_record_once():
         assert set(ran) == set(range(500)) and set(ran.values()) == {1}
         assert len(by) == 2  # both replicas took part
 
-    try:
-        asyncio.run(main())
-    finally:
-        a.close()
-        b.close()
-        import psycopg
-
-        with psycopg.connect(PG_URL, autocommit=True) as conn:
-            conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+    with store_factory("postgresql", tmp_path, max_size=8) as make:
+        asyncio.run(main(make(), make()))

@@ -6,10 +6,7 @@ auth). When it is unreachable those params skip, or fail when CI is set.
 
 from __future__ import annotations
 
-import functools
-import os
 import threading
-import uuid
 from pathlib import Path
 
 import pytest
@@ -17,55 +14,15 @@ import pytest
 from cloudlet.store import ConflictError, Store, open_store, pack
 from cloudlet.store.migrations import latest_version
 from cloudlet.store.sqlite import SQLiteStore
-
-PG_URL = os.environ.get("CLOUDLET_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
-
-
-@functools.cache
-def _pg_unreachable() -> str | None:
-    try:
-        import psycopg
-
-        psycopg.connect(PG_URL, connect_timeout=3).close()
-    except Exception as e:  # noqa: BLE001 - any failure means "not available"
-        return f"PostgreSQL at {PG_URL} unreachable: {e}"
-    return None
-
-
-def _require_pg() -> None:
-    reason = _pg_unreachable()
-    if reason:
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
+from tests.conftest import PG_URL, require_postgres
+from tests.support.stores import store_factory
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def make_store(request, tmp_path: Path):
     """Factory opening (or re-opening) the test's store; closes and cleans up."""
-    opened: list[Store] = []
-    schema = f"t_{uuid.uuid4().hex[:16]}"
-    if request.param == "postgresql":
-        _require_pg()
-        from cloudlet.store.postgres import PostgresStore
-
-        def factory() -> Store:
-            opened.append(PostgresStore(PG_URL, schema=schema, max_size=12))
-            return opened[-1]
-    else:
-
-        def factory() -> Store:
-            opened.append(SQLiteStore(tmp_path / "state.db"))
-            return opened[-1]
-
-    yield factory
-    for store in opened:
-        store.close()
-    if request.param == "postgresql":
-        import psycopg
-
-        with psycopg.connect(PG_URL, autocommit=True) as conn:
-            conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+    with store_factory(request.param, tmp_path) as factory:
+        yield factory
 
 
 @pytest.fixture
@@ -402,7 +359,7 @@ def test_open_store(tmp_path: Path):
 
 @pytest.mark.postgres
 def test_open_store_postgres(tmp_path: Path):
-    _require_pg()
+    require_postgres()
     import psycopg
 
     from cloudlet.store.postgres import PostgresStore
@@ -492,27 +449,15 @@ def test_notifications_after_commit_only(store: Store):
 
 
 @pytest.mark.postgres
-def test_postgres_notifications_reach_other_processes():
-    _require_pg()
-    import psycopg
-
-    from cloudlet.store.postgres import PostgresStore
-
-    schema = f"t_{uuid.uuid4().hex[:16]}"
-    a = PostgresStore(PG_URL, schema=schema)
-    b = PostgresStore(PG_URL, schema=schema)  # two stores on one schema stand for two replicas
-    try:
+def test_postgres_notifications_reach_other_processes(tmp_path: Path):
+    with store_factory("postgresql", tmp_path) as make:
+        a, b = make(), make()  # two stores on one schema stand for two replicas
         arrived = threading.Event()
         b.listen("wake", lambda payload: arrived.set() if payload == "from-a" else None)  # LISTENing on return
         with a.transaction() as tx:
             tx.put(("x",), b"1")
             tx.notify("wake", "from-a")
         assert arrived.wait(5)
-    finally:
-        a.close()
-        b.close()
-        with psycopg.connect(PG_URL, autocommit=True) as conn:
-            conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
 
 
 def test_put_many_and_delete_many(store: Store):

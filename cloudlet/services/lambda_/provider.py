@@ -113,12 +113,16 @@ class LambdaProvider(Provider):
         return ref
 
     # ---- invoke (the data plane) ----
-    async def invoke(self, ctx, params):
+    async def _invocation(self, ctx, params) -> tuple[bytes, str, functions.ResolvedFunction]:
+        """What Invoke and InvokeWithResponseStream check first: the payload and the function."""
         payload = params.get("Payload") or b""
         kind = params.get("InvocationType") or "RequestResponse"
         _check_payload(payload, kind)
+        return payload, kind, await self.infra.run_store(self._resolve_invoke, ctx, params)
+
+    async def invoke(self, ctx, params):
+        payload, kind, resolved = await self._invocation(ctx, params)
         run_store = self.infra.run_store
-        resolved = await run_store(self._resolve_invoke, ctx, params)
         if kind == "DryRun":
             return {"StatusCode": 204}
         if kind == "Event":
@@ -135,14 +139,10 @@ class LambdaProvider(Provider):
 
     async def invoke_with_response_stream(self, ctx, params):
         """Invoke, answered as an event stream while the function runs (invoke_stream.py)."""
-        payload = params.get("Payload") or b""
-        kind = params.get("InvocationType") or "RequestResponse"
-        _check_payload(payload, kind)
-        run_store = self.infra.run_store
-        resolved = await run_store(self._resolve_invoke, ctx, params)
+        payload, kind, resolved = await self._invocation(ctx, params)
         if kind == "DryRun":
             return {"StatusCode": 204}
-        resolved = await run_store(inv.pick_version, resolved, self.store)
+        resolved = await self.infra.run_store(inv.pick_version, resolved, self.store)
         try:
             running = await invoke_stream.start(self.invoker, resolved, payload, request_id=ctx.request_id,
                                                 client_context=_client_context(params),
