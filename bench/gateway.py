@@ -48,14 +48,26 @@ def build_request(port: int, service: str, headers: dict[str, str], body: bytes)
     return head.encode("latin-1") + body
 
 
+LOG_GROUPS = 5  # created before the timed runs: DescribeLogGroups reads and answers them all
+
+
+def logs_request(port: int, operation: str, params: dict) -> bytes:
+    return build_request(port, "logs", {"Content-Type": "application/x-amz-json-1.1",
+                                        "X-Amz-Target": f"Logs_20140328.{operation}"}, json.dumps(params).encode())
+
+
+def setup_requests(port: int) -> list[bytes]:
+    """Untimed, once: the state the timed operations read."""
+    return [logs_request(port, "CreateLogGroup", {"logGroupName": f"/bench/group-{i}"}) for i in range(LOG_GROUPS)]
+
+
 def requests_for(port: int) -> dict[str, bytes]:
+    """The timed operations: one that answers from the request alone, one that reads the store."""
     return {
         "sts_get_caller_identity": build_request(
             port, "sts", {"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"},
             b"Action=GetCallerIdentity&Version=2011-06-15"),
-        "dynamodb_list_tables": build_request(
-            port, "dynamodb", {"Content-Type": "application/x-amz-json-1.0",
-                               "X-Amz-Target": "DynamoDB_20120810.ListTables"}, b"{}"),
+        "logs_describe_log_groups": logs_request(port, "DescribeLogGroups", {}),
     }
 
 
@@ -87,7 +99,8 @@ def _spin_recv(sock: socket.socket, size: int) -> bytes:
 
 
 def roundtrip(sock: socket.socket, request: bytes) -> bytes:
-    """Send one request, read exactly one response; return the status code (3 bytes)."""
+    """Send one request, read exactly one response; return the whole response (its status code
+    is `[9:12]`)."""
     recv = sock.recv if sock.getblocking() else lambda n: _spin_recv(sock, n)
     sock.sendall(request)
     buf = recv(65536)
@@ -102,7 +115,7 @@ def roundtrip(sock: socket.socket, request: bytes) -> bytes:
         if not chunk:
             raise ConnectionError("server closed the connection")
         buf += chunk
-    return buf[9:12]
+    return buf
 
 
 def percentile(sorted_values: list[float], q: float) -> float:
@@ -122,7 +135,7 @@ def sequential(port: int, request: bytes, warmup: int, n: int, spin: bool = Fals
         t_start = clock()
         for i in range(n):
             t0 = clock()
-            if roundtrip(sock, request) != b"200":
+            if roundtrip(sock, request)[9:12] != b"200":
                 errors += 1
             lat[i] = clock() - t0
         elapsed = (clock() - t_start) / 1e9
@@ -245,7 +258,7 @@ class Server:
                 raise RuntimeError(f"cloudlet exited early:\n{self.proc.stderr.read().decode(errors='replace')}")
             try:
                 with connect(self.port) as sock:
-                    if roundtrip(sock, HEALTH) == b"200":
+                    if roundtrip(sock, HEALTH)[9:12] == b"200":
                         return (time.perf_counter() - self.t_spawn) * 1000
             except OSError:
                 time.sleep(0.002)
@@ -317,11 +330,20 @@ def main() -> None:
         time.sleep(0.5)
         idle_rss = srv.rss_mib()
         out: dict = {}
+        with connect(srv.port) as sock:
+            for request in setup_requests(srv.port):
+                answer = roundtrip(sock, request)
+                if answer[9:12] != b"200":
+                    raise RuntimeError(f"setting up: the server answered {answer[:300]!r}")
         for name, request in requests_for(srv.port).items():
             with connect(srv.port) as sock:
-                status = roundtrip(sock, request)
-                if status != b"200":
-                    raise RuntimeError(f"{name}: the server answered {status.decode()}")
+                answer = roundtrip(sock, request)
+                if answer[9:12] != b"200":
+                    raise RuntimeError(f"{name}: the server answered {answer[:300]!r}")
+            if name == "logs_describe_log_groups":
+                groups = json.loads(answer.partition(b"\r\n\r\n")[2])["logGroups"]
+                if len(groups) != LOG_GROUPS:
+                    raise RuntimeError(f"{name}: {len(groups)} groups listed, {LOG_GROUPS} created")
             result = sequential(srv.port, request, args.warmup, args.requests)
             spin = sequential(srv.port, request, args.warmup, args.requests, spin=True)
             result.update({"p50_us_spin_client": spin["p50_us"], "p99_us_spin_client": spin["p99_us"],

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+from typing import Any
 
 DEFAULT_ACCOUNT = "000000000000"
 
@@ -68,8 +70,9 @@ class Settings:
     def from_env(cls, env: dict[str, str] | None = None, **overrides: object) -> Settings:
         env = dict(os.environ if env is None else env)
         s = cls()
-        values: dict[str, object] = {}
-        conv = {
+        # Each field's parser: the values are as heterogeneous as the fields, hence Any.
+        values: dict[str, Any] = {}
+        conv: dict[str, Callable[[str], Any]] = {
             "host": str, "port": int, "data_dir": Path, "blob_dir": Path, "database_url": str, "postgres_schema": str, "ephemeral": _bool,
             "log_level": str, "region": str, "default_account": str, "credentials": parse_credentials,
             "enforce_sigv4": _bool, "max_body_bytes": int, "sqlite_synchronous": str, "worker_threads": int,

@@ -36,12 +36,12 @@ def render() -> str:
         with_iam, total = iam_coverage(service, done)
         lines.append(f"| {service} | {spec.protocol} | {len(done)} | {len(spec.operations)} | {with_iam} / {total} |")
     for service in sorted(PROVIDERS):
-        done = set(implemented(service))
+        implemented_here = set(implemented(service))
         limits = provider_class(service).limits
         lines += ["", f"## {service}", "", "| operation | status | authorization |", "|---|---|---|"]
         for op in sorted(load_service(service).operations):
-            status = "implemented" if op in done else "not implemented (501)"
-            if op in done and op in limits:
+            status = "implemented" if op in implemented_here else "not implemented (501)"
+            if op in implemented_here and op in limits:
                 status += f" (limits: {limits[op]})"
             lines.append(f"| {op} | {status} | {_authorization(service, op)} |")
     return "\n".join(lines) + "\n"

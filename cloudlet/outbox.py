@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cloudlet.call import CallContext
-from cloudlet.replicas import Replica
+from cloudlet.replicas import Replica, RunStore
 from cloudlet.retry import Attempts, RetryPolicy, next_attempt
 from cloudlet.store import ConflictError, Store, Transaction
 from cloudlet.store.keyspace import global_key
@@ -54,9 +54,6 @@ LEASED = global_key("outbox", "leased")
 CHANNEL = "outbox"
 POLL_S = 1.0
 BATCH = 256
-
-RunStore = Callable[..., Awaitable[Any]]
-
 
 def now_ms() -> int:
     return time.time_ns() // 1_000_000
@@ -379,7 +376,7 @@ class Outbox:
             heads = {kind: self._head(tx, kind) for kind in rooms}
         return leased, heads, False
 
-    def _claim_exact(self, tx: Transaction, kind: str, key: tuple, raw: bytes) -> tuple[Record, int] | None:
+    def _claim_exact(self, tx: Transaction, kind: str, key: tuple[Any, ...], raw: bytes) -> tuple[Record, int] | None:
         spec = self.kinds[kind]
         if not tx.delete(key):
             return None  # another replica took it

@@ -40,6 +40,7 @@ class Server:
         self.args = args or []
         self.proc: subprocess.Popen | None = None
         self.log_path: Path | None = None
+        self._log_text: str | None = None  # the log, once the server stopped and its file is gone
 
     def start(self, timeout: float = 20.0) -> Server:
         cmd = [sys.executable, "-m", "cloudlet", "start", "--port", str(self.port)]
@@ -51,6 +52,7 @@ class Server:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
+                self.stop()
                 raise RuntimeError(f"cloudlet exited early:\n{self.log()}")
             try:
                 with urllib.request.urlopen(self.url + "/_cloudlet/health", timeout=1) as r:
@@ -58,9 +60,12 @@ class Server:
                         return self
             except OSError:
                 time.sleep(0.05)
+        self.stop()  # no server left running behind a failed start
         raise RuntimeError(f"cloudlet did not start in {timeout}s:\n{self.log()}")
 
     def log(self) -> str:
+        if self._log_text is not None:
+            return self._log_text
         return self.log_path.read_text(errors="replace") if self.log_path else ""
 
     def stop(self, sig: int | None = None, timeout: float = 20.0) -> int | None:
@@ -77,6 +82,10 @@ class Server:
                 self.proc.kill()
                 self.proc.wait()
         self._log.close()
+        if self._log_text is None and self.log_path is not None:
+            # Keep the log in memory and remove its file: test runs leave no files behind.
+            self._log_text = self.log_path.read_text(errors="replace")
+            self.log_path.unlink(missing_ok=True)
         return self.proc.returncode
 
     def client(self, service: str, *, key: str = "test", secret: str = "test", region: str = "us-east-1",

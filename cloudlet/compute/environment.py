@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 
 from cloudlet.compute.catalog import Runtime
 from cloudlet.compute.isolation import Cgroup
-from cloudlet.compute.logs import LogPipe, log_stream_name
+from cloudlet.compute.logs import Line, LogPipe, log_stream_name
 from cloudlet.compute.runtime_api import RuntimeAPIServer
 from cloudlet.compute.streaming import ResponseStream
 from cloudlet.compute.types import FunctionSpec
@@ -132,6 +132,27 @@ class Environment:
                 self._timer = None
             self._waiter = None
 
+    # ---- what each kind of environment does ---------------------------------------------------
+
+    async def start(self, deadline: float) -> Outcome:
+        """Start the process and run the function's init phase, by `deadline` (time.monotonic())."""
+        raise NotImplementedError
+
+    async def invoke(self, inv: Invocation, deadline: float) -> Outcome:
+        """Run one invocation, by `deadline` (time.monotonic())."""
+        raise NotImplementedError
+
+    # ---- the function's output ---------------------------------------------------------------
+
+    def record_logs(self) -> None:
+        """Keep the function's output for the next take_logs() instead of passing it on as idle output."""
+        if self.logs is not None:
+            self.logs.record()
+
+    def take_logs(self) -> list[Line]:
+        """The output kept since record_logs() (none if the process never started); stops keeping it."""
+        return self.logs.take() if self.logs is not None else []
+
     # ---- process lifecycle -----------------------------------------------------------------------
 
     async def _launch(self, mode: str, deadline: float, setup: dict) -> asyncio.Future:
@@ -161,19 +182,23 @@ class Environment:
         return fut
 
     def _send(self, data: bytes) -> None:
+        if self._ctrl is None:
+            return  # the process is gone: its exit will resolve the waiter
         try:
             sent = self._ctrl.send(data)
         except (BlockingIOError, InterruptedError):
             sent = 0
-        except (OSError, AttributeError):
-            return  # the process is gone: its exit will resolve the waiter
+        except OSError:
+            return  # likewise
         if sent < len(data):
             self._loop.create_task(self._send_rest(memoryview(data)[sent:]))
 
-    async def _send_rest(self, data) -> None:
+    async def _send_rest(self, data: memoryview) -> None:
+        if self._ctrl is None:
+            return
         try:
             await self._loop.sock_sendall(self._ctrl, data)
-        except (OSError, AttributeError):
+        except OSError:
             pass
 
     def _on_ctrl(self) -> None:
@@ -329,6 +354,8 @@ class ProcessEnvironment(Environment):
         return await self._wait(await self._launch("exec", deadline, {"argv": self.argv}))
 
     def _on_ctrl(self) -> None:
+        if self._ctrl is None:
+            return
         try:
             chunk = self._ctrl.recv(65536)
         except BlockingIOError:
@@ -356,6 +383,8 @@ class ProcessEnvironment(Environment):
             self.api.close()
 
     async def invoke(self, inv: Invocation, deadline: float) -> Outcome:
+        if self.api is None:
+            raise RuntimeError("invoke() before open_api()")
         fut = self._arm(deadline)
         self._inv = inv
         self.api.deliver(inv)

@@ -158,7 +158,7 @@ class Cgroup:
     def remove(self) -> bool:
         """Remove the cgroup (all hierarchies); False while a process still holds it."""
         gone = True
-        for path in {self.path, self.cpu_path} - {None}:
+        for path in dict.fromkeys(p for p in (self.path, self.cpu_path) if p is not None):
             try:
                 os.rmdir(path)
             except FileNotFoundError:
@@ -245,7 +245,8 @@ class Cgroups:
 
     def sweep_stale(self) -> None:
         """Remove the empty cgroup trees of cloudlet processes that are gone."""
-        for root in {self.parent.parent, self.cpu_parent.parent if self.cpu_parent else None} - {None}:
+        roots = {self.parent.parent} | ({self.cpu_parent.parent} if self.cpu_parent is not None else set())
+        for root in roots:
             for sibling in root.glob("cloudlet-*"):
                 pid = sibling.name.rpartition("-")[2]
                 if not pid.isdigit() or int(pid) == os.getpid() or Path(f"/proc/{pid}").exists():
@@ -257,7 +258,7 @@ class Cgroups:
                 Cgroup(sibling, self.version).remove()
 
     def close(self) -> None:
-        for parent in {self.parent, self.cpu_parent} - {None}:
+        for parent in dict.fromkeys(p for p in (self.parent, self.cpu_parent) if p is not None):
             if parent.exists():
                 for child in parent.iterdir():
                     if child.is_dir():

@@ -32,6 +32,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from cloudlet.compute import catalog
 from cloudlet.compute.environment import (
@@ -292,20 +293,23 @@ class ComputeManager:
 
     async def _zygote(self, runtime: catalog.Runtime | None) -> Zygote:
         name = runtime.name if runtime is not None else "exec"
-        key = runtime.executable if runtime is not None else "exec"
+        interpreter = runtime.executable if runtime is not None else None
+        key = interpreter or "exec"
         zygote = self._zygotes.get(key)
         if zygote is None or (not zygote.alive and zygote.pid is not None):
-            common = {"prefork": self.prefork, "namespaces": self.namespaces, "on_death": self._zygote_died,
-                      "new_cgroup": self._new_cgroup if self.cgroups else None, "drop_cgroup": self._remove_cgroup}
+            common: dict[str, Any] = {
+                "prefork": self.prefork, "namespaces": self.namespaces, "on_death": self._zygote_died,
+                "new_cgroup": self._new_cgroup if self.cgroups else None, "drop_cgroup": self._remove_cgroup}
             if runtime is None:
                 zygote = Zygote("exec", sys.executable, python_runtime=False, **common)
             else:
+                assert interpreter is not None  # the catalog finds a Python runtime by its interpreter
                 # The host's SDK is pure Python: the zygote offers it to functions if it imports
                 # there (botocore's urllib3 2 needs Python 3.10+).
                 sdk = self._sdk_dir
                 # Other Pythons find no bytecode of the host's SDK: keep what they compile.
                 other = runtime.name != f"python3.{sys.version_info[1]}"
-                zygote = Zygote(name, runtime.executable, python_runtime=True, sdk_path=sdk, preload_sdk=self.preload_sdk,
+                zygote = Zygote(name, interpreter, python_runtime=True, sdk_path=sdk, preload_sdk=self.preload_sdk,
                                 pycache=str(self.data_dir / "zygote-pycache") if sdk and other else None, **common)
             self._zygotes[key] = zygote
         await zygote.start()
@@ -314,8 +318,15 @@ class ComputeManager:
                            f"{zygote.interpreter} ({zygote.info['sdk_problem']}); such functions must bring their own")
         return zygote
 
-    def _new_cgroup(self, name: str) -> Cgroup:
+    def _new_cgroup(self, name: str) -> Cgroup | None:
+        if self.cgroups is None:
+            return None
         return self.cgroups.create(name, make=False)  # the blank makes and joins it, off our loop
+
+    def _workspace(self) -> Workspace:
+        if self.workspace is None:
+            raise RuntimeError("the execution engine is not started")
+        return self.workspace
 
     def _zygote_died(self, zygote: Zygote) -> None:
         if self._zygotes.get(zygote.interpreter if zygote.python_runtime else "exec") is zygote:
@@ -331,10 +342,11 @@ class ComputeManager:
     async def _create(self, spec: FunctionSpec, runtime: catalog.Runtime, fn: _Function) -> Environment:
         env_id = secrets.token_hex(8)
         zygote = await self._zygote(runtime if runtime.kind == "python" else None)
-        fs = await self.workspace.prepare(env_id, spec, runtime, opt_on_opt=self._opt_on_opt(runtime),
+        fs = await self._workspace().prepare(env_id, spec, runtime, opt_on_opt=self._opt_on_opt(runtime),
                                           sdk=bool(zygote.info.get("sdk_used")))
         stream = log_stream_name(spec.version)
         creds = self.credentials(spec.account) if self.credentials else TEST_CREDENTIALS
+        env: Environment
         try:
             if runtime.kind == "python":
                 extra = {"handler": spec.handler, "paths": python_paths(fs, runtime), "snap_start": spec.snap_start}
@@ -342,11 +354,13 @@ class ComputeManager:
                 env = PythonEnvironment(env_id, spec, runtime, fs, env_vars, zygote, extra, self)
             else:
                 argv = self._process_argv(spec, runtime, fs)
-                env = ProcessEnvironment(env_id, spec, runtime, fs, {}, zygote, {}, self, argv=argv)
-                api = await env.open_api()
-                env.env_vars = function_environment(spec, runtime, fs, stream, credentials=creds, runtime_api=api)
+                process = ProcessEnvironment(env_id, spec, runtime, fs, {}, zygote, {}, self, argv=argv)
+                api = await process.open_api()
+                process.env_vars = function_environment(spec, runtime, fs, stream, credentials=creds,
+                                                        runtime_api=api)
+                env = process
         except BaseException:
-            self.workspace.remove(fs)
+            self._workspace().remove(fs)
             raise
         env.log_stream = stream
         env.busy = True
@@ -357,6 +371,7 @@ class ComputeManager:
 
     def _process_argv(self, spec: FunctionSpec, runtime: catalog.Runtime, fs) -> list[str]:
         if runtime.kind == "node":
+            assert runtime.executable is not None  # the catalog finds a Node runtime by its executable
             heap = max(16, int(spec.memory_mb * 0.85))
             return [runtime.executable, f"--max-old-space-size={heap}", f"{fs.runtime_dir}/{NODE_BOOTSTRAP_NAME}"]
         rev = self.data_dir / "rev" / revision_key(spec)
@@ -380,20 +395,20 @@ class ComputeManager:
                 outcome = await env.start(t_init + max(INIT_TIMEOUT_S, spec.timeout_s))
             except ZygoteError as e:
                 outcome = Outcome("init_error", error_type="Runtime.InvalidRuntime", detail=str(e))
-            lines += env.logs.take()
+            lines += env.take_logs()
             if outcome.kind != "ok":
                 return self._init_failed(env, spec, rid, outcome, lines, (time.monotonic() - t_init) * 1000)
             init_ms = outcome.init_ms
             for w in outcome.warnings:
                 self.warn_once(w)
-        env.logs.record()
+        env.record_logs()
         lines.append((now_ms(), f"START RequestId: {rid} Version: {spec.version}"))
         start = time.monotonic()
         inv.deadline_ms = now_ms() + int(spec.timeout_s * 1000)
         outcome = await env.invoke(inv, start + spec.timeout_s)
         duration = (time.monotonic() - start) * 1000
         env.invocations += 1
-        lines += env.logs.take()
+        lines += env.take_logs()
         status = error_type = None
         if outcome.kind == "ok":
             payload, function_error = outcome.payload, None
@@ -543,8 +558,8 @@ class ComputeManager:
             del self._rev_users[rev]
             if rev in self._retired_revs:
                 self._retired_revs.discard(rev)
-                self._in_background(self.workspace.forget_revision, rev)
-        self._in_background(self.workspace.remove, env.fs)
+                self._in_background(self._workspace().forget_revision, rev)
+        self._in_background(self._workspace().remove, env.fs)
 
     def _remove_cgroup(self, cgroup: Cgroup) -> None:
         """Remove the cgroup soon, on a worker thread (its processes may still be exiting)."""

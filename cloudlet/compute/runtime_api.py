@@ -70,10 +70,9 @@ class RuntimeAPIServer:
         self._delivered = False
         if self._waiting is not None:
             conn, self._waiting = self._waiting, None
-            self._send_event(conn)
+            self._send_event(conn, inv)
 
-    def _send_event(self, conn: _Connection) -> None:
-        inv = self.current
+    def _send_event(self, conn: _Connection, inv: Invocation) -> None:
         self._delivered = True
         headers = [
             (b"Content-Type", b"application/json"),
@@ -126,7 +125,7 @@ class RuntimeAPIServer:
                 return conn.respond(405, _error_body("InvalidRequest", "Method not allowed"))
             self.env.runtime_next()
             if self.current is not None and not self._delivered:
-                return self._send_event(conn)
+                return self._send_event(conn, self.current)
             self._waiting = conn
             return None
         if rest == b"init/error":

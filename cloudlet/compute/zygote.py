@@ -28,6 +28,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Callable
+from typing import Protocol
 
 from cloudlet.compute.catalog import RUNTIMES_DIR
 from cloudlet.compute.isolation import Cgroup
@@ -41,6 +42,14 @@ REFILL_DELAY_S = 0.025
 
 class ZygoteError(Exception):
     pass
+
+
+class ChildOwner(Protocol):
+    """Who answers for a child of the zygote: told when it is reaped, killed when the zygote dies."""
+
+    def process_exited(self, status: int) -> None: ...
+
+    def kill(self) -> None: ...
 
 
 class Blank:
@@ -113,11 +122,11 @@ class Zygote:
         self.start_ms: float | None = None
         self.forks = 0
         self.blanks: list[Blank] = []
-        self.children: dict[int, object] = {}  # pid -> owner: _forked(pid), process_exited(status), kill()
+        self.children: dict[int, ChildOwner] = {}  # pid -> owner
         self._proc: subprocess.Popen | None = None
         self._sock: socket.socket | None = None
         self._ready: asyncio.Future | None = None
-        self._pending: dict[str, tuple[asyncio.Future, object]] = {}
+        self._pending: dict[str, tuple[asyncio.Future[int], Blank]] = {}  # fork request id -> ...
         self._ids = itertools.count(1)
         self._dead = False
         self._refilling = False
@@ -254,7 +263,7 @@ class Zygote:
         self._refill_later()
         return blank
 
-    def adopt(self, blank: Blank, owner) -> None:
+    def adopt(self, blank: Blank, owner: ChildOwner) -> None:
         """`owner` receives the blank's exit from now on."""
         if blank.pid is not None and not blank.dead:
             self.children[blank.pid] = owner
@@ -266,6 +275,7 @@ class Zygote:
 
     def _refill(self) -> None:
         if not self._refilling and self.alive and len(self.blanks) < self.prefork:
+            assert self._loop is not None  # alive: _spawn() set it
             self._refilling = True
             self._loop.create_task(self._refill_task())
 
@@ -312,21 +322,24 @@ class Zygote:
         self.forks += 1
         return blank
 
-    async def _fork(self, pre: dict, fds: list[int], owner) -> int:
+    async def _fork(self, pre: dict, fds: list[int], owner: Blank) -> int:
         """Ask the zygote for a child; `owner._forked(pid)` runs as soon as the pid is known and
         `owner.process_exited(status)` when it is reaped (in that order, before later messages)."""
         req_id = str(next(self._ids))
         data = json.dumps({"op": "fork", "id": req_id, "pre": pre}).encode()
-        fut = self._loop.create_future()
+        fut = asyncio.get_running_loop().create_future()
         self._pending[req_id] = (fut, owner)
         anc = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))]
         while True:
+            if self._sock is None:  # the zygote died (now or while this waited to send)
+                self._pending.pop(req_id, None)
+                raise ZygoteError(f"zygote {self.name} is not running")
             try:
                 self._sock.sendmsg([data], anc)
                 break
             except BlockingIOError:
                 await asyncio.sleep(0.001)
-            except (OSError, AttributeError) as e:
+            except OSError as e:
                 self._pending.pop(req_id, None)
                 raise ZygoteError(f"zygote {self.name} is not running") from e
         return await fut

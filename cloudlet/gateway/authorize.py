@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
-    from botocore.model import OperationModel  # type: ignore[import-untyped]
+    from botocore.model import OperationModel
 
     from cloudlet.call import CallContext
 

@@ -466,8 +466,8 @@ class HttpProtocol(asyncio.Protocol):
             transport.write(out)
             return
         declared = resp.headers.get("Content-Length")
-        length = int(declared) if declared is not None else None
-        transport.write(response_head(resp, length, keep_alive))
+        stream_length = int(declared) if declared is not None else None
+        transport.write(response_head(resp, stream_length, keep_alive))
         if head_only:
             _close_body(body)
             return
@@ -477,8 +477,8 @@ class HttpProtocol(asyncio.Protocol):
             if not self.writable.is_set():
                 await self.writable.wait()
             if chunk:
-                transport.write(chunk if length is not None else b"%x\r\n%b\r\n" % (len(chunk), chunk))
-        if length is None and not self.closed:
+                transport.write(chunk if stream_length is not None else b"%x\r\n%b\r\n" % (len(chunk), chunk))
+        if stream_length is None and not self.closed:
             transport.write(b"0\r\n\r\n")
 
 
@@ -504,7 +504,7 @@ async def _chunks(body: Any) -> AsyncIterator[bytes]:
     iterator = iter(body) if isinstance(body, Iterable) else iter(())
     sentinel = object()
     while (chunk := await asyncio.to_thread(next, iterator, sentinel)) is not sentinel:
-        yield chunk  # type: ignore[misc]
+        yield chunk
 
 
 class HttpServer:

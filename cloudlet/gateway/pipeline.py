@@ -52,7 +52,7 @@ from .limits import body_limit
 from .metrics import RequestMetrics
 
 if TYPE_CHECKING:
-    from botocore.model import OperationModel  # type: ignore[import-untyped]
+    from botocore.model import OperationModel
 
     from cloudlet.config import Settings
     from cloudlet.protocol import Protocol, ServiceSpec

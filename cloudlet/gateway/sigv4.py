@@ -334,7 +334,8 @@ def _parse_amz_date(value: str) -> datetime | None:
     if not m:
         return None
     try:
-        return datetime(*map(int, m.groups()), tzinfo=UTC)
+        year, month, day, hour, minute, second = map(int, m.groups())
+        return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
     except ValueError:
         return None
 

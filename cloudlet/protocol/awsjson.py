@@ -39,7 +39,7 @@ class JsonProtocol(Protocol):
 
     def parse(self, spec: ServiceSpec, op: OperationModel, req: HttpRequest, state: Any) -> dict:
         shape = op.input_shape
-        data = jsoncodec.loads(req.body)
+        data = jsoncodec.loads(req.data)
         if shape is None:
             return {}
         if not isinstance(data, dict):

@@ -100,7 +100,7 @@ class RpcV2CborProtocol(Protocol):
         return op, None
 
     def parse(self, spec: ServiceSpec, op: OperationModel, req: HttpRequest, state: Any) -> dict[str, Any]:
-        data = loads(req.body)
+        data = loads(req.data)
         shape = op.input_shape
         if shape is None:
             return {}

@@ -29,7 +29,7 @@ from .service import ServiceSpec
 from .values import to_datetime
 
 if TYPE_CHECKING:
-    from botocore.model import Shape  # type: ignore[import-untyped]
+    from botocore.model import Shape
 
 log = logging.getLogger("cloudlet.protocol")
 

@@ -43,6 +43,15 @@ class HttpRequest:
             self._query = parse_qs(self.query_string, keep_blank_values=True) if self.query_string else {}
         return self._query
 
+    @property
+    def data(self) -> bytes:
+        """The body as bytes. Only a streaming blob payload can be spooled (gateway/body.py), and
+        that one is handed over as it is; whatever else is parsed comes in memory."""
+        body = self.body
+        if isinstance(body, bytes):
+            return body
+        raise TypeError("a spooled request body is read as a file, not parsed from bytes")
+
     def query_value(self, key: str) -> str | None:
         values = self.query.get(key)
         return values[0] if values else None

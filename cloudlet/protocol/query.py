@@ -35,7 +35,7 @@ def form_params(req: HttpRequest) -> dict[str, str]:
     try:
         pairs = parse_qsl(req.query_string, keep_blank_values=True) if req.query_string else []
         if req.body and req.method == "POST":
-            pairs += parse_qsl(req.body.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
+            pairs += parse_qsl(req.data.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
     except (UnicodeDecodeError, ValueError):
         raise MalformedQueryString("The request body is not valid form-encoded UTF-8") from None
     return dict(pairs)

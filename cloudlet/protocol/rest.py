@@ -162,11 +162,11 @@ class RestProtocol(Protocol):
             member = shape.members[payload]
             if member.type_name in ("blob", "string"):
                 if req.body:
-                    params[payload] = req.body if member.type_name == "blob" else self._text(req.body)
+                    params[payload] = req.body if member.type_name == "blob" else self._text(req.data)
             elif req.body:
-                params[payload] = self.decode_body(member, req.body)
+                params[payload] = self.decode_body(member, req.data)
         elif has_body_members and req.body:
-            params.update(self.decode_body(shape, req.body))
+            params.update(self.decode_body(shape, req.data))
         return params
 
     @staticmethod

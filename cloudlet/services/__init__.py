@@ -28,9 +28,10 @@ USES: dict[str, tuple[str, ...]] = {
 }
 
 
-def provider_class(service: str) -> type:
+def provider_class(service: str) -> type[Provider]:
     module, _, cls = PROVIDERS[service].partition(":")
-    return getattr(importlib.import_module(module), cls)
+    found: type[Provider] = getattr(importlib.import_module(module), cls)
+    return found
 
 
 def build_providers(infra: Infra) -> dict[str, Provider]:

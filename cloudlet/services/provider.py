@@ -25,7 +25,7 @@ import asyncio
 import functools
 import re
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from cloudlet.protocol import load_service
 
@@ -35,17 +35,21 @@ if TYPE_CHECKING:
     from cloudlet.infra import Infra
 
 Handler = Callable[["RequestContext", dict], Any]
+F = TypeVar("F", bound=Callable[..., Any])
+
+# The markers below are attributes set on the function object and read back with getattr() in
+# Provider._find_handler; a Callable type has no such attribute, hence the ignores.
 
 
-def inline(fn: Callable) -> Callable:
+def inline(fn: F) -> F:
     """Mark a provider method as non-blocking: it runs on the event loop directly."""
-    fn.cloudlet_inline = True  # type: ignore[attr-defined]
+    fn.cloudlet_inline = True  # type: ignore[attr-defined]  # a marker attribute, see above
     return fn
 
 
-def blocking(fn: Callable) -> Callable:
+def blocking(fn: F) -> F:
     """Mark a provider method as doing slow blocking work: it always runs on a worker thread."""
-    fn.cloudlet_blocking = True  # type: ignore[attr-defined]
+    fn.cloudlet_blocking = True  # type: ignore[attr-defined]  # a marker attribute, see above
     return fn
 
 

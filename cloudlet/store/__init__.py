@@ -3,6 +3,9 @@
 See base.py for the Store/Transaction contract, keys.py for key encoding and
 order, keyspace.py for the layout of the key space (account and region first),
 blobs.py for the content-addressed blob store.
+
+The PostgreSQL backend needs psycopg (the `postgres` extra: pip install 'cloudlet[postgres]');
+it is imported only when a PostgreSQL URL is configured, so the SQLite default runs without it.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ __all__ = [
     "BlobWriter",
     "DiskBlobStore",
     "ConflictError",
+    "PostgresUnavailable",
     "Store",
     "Transaction",
     "open_store",
@@ -28,14 +32,18 @@ __all__ = [
 ]
 
 
+class PostgresUnavailable(ImportError):
+    """A PostgreSQL URL is configured but psycopg, the PostgreSQL driver, is not installed."""
+
+
 def open_store(database_url: str | None, data_dir: Path, *, schema: str = "cloudlet",
                synchronous: str = "NORMAL", guard_loop: bool = False) -> Store:
     """Open the configured store, applying schema migrations.
 
     None or "" -> SQLite at ``data_dir/state.db``; ``postgresql://`` or
     ``postgres://`` URL -> PostgreSQL (in ``schema``; ``guard_loop``: refuse
-    calls made on an event loop's thread, see postgres.py); anything else is a
-    ValueError.
+    calls made on an event loop's thread, see postgres.py; PostgresUnavailable
+    without psycopg installed); anything else is a ValueError.
     """
     if not database_url:
         from .sqlite import SQLiteStore
@@ -43,6 +51,13 @@ def open_store(database_url: str | None, data_dir: Path, *, schema: str = "cloud
         return SQLiteStore(Path(data_dir) / "state.db", synchronous=synchronous)
     scheme = database_url.split("://", 1)[0].lower() if "://" in database_url else ""
     if scheme in ("postgresql", "postgres"):
+        try:
+            import psycopg  # noqa: F401  (what .postgres needs, checked first for a clear message)
+            import psycopg_pool  # noqa: F401
+        except ImportError as e:
+            raise PostgresUnavailable(
+                f"a PostgreSQL database URL needs the PostgreSQL driver, which is not installed ({e}): "
+                "install cloudlet[postgres], e.g. pip install 'cloudlet[postgres]'") from None
         from .postgres import PostgresStore
 
         return PostgresStore(database_url, schema=schema, guard_loop=guard_loop)

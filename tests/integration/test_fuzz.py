@@ -10,9 +10,11 @@ Every answer must be a well-formed HTTP response, never 500/502/503 (501 NotImpl
 fine), never a traceback; every error must be an AWS-shaped error document; nothing may take
 longer than 5 s; afterwards the server must still serve.
 
-Each run picks a seed and prints it in the failure message. Reproduce a run with
-`CLOUDLET_FUZZ_SEED=<seed> pytest tests/integration/test_fuzz.py`; `CLOUDLET_FUZZ_N` sets
-the number of requests (default 3500).
+The test runs once for each of a few fixed seeds (committed, known to pass: a failure there
+is a regression) and once for a fresh random seed, which explores. The seed is in the test's
+id, printed at its start and repeated in the failure message. `CLOUDLET_FUZZ_SEED=<seed>`
+makes the random run use that seed (the printed command reproduces a run); `CLOUDLET_FUZZ_N` sets the
+number of requests of each run (default: 5000 in all, split across the runs).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import botocore.session
+import pytest
 from botocore.awsrequest import create_request_object, prepare_request_dict
 from botocore.model import OperationModel, Shape
 from botocore.serialize import create_serializer
@@ -40,7 +43,12 @@ from cloudlet.services import PROVIDERS, provider_class
 from cloudlet.services.provider import snake_case
 
 TIMEOUT = 5.0
-DEFAULT_N = 5000
+DEFAULT_N = 5000  # requests in all, split across the runs below
+
+FIXED_SEEDS = (1917, 424242, 3141592653)
+RANDOM_SEED = int(os.environ.get("CLOUDLET_FUZZ_SEED") or int.from_bytes(os.urandom(4), "big"))
+RUNS = [pytest.param(seed, id=f"seed-{seed}") for seed in FIXED_SEEDS]
+RUNS.append(pytest.param(RANDOM_SEED, id=f"random-seed-{RANDOM_SEED}"))
 # Served services and a few unserved ones, with the protocols their clients speak.
 SERVICES = {"sts": ("query",), "s3": ("rest-xml",), "lambda": ("rest-json",), "dynamodb": ("json",),
             "sqs": ("json", "query"), "sns": ("query",), "ec2": ("ec2",)}
@@ -720,9 +728,13 @@ def server_exceptions(log: str) -> tuple[dict[str, str], list[str]]:
     return by_rid, unhandled
 
 
-def test_fuzz_gateway(server, tmp_path):
-    seed = int(os.environ.get("CLOUDLET_FUZZ_SEED") or int.from_bytes(os.urandom(4), "big"))
-    n = int(os.environ.get("CLOUDLET_FUZZ_N") or DEFAULT_N)
+@pytest.mark.parametrize("seed", RUNS)
+def test_fuzz_gateway(server, tmp_path, seed):
+    n = int(os.environ.get("CLOUDLET_FUZZ_N") or DEFAULT_N // len(RUNS))
+    run = f"random-seed-{seed}" if seed == RANDOM_SEED else f"seed-{seed}"
+    reproduce = (f"CLOUDLET_FUZZ_SEED={seed} CLOUDLET_FUZZ_N={n} "
+                 f"python -m pytest 'tests/integration/test_fuzz.py::test_fuzz_gateway[{run}]'")
+    print(f"fuzz seed {seed}, {n} requests; reproduce: {reproduce}", flush=True)
     rng = random.Random(seed)
     gen = Generator(rng, server.port)
     conn = Conn(server.port)
@@ -783,6 +795,6 @@ def test_fuzz_gateway(server, tmp_path):
         answer = show(resp.raw_head + b"\r\n\r\n" + resp.body, 300) if resp is not None else "no response"
         report.append(f"[{len(items)}x] {signature}\n    e.g. request #{i} ({' + '.join(req.how)}), "
                       f"saved to {path}:\n    {show(req.render())}\n    answer after {took:.2f}s: {answer}")
-    assert not bad, (f"{stats}\nReproduce: CLOUDLET_FUZZ_SEED={seed} CLOUDLET_FUZZ_N={n}\n"
+    assert not bad, (f"{stats}\nReproduce: {reproduce}\n"
                      f"{len(bad)} bad answers, {len(groups)} kinds:\n" + "\n".join(report))
     assert alive and health == 200 and identity == "000000000000"

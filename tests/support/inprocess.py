@@ -60,6 +60,8 @@ class InProcessServer:
         finally:
             self.loop.call_soon_threadsafe(self.loop.stop)
             self._thread.join(10)
+            if not self._thread.is_alive():
+                self.loop.close()
             self.platform.close()
             self._tmp.cleanup()
 

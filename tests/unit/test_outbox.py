@@ -8,6 +8,7 @@ import functools
 import json
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -51,6 +52,21 @@ class Running:
     def start(self) -> Running:
         self.task = asyncio.ensure_future(self.outbox.run(self.stopping))
         return self
+
+    def count_polls(self) -> Callable[[], int]:
+        """From now on, count the worker's polls of the store (each looks at the earliest record
+        of each kind and reclaims dead replicas' leases); returns a reader of the count."""
+        polls = 0
+        poll_store = self.outbox._poll_store
+
+        def counted() -> tuple[dict[str, int | None], int]:
+            nonlocal polls
+            out = poll_store()
+            polls += 1
+            return out
+
+        self.outbox._poll_store = counted
+        return lambda: polls
 
     async def stop(self) -> None:
         self.stopping.set()
@@ -166,8 +182,9 @@ def test_a_future_record_runs_at_its_time_woken_by_the_commit(stores):
             ran.append(now_ms())
 
         r.outbox.register("test.later", run=run)
+        polls = r.count_polls()
         r.start()
-        await asyncio.sleep(0.05)  # the worker is asleep with nothing due
+        await until(lambda: polls() >= 1)  # the worker has looked, found nothing due, and sleeps
         due = now_ms() + 200
         with store.transaction() as tx:
             enqueue(tx, "test.later", {}, due_ms=due)
@@ -201,9 +218,11 @@ def test_leases_of_dead_replicas_run_again_and_live_ones_are_left(stores):
             ran.append(record.body["n"])
 
         r.outbox.register("test.lease", run=run)
+        polls = r.count_polls()
         r.start()
         await until(lambda: len(ran) == 2)
-        await asyncio.sleep(0.2)  # several polls later, the live replica's lease is still its own
+        seen = polls()
+        await until(lambda: polls() >= seen + 3)  # three polls later, the live replica's lease is still its own
         await r.stop()
         assert sorted(ran) == ["gone", "killed"]
         assert [k[-1] for k, _ in store.range(LEASED)] == ["r-busy"]

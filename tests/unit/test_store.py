@@ -6,12 +6,13 @@ auth). When it is unreachable those params skip, or fail when CI is set.
 
 from __future__ import annotations
 
+import sys
 import threading
 from pathlib import Path
 
 import pytest
 
-from cloudlet.store import ConflictError, Store, open_store, pack
+from cloudlet.store import ConflictError, PostgresUnavailable, Store, open_store, pack
 from cloudlet.store.migrations import latest_version
 from cloudlet.store.sqlite import SQLiteStore
 from tests.conftest import PG_URL, require_postgres
@@ -355,6 +356,17 @@ def test_open_store(tmp_path: Path):
     for bad in ("mysql://x", "sqlite:///x.db", "localhost:5432"):
         with pytest.raises(ValueError, match="unsupported database URL"):
             open_store(bad, tmp_path)
+
+
+def test_open_store_postgres_without_psycopg_says_what_to_install(tmp_path: Path, monkeypatch):
+    """The PostgreSQL driver is the `postgres` extra: without it, a PostgreSQL URL is refused
+    with what to install (the SQLite default does not need it)."""
+    monkeypatch.setitem(sys.modules, "psycopg", None)  # None in sys.modules: `import psycopg` fails
+    with pytest.raises(PostgresUnavailable, match=r"install cloudlet\[postgres\]"):
+        open_store(PG_URL, tmp_path)
+    store = open_store(None, tmp_path)
+    assert store.backend == "sqlite"
+    store.close()
 
 
 @pytest.mark.postgres

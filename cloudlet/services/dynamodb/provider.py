@@ -1,4 +1,4 @@
-"""Amazon DynamoDB. Tables and items arrive with the DynamoDB issue; listing works now."""
+"""Amazon DynamoDB: ListTables only. Tables and items are not stored yet, so the list is empty."""
 
 from __future__ import annotations
 

@@ -12,8 +12,8 @@ retried at or past MaximumEventAgeInSeconds (default 6 hours). Then:
   function's DeadLetterConfig target gets the event itself, with RequestID, ErrorCode and
   ErrorMessage attributes.
 
-Destinations are delivered through delivery.py: to functions now, to queues, topics and buses as
-those services arrive (until then the record is logged and dropped, saying so).
+Destinations are delivered through delivery.py. Functions are reachable; queues, topics and buses
+are not served yet, so a record bound for one is logged and dropped, saying so.
 """
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ class EventInvocations:
         infra.outbox.register(KIND, run=self.run, on_failure=self.failed, max_in_flight=1024,
                               policy=RetryPolicy(DEFAULT_RETRIES, DEFAULT_MAX_AGE_S, delays))
 
-    def _policy(self, config: dict) -> RetryPolicy:
+    def _policy(self, config: dict[str, Any]) -> RetryPolicy:
         return RetryPolicy(max_retries=config.get("MaximumRetryAttempts", DEFAULT_RETRIES),
                            max_age_s=config.get("MaximumEventAgeInSeconds", DEFAULT_MAX_AGE_S),
                            delays_s=self.delays)

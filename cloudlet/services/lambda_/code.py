@@ -104,6 +104,8 @@ class CodeUrls:
                 except ConflictError:
                     pass                                  # another replica made it first
                 value = store.get(_SECRET_KEY)
+            if value is None:  # it was made a moment ago: only a reset in between takes it away
+                raise RuntimeError("the code URL secret vanished from the store")
             self._secret = value
         return hmac.new(self._secret, digest.encode(), hashlib.sha256).hexdigest()[:40]
 
@@ -125,7 +127,7 @@ class CodeUrls:
         size = None
         if req.method in ("GET", "HEAD") and m is not None:
             size = await self.run_store(self._size_if_allowed, m.group(1), token)
-        if size is None:
+        if size is None or m is None:
             return HttpResponse(403 if m is not None else 404, {"Content-Type": "application/xml"},
                                 b"<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>")
         digest = m.group(1)

@@ -53,7 +53,7 @@ def create_function(p: LambdaProvider, ctx: RequestContext, params: dict) -> dic
     value = params["FunctionName"]
     ref = function_ref(ctx, value)
     if ref.qualifier is not None:
-        raise pattern_error(value, "functionName", member_pattern("CreateFunction", "FunctionName"))
+        raise pattern_error(value, "functionName", member_pattern("CreateFunction", "FunctionName") or "")
     check_name_length_for_create(value, ref.name)
     check_create(params)
     tags = params.get("Tags") or {}
@@ -101,7 +101,7 @@ def get_function(p: LambdaProvider, ctx: RequestContext, ref: FunctionRef, *, co
         resolved = resolve_in(tx, ref, record)
         target = _version_record(tx, ref, record, resolved.version) if not configuration_only else None
     config = render(resolved.configuration, arn=ref.qualified_arn)
-    if configuration_only:
+    if target is None:  # configuration_only
         return config
     out: dict = {"Configuration": config, "Code": _code(p, ctx, target)}
     if record.get("tags"):

@@ -73,17 +73,20 @@ class LambdaProvider(Provider):
         invoker, run_store = self.invoker, self.infra.run_store
 
         if mode == "async":
-            async def changing(ctx, params):
+            async def changing_async(ctx, params):
                 try:
                     return await fn(ctx, params)
                 finally:
                     await run_store(invoker.changed)
-        else:
-            def changing(ctx, params):
-                try:
-                    return fn(ctx, params)
-                finally:
-                    invoker.changed()
+
+            return changing_async, mode
+
+        def changing(ctx, params):
+            try:
+                return fn(ctx, params)
+            finally:
+                invoker.changed()
+
         return changing, mode
 
     def routes(self) -> list:
@@ -179,7 +182,7 @@ class LambdaProvider(Provider):
     def _url_ref(self, ctx, params) -> FunctionRef:
         ref = self._ref(ctx, params)
         if ref.qualifier is not None and (ref.qualifier == LATEST or is_version(ref.qualifier)):
-            raise pattern_error(ref.qualifier, "qualifier", member_pattern(ctx.operation, "Qualifier"))
+            raise pattern_error(ref.qualifier, "qualifier", member_pattern(ctx.operation, "Qualifier") or "")
         return ref
 
     # ---- functions ----

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
+from typing import Any
 
 from cloudlet.background import sleep_or_stop
 from cloudlet.compute.slots import Pool
@@ -45,7 +46,7 @@ class SharedSlots:
         infra.background.add(self)
 
     @staticmethod
-    def key(pool: Pool) -> tuple:
+    def key(pool: Pool) -> tuple[Any, ...]:
         if pool[0] == "account":
             _, account, region = pool
             return (account, region, "lambda", "slots", "account", "")

@@ -79,7 +79,7 @@ def build_event(req: HttpRequest, url_id: str, account: str, request_id: str) ->
     if query:
         event["queryStringParameters"] = query
     if req.body:
-        event["body"] = req.body.decode("utf-8", "replace") if is_text else base64.b64encode(req.body).decode()
+        event["body"] = req.data.decode("utf-8", "replace") if is_text else base64.b64encode(req.data).decode()
     return event
 
 
@@ -89,7 +89,7 @@ def to_response(payload: bytes) -> HttpResponse:
     except ValueError:
         return HttpResponse(200, {"Content-Type": "application/json"}, payload)
     if isinstance(out, dict) and "statusCode" in out:
-        headers = {str(k): str(v) for k, v in (out.get("headers") or {}).items()}
+        headers: dict[str, Any] = {str(k): str(v) for k, v in (out.get("headers") or {}).items()}
         body = out.get("body") or ""
         data = base64.b64decode(body) if out.get("isBase64Encoded") else str(body).encode()
         if not any(k.lower() == "content-type" for k in headers):  # the function's own, in any case
@@ -116,7 +116,8 @@ async def streamed_response(running: invoke_stream.StreamedInvocation) -> HttpRe
     except BaseException:
         running.detach()
         raise
-    status, headers = 200, {"Content-Type": stream.content_type or "application/octet-stream"}
+    status: int | None = 200
+    headers = {"Content-Type": stream.content_type or "application/octet-stream"}
     if stream.content_type == HTTP_INTEGRATION:
         prelude, found, head = head.partition(PRELUDE_END)
         status, headers = _prelude(prelude) if found else (None, {})

@@ -42,9 +42,9 @@ class LogsApi:
 
     def send_many(self, tx: Transaction, call: CallContext, batches: Sequence[tuple[str, str, Sequence[Event]]]) -> None:
         """`send` of several `(group, stream, events)` at once: one outbox record for all."""
-        batches = [[group, stream, list(events)] for group, stream, events in batches if events]
-        if batches:
-            enqueue(tx, EVENTS, {"streams": batches}, call=call,
+        streams = [[group, stream, list(events)] for group, stream, events in batches if events]
+        if streams:
+            enqueue(tx, EVENTS, {"streams": streams}, call=call,
                     due_ms=time.time_ns() // 1_000_000 + APPEND_DELAY_MS)
 
     def send_now(self, call: CallContext, group: str, stream: str, events: Sequence[Event]) -> None:

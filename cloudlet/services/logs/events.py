@@ -190,7 +190,7 @@ def read_stream(tx: Transaction, account: str, region: str, group: str, stream: 
     else:
         rows = tx.range(prefix, start=prefix + low, end=None if high is None else prefix + high,
                         reverse=not forward, limit=limit)
-    events = []
+    events: list[tuple[tuple[int, int], dict]] = []
     size = 0
     for key, raw in rows:
         ingestion, message = decode_event(raw)
@@ -257,11 +257,12 @@ def filter_group(tx: Transaction, account: str, region: str, group: str, streams
     for name in sorted(streams):
         meta = streams[name]
         first, last = meta.get("firstEventTimestamp"), meta.get("lastEventTimestamp")
-        if first is None or (end_time is not None and first > end_time) or last < lo_ts:
+        if first is None or last is None or (end_time is not None and first > end_time) or last < lo_ts:
             continue
         start: tuple = (lo_ts,)
         if resume is not None:
             r_ts, r_stream, r_seq = resume
+            after: tuple[int, ...]
             if name < r_stream:
                 after = (r_ts + 1,)
             elif name == r_stream:

@@ -194,15 +194,23 @@ class _Lexer:
 
 def _bool_expr(lex: _Lexer, atom: Callable[[_Lexer], Callable[[Any], bool]]) -> Callable[[Any], bool]:
     """`atom (&& atom)* (|| ...)*` with && binding tighter; `atom` parses one comparison."""
-    ors = []
+    ors: list[Callable[[Any], bool]] = []
     while True:
         ands = [atom(lex)]
         while lex.take("&&"):
             ands.append(atom(lex))
-        ors.append(ands[0] if len(ands) == 1 else (lambda env, ands=ands: all(a(env) for a in ands)))
+        ors.append(ands[0] if len(ands) == 1 else _all_of(ands))
         if not lex.take("||"):
             break
-    return ors[0] if len(ors) == 1 else (lambda env: any(o(env) for o in ors))
+    return ors[0] if len(ors) == 1 else _any_of(ors)
+
+
+def _all_of(tests: list[Callable[[Any], bool]]) -> Callable[[Any], bool]:
+    return lambda env: all(t(env) for t in tests)
+
+
+def _any_of(tests: list[Callable[[Any], bool]]) -> Callable[[Any], bool]:
+    return lambda env: any(t(env) for t in tests)
 
 
 def _glob(text: str) -> re.Pattern | None:

@@ -78,16 +78,22 @@ class LogsProvider(Provider):
             raise InvalidParameterException("Either logGroupName or logGroupIdentifier must be specified.")
         return self._identifier(ctx, ident)
 
-    def _identifier(self, ctx, ident: str, missing_ok: bool = False) -> str | None:
+    def _identifier(self, ctx, ident: str) -> str:
+        """The group name a logGroupIdentifier gives; an ARN of another account or region: not found."""
+        name = self._identifier_here(ctx, ident)
+        if name is None:
+            raise ResourceNotFoundException(GROUP_NOT_FOUND)
+        return name
+
+    def _identifier_here(self, ctx, ident: str) -> str | None:
+        """The group name a logGroupIdentifier gives, or None for an ARN of another account or region."""
         if ident.startswith("arn:"):
             parsed = parse_group_arn(ident)
             if parsed is None:
                 raise InvalidParameterException(f"Invalid log group identifier: {ident}")
             region, account, name = parsed
             if region != ctx.region or account != ctx.account:
-                if missing_ok:
-                    return None
-                raise ResourceNotFoundException(GROUP_NOT_FOUND)
+                return None
             return name
         check_group_name(ident, "logGroupIdentifier")
         return ident
@@ -164,7 +170,7 @@ class LogsProvider(Provider):
         next_token = None
         with self.store.transaction(write=False) as tx:
             if idents:
-                names = sorted(filter(None, (self._identifier(ctx, ident, missing_ok=True) for ident in idents)))
+                names = sorted(filter(None, (self._identifier_here(ctx, ident) for ident in idents)))
                 rows = [(base + (n,), raw) for n in names if (raw := tx.get(base + (n,))) is not None]
                 candidates = iter(rows)
             else:

@@ -1,8 +1,8 @@
 """What other services may ask of S3: read an object (Lambda code packages, later CloudFormation
 templates and SAM artifacts).
 
-Objects are not stored yet (they arrive with the S3 objects work): every key of an existing
-bucket is missing, and a missing bucket is told apart from a missing key as S3 does.
+Objects are not stored yet: every key of an existing bucket is missing, and a missing bucket is
+told apart from a missing key as S3 does.
 """
 
 from __future__ import annotations

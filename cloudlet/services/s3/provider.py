@@ -1,4 +1,4 @@
-"""Amazon S3. Buckets for now; objects arrive with the S3 issue."""
+"""Amazon S3: buckets (create, head, list, delete). Objects are not stored yet."""
 
 from __future__ import annotations
 
