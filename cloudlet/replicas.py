@@ -15,23 +15,32 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import secrets
 import socket
+import threading
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
-from cloudlet.background import sleep_or_stop
 from cloudlet.store import Store, Transaction
 from cloudlet.store.keyspace import global_key
+
+log = logging.getLogger("cloudlet.replicas")
 
 PREFIX = global_key("replica")
 HEARTBEAT_S = 1.0
 TTL_S = 10.0
 FORGET_S = 3600.0
 
-RunStore = Callable[..., Awaitable[Any]]
+T = TypeVar("T")
+
+
+class RunStore(Protocol):
+    """`Infra.run_store`: runs store-bound work where the backend wants it, returning its result."""
+
+    def __call__(self, fn: Callable[..., T], /, *args: Any) -> Awaitable[T]: ...
 
 
 def now_ms() -> int:
@@ -67,15 +76,30 @@ class Replica:
                                                   "seen_ms": now_ms()})
 
     async def run(self, stopping: asyncio.Event) -> None:
+        # The heartbeat has a thread of its own: on the worker threads it would queue behind the
+        # store work of a busy replica (a thousand runs in flight), be late, and have the other
+        # replicas take its leases over while it is alive and running them.
+        done = threading.Event()
+        thread = threading.Thread(target=self._beat_until, args=(done,), name="replica-heartbeat", daemon=True)
+        thread.start()
+        try:
+            await stopping.wait()
+        finally:
+            done.set()
+            await asyncio.get_running_loop().run_in_executor(None, thread.join)
+            await self.run_store(self.store.delete, PREFIX + (self.id,))
+
+    def _beat_until(self, done: threading.Event) -> None:
         beats = 0
-        while True:
-            await self.run_store(self.beat)
-            beats += 1
-            if beats % 600 == 1:
-                await self.run_store(self.forget_dead)
-            if await sleep_or_stop(stopping, HEARTBEAT_S):
-                break
-        await self.run_store(self.store.delete, PREFIX + (self.id,))
+        while not done.is_set():
+            try:
+                self.beat()
+                beats += 1
+                if beats % 600 == 1:
+                    self.forget_dead()
+            except Exception:  # a store hiccup: the next beat tries again, well within the TTL
+                log.exception("replica heartbeat failed")
+            done.wait(HEARTBEAT_S)
 
     def is_alive(self, record: dict[str, Any] | None, now: int) -> bool:
         if record is None or now - int(record.get("seen_ms", 0)) > TTL_S * 1000:
