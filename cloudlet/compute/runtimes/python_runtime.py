@@ -135,7 +135,7 @@ def _parse_json_header(value, name):
 _ENV_FIELDS = (("log_group_name", "AWS_LAMBDA_LOG_GROUP_NAME"), ("log_stream_name", "AWS_LAMBDA_LOG_STREAM_NAME"),
                ("function_name", "AWS_LAMBDA_FUNCTION_NAME"), ("memory_limit_in_mb", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE"),
                ("function_version", "AWS_LAMBDA_FUNCTION_VERSION"))
-_env_values = {}  # read once: these variables are fixed for the environment's life
+_env_values: "dict[str, str | None]" = {}  # read once: these variables are fixed for the environment's life
 
 
 class LambdaContext:
@@ -286,8 +286,19 @@ def setup_logging():
 
 
 def _text_stream(fd):
+    # Line-buffered: print("ran", n) reaches the pipe as one write, so a line is never cut in two
+    # events (a timeout between the pieces of an unbuffered print would leave "ran" alone).
+    # _flush_output() sends an unterminated last line before each answer.
     return io.TextIOWrapper(io.FileIO(fd, "w", closefd=False), encoding="utf-8", errors="backslashreplace",
-                            line_buffering=True, write_through=True)
+                            line_buffering=True)
+
+
+def _flush_output():
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:  # the function replaced or closed it: its output is its own affair
+            pass
 
 
 def drop_shadowed_sdk(paths):
@@ -352,6 +363,7 @@ def serve(ctrl, setup, t_start, warnings):
                 error = error_from_exception(exc_info, None)
         if error is not None:
             log_error(error)
+            _flush_output()
             send_frame(ctrl, {"k": "init", "err": fault or error["errorType"]}, json.dumps(error).encode())
             os._exit(1)
         now = time.time()
@@ -359,6 +371,7 @@ def serve(ctrl, setup, t_start, warnings):
         marks, last = {}, t_start
         for name, t in phases:
             marks[name], last = round((t - last) * 1000, 3), t
+        _flush_output()
         send_frame(ctrl, {"k": "init", "ms": (now - t_start) * 1000, "warnings": warnings, "phases": marks})
         encoder = make_encoder()
         reader = FrameReader(ctrl)
@@ -395,6 +408,7 @@ def serve(ctrl, setup, t_start, warnings):
             if err is not None:
                 log_error(err)
                 out = json.dumps(err).encode("utf-8")
+            _flush_output()
             send_frame(ctrl, {"k": "res", "err": "Unhandled" if err is not None else None,
                               "m": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}, out)
     except SystemExit as e:
