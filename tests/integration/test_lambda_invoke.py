@@ -126,7 +126,8 @@ def test_aws_logs_tail_follows_a_function(server):
                              "--since", "10m"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env=server.cli_env())
     lines: queue.Queue = queue.Queue()
-    threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout], daemon=True).start()
+    reader = threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout], daemon=True)
+    reader.start()
 
     def wait_for(text: str) -> str:
         deadline = time.monotonic() + 30
@@ -148,6 +149,8 @@ def test_aws_logs_tail_follows_a_function(server):
     finally:
         proc.kill()
         proc.wait()
+        reader.join(10)  # it ends at the pipe's EOF; then the pipe can be closed under it
+        proc.stdout.close()
 
 
 def test_unhandled_error(server):

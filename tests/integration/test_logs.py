@@ -544,3 +544,4 @@ def test_cli_logs_tail_follow(server, logs):
     finally:
         proc.kill()
         proc.wait()
+        proc.stdout.close()
