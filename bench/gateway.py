@@ -246,6 +246,9 @@ class Server:
     def __init__(self) -> None:
         self.port = free_port()
         env = {**os.environ, "CLOUDLET_LOG_LEVEL": "warning"}
+        # Start-up as an installation sees it, with bytecode caches: a shell that sets
+        # PYTHONDONTWRITEBYTECODE would otherwise time compiling every module from source.
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
         self.t_spawn = time.perf_counter()
         self.proc = subprocess.Popen([sys.executable, "-m", "cloudlet", "start", "--port", str(self.port), "--ephemeral"],
                                      cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 import json
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cloudlet.protocol import HttpRequest, HttpResponse, load_service, protocol_for
 
@@ -28,7 +28,9 @@ from .limits import DEFAULT, body_limit
 from .metrics import RequestMetrics
 from .pipeline import Pipeline, new_request_id, operation_of
 from .routes import Route, RouteTable
-from .websocket import WebSocketSession
+
+if TYPE_CHECKING:
+    from .websocket import WebSocketSession
 
 __all__ = ["Gateway", "new_request_id"]
 
@@ -115,6 +117,7 @@ class Gateway:
         route, params = found
         if route.websocket is None:
             return None
+        from .websocket import WebSocketSession  # wsproto loads on the first upgrade: ~20 ms of start-up
         return WebSocketSession(req, route.websocket, lambda: self.route_context(route, params, req))
 
 
