@@ -25,7 +25,9 @@ work (`fn(tx)`, e.g. an OnSuccess destination) to that transaction.
 Wake-ups: `enqueue` notifies the store channel "outbox" with the kind and due time. The worker
 hears it at commit in this process, and from other replicas through PostgreSQL's NOTIFY; it keeps
 the earliest due time of each kind and sleeps until then, so a due record starts within a few
-milliseconds of its time. Every `POLL_S` it also looks at the store itself (a notification from
+milliseconds of its time. A kind registered with `linger_s` waits that much longer and then takes
+every record due by then: a steady stream of small records (function output, one per
+invocation) is carried out in batches, one transaction for many, not one each. Every `POLL_S` it also looks at the store itself (a notification from
 another process on SQLite is never heard) and takes over the leases of dead replicas.
 """
 
@@ -127,6 +129,7 @@ class Kind:
     on_failure: OnFailure | None = None
     max_in_flight: int = 256         # leased records of this kind running at once in this replica
     batch: int = BATCH
+    linger_ms: int = 0               # taken this long after due, with all records due by then
 
 
 def enqueue(tx: Transaction, kind: str, body: dict[str, Any], *, call: CallContext | None = None,
@@ -163,10 +166,11 @@ class Outbox:
 
     def register(self, kind: str, *, apply: Apply | None = None, run: Run | None = None,
                  policy: RetryPolicy | None = None, on_failure: OnFailure | None = None,
-                 max_in_flight: int = 256) -> None:
+                 max_in_flight: int = 256, linger_s: float = 0.0, batch: int = BATCH) -> None:
         if (apply is None) == (run is None):
             raise ValueError("a kind has either apply (in the store) or run (leased)")
-        self.kinds[kind] = Kind(kind, apply, run, policy or RetryPolicy(), on_failure, max_in_flight)
+        self.kinds[kind] = Kind(kind, apply, run, policy or RetryPolicy(), on_failure, max_in_flight,
+                                batch=batch, linger_ms=round(linger_s * 1000))
         self._next[kind] = 0  # look at the store for it on the next round
 
     # ---- wake-ups ----
@@ -191,11 +195,16 @@ class Outbox:
         known = self._next.get(kind)
         if known is None or due < known:
             self._next[kind] = due
-            self._poke(due)
+            self._poke(due + self.kinds[kind].linger_ms)
 
-    def _poke(self, due: int) -> None:
-        if due < self._wake_at and self._wake is not None:
+    def _poke(self, ready_at: int) -> None:
+        if ready_at < self._wake_at and self._wake is not None:
             self._wake.set()
+
+    def _ready_times(self) -> dict[str, int]:
+        """When each kind with records waiting (and room to take them) is next worth a claim."""
+        return {k: due + self.kinds[k].linger_ms for k, due in self._next.items()
+                if due is not None and self._room(k)}
 
     # ---- the worker ----
     async def run(self, stopping: asyncio.Event) -> None:
@@ -210,11 +219,12 @@ class Outbox:
                     last_poll = time.monotonic()
                     await self._poll()
                 now = now_ms()
-                ready = [k for k, due in self._next.items() if due is not None and due <= now and self._room(k)]
+                ready = [k for k, at in self._ready_times().items() if at <= now]
                 if ready:
                     self._wake.clear()
                     full = await self._claim_round(ready)
                     if full:
+                        await asyncio.sleep(0)  # a backlog: let requests on this loop in between claims
                         continue
                 await self._sleep(stopping, last_poll)
         finally:
@@ -229,10 +239,10 @@ class Outbox:
 
     async def _sleep(self, stopping: asyncio.Event, last_poll: float) -> None:
         assert self._wake is not None
-        dues = [due for k, due in self._next.items() if due is not None and self._room(k)]
+        times = list(self._ready_times().values())
         until_poll = last_poll + self.poll_s - time.monotonic()
-        timeout = max(0.0, min([until_poll, *((due - now_ms()) / 1000 for due in dues)]))
-        self._wake_at = (min(dues) if dues else float("inf"))
+        timeout = max(0.0, min([until_poll, *((at - now_ms()) / 1000 for at in times)]))
+        self._wake_at = (min(times) if times else float("inf"))
         self._wake.clear()
         if self._next_due_now():
             return
@@ -247,7 +257,7 @@ class Outbox:
 
     def _next_due_now(self) -> bool:
         now = now_ms()
-        return any(due is not None and due <= now and self._room(k) for k, due in self._next.items())
+        return any(at <= now for at in self._ready_times().values())
 
     async def _poll(self) -> None:
         """Look at the store itself: the earliest record of each kind, and dead replicas' leases."""

@@ -110,6 +110,32 @@ def test_apply_kinds_run_once_in_the_claiming_transaction(stores):
     asyncio.run(main())
 
 
+def test_a_lingering_kind_takes_a_stream_of_records_in_batches(stores):
+    """Records sent one by one, each in its own transaction, are applied together: the worker
+    waits `linger_s` past the first one's due time and takes every record due by then."""
+    store = stores()
+
+    async def main():
+        r = Running(store)
+        batches: list[list[int]] = []
+        r.outbox.register("test.linger", apply=lambda tx, records: batches.append(
+            [record.body["n"] for record in records]), linger_s=0.5)
+        r.start()
+        await until(lambda: r.outbox._next["test.linger"] is None)  # its first look: nothing there
+        first = time.monotonic()
+        for n in range(10):
+            with store.transaction() as tx:
+                enqueue(tx, "test.linger", {"n": n})
+            await asyncio.sleep(0.005)
+        await until(lambda: sum(map(len, batches)) == 10)
+        waited = time.monotonic() - first
+        await r.stop()
+        assert batches == [list(range(10))]
+        assert waited >= 0.5
+
+    asyncio.run(main())
+
+
 def test_run_kinds_retry_by_the_policy_then_fail_to_the_hook(stores):
     store = stores()
 

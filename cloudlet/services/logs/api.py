@@ -24,7 +24,10 @@ from .events import Event, write_events_in
 EVENTS = "logs.events"
 # Events are durable once sent; they are appended to their streams in batches this much later
 # (as CloudWatch Logs takes a moment to show them), so one transaction carries many.
-APPEND_DELAY_MS = 50
+APPEND_LINGER_S = 0.05
+# Records per claiming transaction: with the embedded store it runs on the event loop, so a
+# small batch keeps each pause short (a few milliseconds) for the requests waiting behind it.
+APPEND_BATCH = 16
 # Appending is a store write: it fails only on a bug or a broken store; try for a while.
 POLICY = RetryPolicy(max_retries=20, max_age_s=3600, delays_s=(0.05, 0.2, 1, 5, 30))
 
@@ -32,7 +35,7 @@ POLICY = RetryPolicy(max_retries=20, max_age_s=3600, delays_s=(0.05, 0.2, 1, 5, 
 class LogsApi:
     def __init__(self, store: Store, outbox: Outbox, targets: Targets) -> None:
         self.store = store
-        outbox.register(EVENTS, apply=self._apply, policy=POLICY)
+        outbox.register(EVENTS, apply=self._apply, policy=POLICY, linger_s=APPEND_LINGER_S, batch=APPEND_BATCH)
         targets.register("logs", send_in_tx=self._send_to_group)
 
     def send(self, tx: Transaction, call: CallContext, group: str, stream: str, events: Sequence[Event]) -> None:
@@ -44,8 +47,7 @@ class LogsApi:
         """`send` of several `(group, stream, events)` at once: one outbox record for all."""
         streams = [[group, stream, list(events)] for group, stream, events in batches if events]
         if streams:
-            enqueue(tx, EVENTS, {"streams": streams}, call=call,
-                    due_ms=time.time_ns() // 1_000_000 + APPEND_DELAY_MS)
+            enqueue(tx, EVENTS, {"streams": streams}, call=call)
 
     def send_now(self, call: CallContext, group: str, stream: str, events: Sequence[Event]) -> None:
         """`send` in a transaction of its own (must not be called with a transaction open)."""
