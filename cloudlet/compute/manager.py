@@ -24,6 +24,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import os
 import random
 import secrets
 import shutil
@@ -43,6 +44,7 @@ from cloudlet.compute.environment import (
     ProcessEnvironment,
     PythonEnvironment,
 )
+from cloudlet.compute.identities import Identities, NoIdentities
 from cloudlet.compute.isolation import Cgroup, Cgroups, probe_mount_namespace
 from cloudlet.compute.logs import Line, billed_ms, iso_now, log_stream_name, now_ms, report_line
 from cloudlet.compute.slots import LocalSlots, Pool, Slots
@@ -113,6 +115,7 @@ class ComputeManager:
         self.namespace_problem: str | None = None
         self.cgroups: Cgroups | None = None
         self.workspace: Workspace | None = None
+        self.identities: Identities | None = None
         self._sdk_dir: str | None = None
         self._ready: asyncio.Future | None = None
         self._functions: dict[str, _Function] = {}
@@ -160,10 +163,28 @@ class ComputeManager:
                     break
                 await asyncio.sleep(0.02)
             self.cgroups.close()
+        if self.identities is not None:
+            self.identities.close()
+            self.identities = None
         if self.workspace is not None:
             await asyncio.get_running_loop().run_in_executor(
                 None, lambda: shutil.rmtree(self.data_dir / "envs", ignore_errors=True))
         self._ready = None
+
+    def _claim_identities(self) -> Identities | None:
+        """Ids for environments: only root can hand them out, and only with a private mount
+        namespace can it make the code (under the data directory) reachable for them."""
+        if not self.namespaces or os.geteuid() != 0:
+            if self.use_namespaces:
+                log.warning("environments run as the platform's own user (%s): they can signal and "
+                            "read each other and the platform", "not root" if os.geteuid() else
+                            "no mount namespaces")
+            return None
+        try:
+            return Identities()
+        except (OSError, NoIdentities) as e:
+            log.warning("environments run as root, unconfined by user ids: %s", e)
+            return None
 
     async def _ensure_ready(self) -> None:
         if self._ready is None:
@@ -188,6 +209,7 @@ class ComputeManager:
                             "see the host filesystem", self.namespace_problem)
         if self.use_cgroups:
             self.cgroups = await loop.run_in_executor(None, Cgroups.open)
+        self.identities = await loop.run_in_executor(None, self._claim_identities)
         self.workspace = Workspace(self.data_dir, namespaces=self.namespaces, hide_paths=self.hide_paths)
         shutil.rmtree(self.data_dir / "envs", ignore_errors=True)
         (self.data_dir / "envs").mkdir()
@@ -342,19 +364,22 @@ class ComputeManager:
     async def _create(self, spec: FunctionSpec, runtime: catalog.Runtime, fn: _Function) -> Environment:
         env_id = secrets.token_hex(8)
         zygote = await self._zygote(runtime if runtime.kind == "python" else None)
+        identity = self.identities.next() if self.identities is not None else None
         fs = await self._workspace().prepare(env_id, spec, runtime, opt_on_opt=self._opt_on_opt(runtime),
-                                          sdk=bool(zygote.info.get("sdk_used")))
+                                          sdk=bool(zygote.info.get("sdk_used")), unprivileged=identity is not None)
         stream = log_stream_name(spec.version)
         creds = self.credentials(spec.account) if self.credentials else TEST_CREDENTIALS
         env: Environment
         try:
             if runtime.kind == "python":
-                extra = {"handler": spec.handler, "paths": python_paths(fs, runtime), "snap_start": spec.snap_start}
+                extra = {"handler": spec.handler, "paths": python_paths(fs, runtime), "snap_start": spec.snap_start,
+                         "identity": identity}
                 env_vars = function_environment(spec, runtime, fs, stream, credentials=creds)
                 env = PythonEnvironment(env_id, spec, runtime, fs, env_vars, zygote, extra, self)
             else:
                 argv = self._process_argv(spec, runtime, fs)
-                process = ProcessEnvironment(env_id, spec, runtime, fs, {}, zygote, {}, self, argv=argv)
+                process = ProcessEnvironment(env_id, spec, runtime, fs, {}, zygote, {"identity": identity}, self,
+                                             argv=argv)
                 api = await process.open_api()
                 process.env_vars = function_environment(spec, runtime, fs, stream, credentials=creds,
                                                         runtime_api=api)

@@ -35,6 +35,7 @@ import itertools
 import logging
 import os
 import shutil
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -111,6 +112,7 @@ class Workspace:
             opt.mkdir(parents=True)
             for layer in spec.layer_dirs:
                 _copy_into(Path(layer), opt)
+            opt.chmod(0o755)  # copying a layer copies its root's mode too
             (root / ".ready").touch()
         return root
 
@@ -121,9 +123,10 @@ class Workspace:
     # ---- per environment -----------------------------------------------------------------------
 
     async def prepare(self, env_id: str, spec: FunctionSpec, runtime: Runtime, *, opt_on_opt: bool,
-                      sdk: bool = False) -> EnvFS:
+                      sdk: bool = False, unprivileged: bool = False) -> EnvFS:
         """The environment's directories and, in namespace mode, its mount plan (`sdk`: the
-        runtime imports the host's SDK from sdk/, so bind it in)."""
+        runtime imports the host's SDK from sdk/, so bind it in; `unprivileged`: it runs under an
+        id of its own, so what it needs must be reachable by anyone)."""
         rev = await self.revision(spec)
         tmp = self._take_tmp()
         if self.namespaces:
@@ -142,6 +145,10 @@ class Workspace:
                 binds += [*self._sdk_binds, {"src": str(pycache), "dst": str(pycache), "ro": True}]
             # The cgroup hierarchy goes too: a root function could otherwise raise its own limits.
             hide = [str(self.data_dir), *self.hide_paths, *CGROUP_FS]
+            if unprivileged:
+                closed, reopened = reach_plan(through=[self.data_dir], back=interpreter_prefixes(runtime))
+                hide += closed
+                binds += reopened
             mounts = {"hide": hide, "tmp": str(tmp), "binds": binds}
             return EnvFS(tmp, task, opt, "/tmp", mounts, runtime_dir=runtime_dir)
         root = self.data_dir / "envs" / env_id
@@ -237,6 +244,38 @@ class Workspace:
         else:
             self._sdk_binds = [{"src": str(sdk), "dst": str(sdk), "ro": True}]
         return self.sdk
+
+
+def interpreter_prefixes(runtime: Runtime) -> list[Path]:
+    """Where interpreters keep their files (bin/, lib/): a Python imports its standard library
+    from there lazily, long after the zygote forked. The runtime's own, and the platform's
+    Python, which custom runtimes' bootstraps may run."""
+    prefixes = [Path(sys.base_prefix).resolve()]
+    if runtime.executable:
+        prefixes.append(Path(runtime.executable).resolve().parents[1])
+    return list(dict.fromkeys(prefixes))
+
+
+def reach_plan(*, through: list[Path], back: list[Path]) -> tuple[list[str], list[dict]]:
+    """For an environment under an unprivileged id: the directories that others may not enter on
+    the way to `through` (the data directory, where the code's mount points are) and to `back`
+    (an interpreter under /root/.pyenv), to be covered by an empty tmpfs (hiding the rest of them,
+    as /root should be), and binds that put the `back` paths in place again, read-only."""
+    closed: list[str] = []
+    binds: list[dict] = []
+    for path, rebind in [*((p, False) for p in through), *((p, True) for p in back)]:
+        for ancestor in reversed(path.parents):  # "/" first
+            try:
+                if os.stat(ancestor).st_mode & 0o001:
+                    continue
+            except OSError:
+                break
+            if str(ancestor) not in closed:
+                closed.append(str(ancestor))
+            if rebind:
+                binds.append({"src": str(path), "dst": str(path), "ro": True})
+            break
+    return closed, binds
 
 
 def function_environment(spec: FunctionSpec, runtime: Runtime, fs: EnvFS, log_stream: str, *,

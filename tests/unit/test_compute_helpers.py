@@ -17,6 +17,10 @@ REGION = "us-east-1"
 
 
 def write_files(root: Path, files: dict[str, str]) -> Path:
+    """Function code as the Lambda service extracts it: readable by the environment's own id
+    (pytest makes its temporary directories 0700)."""
+    root.mkdir(parents=True, exist_ok=True)
+    root.chmod(0o755)
     for name, text in files.items():
         path = root / name
         path.parent.mkdir(parents=True, exist_ok=True)

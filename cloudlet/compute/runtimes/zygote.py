@@ -144,9 +144,14 @@ def setup_mounts(ns):
     binds = ns.get("binds", [])
     srcs = [os.open(b["src"], os.O_PATH | os.O_CLOEXEC | (0 if b.get("file") else os.O_DIRECTORY)) for b in binds]
     tmp_fd = os.open(ns["tmp"], os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC) if ns.get("tmp") else None
-    for path in ns.get("hide", []):
-        if os.path.isdir(path):
-            mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=755")
+    hidden = []
+    for path in sorted(ns.get("hide", []), key=lambda p: p.count("/")):  # /root before /root/x
+        if not os.path.isdir(path):
+            if not any(path.startswith(h.rstrip("/") + "/") for h in hidden):
+                continue
+            os.makedirs(path)  # under a tmpfs mounted above: the path the binds need
+        mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=755")
+        hidden.append(path)
     if tmp_fd is not None:
         mount(f"/proc/self/fd/{tmp_fd}", "/tmp", None, MS_BIND | MS_REC)
         os.close(tmp_fd)
@@ -240,6 +245,17 @@ def drop_capabilities():
     return []
 
 
+def become(ident):
+    """Run as the environment's own unprivileged uid and gid, with no supplementary groups: the
+    kernel then clears every capability, and this process may signal, ptrace and read the /proc
+    files of no other process (each environment has its own id)."""
+    os.setgroups([])
+    os.setresgid(ident, ident, ident)
+    os.setresuid(ident, ident, ident)
+    if os.getuid() != ident or os.geteuid() != ident:  # never run a function as root by mistake
+        raise OSError(f"could not switch to uid {ident}")
+
+
 def read_frame(sock):
     head = b""
     while len(head) < FRAME.size:
@@ -301,6 +317,8 @@ def blank_main(req, ctrl_fd, log_fd):
         warnings += isolate(setup)
         if setup.get("ns"):
             warnings += drop_capabilities()
+        if setup.get("identity") is not None:
+            become(setup["identity"])
         setup["_phases"] = [("isolate", time.time())]
         devnull = os.open(os.devnull, os.O_RDONLY)
         os.dup2(devnull, 0)

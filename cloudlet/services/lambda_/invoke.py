@@ -197,6 +197,7 @@ class Invoker:
             try:
                 with self.infra.blobs.open(digest) as fh, zipfile.ZipFile(fh) as archive:
                     _safe_extract(archive, tmp)
+                tmp.chmod(0o755)  # mkdtemp made it 0700: environments run under ids of their own
                 tmp.rename(target)
             except BaseException:
                 shutil.rmtree(tmp, ignore_errors=True)
@@ -269,7 +270,10 @@ def _safe_extract(archive: zipfile.ZipFile, target: Path) -> None:
         archive.extract(info, target)
         mode = info.external_attr >> 16
         if mode and not info.is_dir():
-            dest.chmod(mode & 0o777 or 0o644)
+            # Readable by the environment's own id whatever the archive says (a zip made with a
+            # umask of 077); executable bits kept for bootstraps.
+            mode &= 0o777
+            dest.chmod(mode | 0o444 | (0o111 if mode & 0o100 else 0) if mode else 0o644)
 
 
 def pick_version(resolved: functions.ResolvedFunction, store: Any) -> functions.ResolvedFunction:

@@ -1,0 +1,61 @@
+"""Unprivileged identities for execution environments.
+
+Every environment runs under a uid and gid of its own, so the kernel keeps it from signalling,
+ptracing or reading the /proc files of the platform (root) and of every other environment, and
+from reading what only root may (/etc/shadow, /root). The ids come from a block of `BLOCK`
+consecutive ids that this process claims for its lifetime with a lock file per block under
+`LOCK_DIR`, so two cloudlet processes on one host never hand out the same id. Ids are not in
+/etc/passwd (as on Lambda, where functions run as an unnamed sandbox user).
+
+Ids are handed out in turn and reused only after the whole block went round (`BLOCK` environments
+later), so a process that outlived its environment never shares an id with a newer one.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from pathlib import Path
+
+BASE = 1 << 30        # far above the ids distributions give users and services (and below 2^31)
+BLOCK = 1 << 16
+BLOCKS = 4096
+LOCK_DIR = Path("/run/cloudlet/ids") if Path("/run").is_dir() else Path("/tmp/cloudlet-ids")
+
+
+class NoIdentities(Exception):
+    """Every block is claimed by another live cloudlet process."""
+
+
+class Identities:
+    """A claimed block of ids; `next()` gives the id for a new environment (uid and gid alike)."""
+
+    def __init__(self, lock_dir: Path = LOCK_DIR) -> None:
+        lock_dir.mkdir(parents=True, exist_ok=True)
+        os.chmod(lock_dir, 0o700)
+        self._fd = -1
+        for block in range(BLOCKS):
+            fd = os.open(lock_dir / f"{block}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                continue
+            self._fd, self.first = fd, BASE + block * BLOCK
+            break
+        else:
+            raise NoIdentities(f"all {BLOCKS} blocks of environment ids in {lock_dir} are taken")
+        self._turn = 0
+
+    def next(self) -> int:
+        uid = self.first + self._turn
+        self._turn = (self._turn + 1) % BLOCK
+        return uid
+
+    def owns(self, uid: int) -> bool:
+        return self.first <= uid < self.first + BLOCK
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)  # releases the lock
+            self._fd = -1
