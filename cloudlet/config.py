@@ -65,6 +65,7 @@ class Settings:
     lambda_retry_delays: str = "60,120"     # seconds before the 1st and 2nd retry of an async invoke
     lambda_prefork: int = 16                 # pre-forked blank environments kept per interpreter in use
     debug_loop_blocking: bool = False        # PostgreSQL store calls on the event loop thread raise
+    operator_token: str = ""                 # for state-changing /_cloudlet/ endpoints; "": one made at start
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides: object) -> Settings:
@@ -77,7 +78,7 @@ class Settings:
             "log_level": str, "region": str, "default_account": str, "credentials": parse_credentials,
             "enforce_sigv4": _bool, "max_body_bytes": int, "sqlite_synchronous": str, "worker_threads": int,
             "lambda_concurrency_limit": int, "lambda_idle_timeout": float, "lambda_retry_delays": str,
-            "lambda_prefork": int, "debug_loop_blocking": _bool,
+            "lambda_prefork": int, "debug_loop_blocking": _bool, "operator_token": str,
         }
         for f in fields(s):
             key = "CLOUDLET_" + f.name.upper()

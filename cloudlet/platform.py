@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import secrets
 import shutil
 import tempfile
 import threading
@@ -50,6 +51,17 @@ class StoreMaintenance:
                 await asyncio.to_thread(checkpoint)
 
 
+def write_operator_token(data_dir: Path, token: str) -> Path:
+    """The token the platform's state-changing endpoints (POST /_cloudlet/reset) ask for, in a file
+    only this user may read, for the operator's tools."""
+    path = data_dir / "operator-token"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(token + "\n")
+    os.chmod(path, 0o600)
+    return path
+
+
 def _sweep_ephemeral(parent: Path) -> None:
     """Remove the ephemeral state of cloudlet processes that died without cleaning up (kill -9)."""
     for stale in parent.glob("cloudlet-*-*"):
@@ -70,6 +82,8 @@ class Platform:
             data_dir = Path(self._tmpdir)
         data_dir.mkdir(parents=True, exist_ok=True)
         self.data_dir = data_dir
+        self.operator_token = settings.operator_token or secrets.token_urlsafe(24)
+        self.operator_token_file = write_operator_token(data_dir, self.operator_token)
         self.store = open_store(settings.database_url or None, data_dir, schema=settings.postgres_schema,
                                 synchronous=settings.sqlite_synchronous, guard_loop=settings.debug_loop_blocking)
         self.blobs = DiskBlobStore(settings.blob_dir or data_dir / "blobs")

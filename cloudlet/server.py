@@ -38,6 +38,7 @@ async def run(settings: Settings, platform: Platform, gateway: Gateway) -> None:
     await platform.start()
     print(f"cloudlet {platform.version} listening on http://{settings.host}:{server.port} "
           f"(state: {platform.store.backend}, data: {platform.data_dir})", flush=True)
+    print(f"operator token (POST /_cloudlet/reset): {platform.operator_token_file}", flush=True)
     await stop.wait()
     log.info("stopping: finishing in-flight requests")
     await server.stop(grace=15.0)

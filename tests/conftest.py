@@ -27,6 +27,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+OPERATOR_TOKEN = "test-operator-token"
+
+
 class Server:
     """A `cloudlet start` child process."""
 
@@ -36,7 +39,8 @@ class Server:
         self.url = f"http://127.0.0.1:{self.port}"
         self.data_dir = data_dir
         # Store calls that would block the event loop fail loudly in tests (store/postgres.py).
-        self.env = {**os.environ, "CLOUDLET_LOG_LEVEL": "warning", "CLOUDLET_DEBUG_LOOP_BLOCKING": "1", **(env or {})}
+        self.env = {**os.environ, "CLOUDLET_LOG_LEVEL": "warning", "CLOUDLET_DEBUG_LOOP_BLOCKING": "1",
+                    "CLOUDLET_OPERATOR_TOKEN": OPERATOR_TOKEN, **(env or {})}
         self.args = args or []
         self.proc: subprocess.Popen | None = None
         self.log_path: Path | None = None

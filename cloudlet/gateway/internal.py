@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
 from typing import Any
 
@@ -16,6 +17,11 @@ def _json(status: int, obj: Any) -> HttpResponse:
     return HttpResponse(status, {"Content-Type": "application/json"}, json.dumps(obj).encode())
 
 
+def _is_operator(platform: Any, authorization: str) -> bool:
+    scheme, _, token = authorization.partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(), platform.operator_token.encode())
+
+
 async def internal_api(platform: Any, metrics: RequestMetrics, ctx: RequestContext) -> HttpResponse:
     req = ctx.request
     assert req is not None
@@ -27,6 +33,11 @@ async def internal_api(platform: Any, metrics: RequestMetrics, ctx: RequestConte
     if path == "/_cloudlet/reset":
         if req.method != "POST":
             return _json(405, {"error": "MethodNotAllowed", "message": "use POST"})
+        if not _is_operator(platform, req.headers.get("authorization", "")):
+            return _json(403, {"error": "AccessDenied",
+                               "message": "POST /_cloudlet/reset needs the operator token: "
+                                          "'Authorization: Bearer <token>', the token as set in "
+                                          f"CLOUDLET_OPERATOR_TOKEN or written to {platform.operator_token_file}"})
         await asyncio.get_running_loop().run_in_executor(platform.executor, platform.reset)
         return _json(200, {"reset": True})
     return _json(404, {"error": "NotFound", "message": f"no platform endpoint {req.path}"})

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import urllib.error
 import urllib.request
 import uuid
 
 import pytest
 from botocore.exceptions import ClientError
+
+from tests.conftest import OPERATOR_TOKEN
 
 
 def test_cli_get_caller_identity_query_protocol(server):
@@ -121,7 +124,16 @@ def test_health_and_reset(server):
     s3 = server.client("s3")
     name = f"reset-{uuid.uuid4().hex[:12]}"
     s3.create_bucket(Bucket=name)
-    req = urllib.request.Request(server.url + "/_cloudlet/reset", method="POST")
+    # Without the operator token (a function could send this request): refused, nothing wiped.
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Basic {OPERATOR_TOKEN}"}):
+        req = urllib.request.Request(server.url + "/_cloudlet/reset", method="POST", headers=headers)
+        with pytest.raises(urllib.error.HTTPError) as denied:
+            urllib.request.urlopen(req)
+        assert denied.value.code == 403 and json.load(denied.value)["error"] == "AccessDenied"
+        denied.value.close()
+    assert name in [b["Name"] for b in s3.list_buckets()["Buckets"]]
+    req = urllib.request.Request(server.url + "/_cloudlet/reset", method="POST",
+                                 headers={"Authorization": f"Bearer {OPERATOR_TOKEN}"})
     with urllib.request.urlopen(req) as r:
         assert json.load(r) == {"reset": True}
     assert name not in [b["Name"] for b in s3.list_buckets()["Buckets"]]

@@ -18,7 +18,7 @@ from cloudlet.compute.isolation import probe_mount_namespace
 from tests.integration.test_lambda_invoke import call, create
 
 ATTACKER = r'''
-import ctypes, os, signal, stat
+import ctypes, os, signal, stat, urllib.error, urllib.request
 
 PTRACE_ATTACH, PTRACE_DETACH = 16, 17
 
@@ -48,6 +48,15 @@ def readable(path):
         return False
 
 
+def reset_status():
+    req = urllib.request.Request(os.environ["AWS_ENDPOINT_URL"] + "/_cloudlet/reset", method="POST")
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status
+    except urllib.error.HTTPError as e:
+        return e.code
+
+
 def handler(event, context):
     me = os.getpid()
     others = [int(p) for p in os.listdir("/proc") if p.isdigit() and int(p) != me]
@@ -71,6 +80,7 @@ def handler(event, context):
         "reached": reached,
         "shadow": attempt(lambda: open("/etc/shadow").read()),
         "probe_seen": os.path.exists(event["probe"]) if event.get("probe") else None,
+        "reset": reset_status(),
         "mknod": attempt(lambda: os.mknod("/tmp/blockdev", stat.S_IFBLK | 0o600, os.makedev(8, 0))),
     }
 '''
@@ -126,6 +136,7 @@ def test_a_function_cannot_reach_the_platform_or_another_account(sandboxed, root
     assert out["reached"] == []  # no other process's memory, environment, root or ptrace
     assert out["shadow"] == "Permission denied"
     assert out["mknod"] == "Operation not permitted"
+    assert out["reset"] == 403  # the platform's reset needs the operator's token
     if root_probe is not None:
         assert out["probe_seen"] is False
 
@@ -146,3 +157,48 @@ def test_environments_are_each_their_own_user(sandboxed):
     (uid1, gid1, groups1), (uid2, gid2, groups2) = outs
     assert uid1 != uid2 and uid1 == gid1 and uid2 == gid2 and groups1 == groups2 == []
     assert os.getuid() not in (uid1, uid2)
+
+
+LEAVER = '''
+import os, time
+
+def handler(event, context):
+    r, w = os.pipe()
+    if os.fork() == 0:  # a double fork: a daemon outside the runtime's process group
+        os.setsid()
+        if os.fork() == 0:
+            os.write(w, str(os.getpid()).encode())
+            os.close(w)
+            while True:
+                time.sleep(1)
+        os._exit(0)
+    os.close(w)
+    pid = int(os.read(r, 32))
+    return {"pid": pid, "runtime": os.getpid()}
+'''
+
+
+def _gone(pid: int, timeout: float = 10.0) -> bool:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                if f.read().rsplit(")", 1)[1].split()[0] == "Z":  # exited, not reaped yet
+                    return True
+        except FileNotFoundError:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_what_a_function_leaves_running_dies_with_it(server):
+    """DeleteFunction stops the function's environments at once, and every process they started,
+    however detached (not at the idle timeout, minutes later)."""
+    lam = server.client("lambda")
+    name = create(lam, files={"app.py": LEAVER})
+    _, out = call(lam, name, {})
+    assert not _gone(out["pid"], timeout=0.3)  # the daemon runs on after the invocation
+    lam.delete_function(FunctionName=name)
+    assert _gone(out["runtime"]) and _gone(out["pid"])

@@ -66,6 +66,7 @@ class Invoker:
         self.store = infra.store
         self.code_root = infra.data_dir / "lambda" / "code"
         self._compute: ComputeManager | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None  # the engine's
         self._extract_lock = threading.Lock()
         self._start_lock = asyncio.Lock()
         self._specs: dict[tuple, FunctionSpec] = {}
@@ -89,6 +90,7 @@ class Invoker:
                         hide_paths=(self.infra.data_dir, *host_aws_config_dirs()),
                         prefork=max(0, settings.lambda_prefork), slots=self.slots)
                     await manager.start()
+                    self._loop = asyncio.get_running_loop()
                     self._compute = manager
         return self._compute
 
@@ -124,8 +126,19 @@ class Invoker:
         self._resolved[key] = (generation, resolved)
 
     def retire(self, function_arn: str) -> None:
-        if self._compute is not None:
-            self._compute.retire(function_arn)
+        """Stop the function's environments, and whatever they left running (it was deleted).
+        Callable from any thread: provider methods may run on worker threads."""
+        compute, loop = self._compute, self._loop
+        if compute is None or loop is None or loop.is_closed():
+            return
+        try:
+            on_loop = asyncio.get_running_loop() is loop
+        except RuntimeError:
+            on_loop = False
+        if on_loop:
+            compute.retire(function_arn)
+        else:
+            loop.call_soon_threadsafe(compute.retire, function_arn)
 
     # ---- logs ----
     def _log_sink(self, group: Any, stream: str, lines: list[tuple[int, str]]) -> None:

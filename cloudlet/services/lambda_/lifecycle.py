@@ -35,6 +35,7 @@ from .names import (
     LATEST,
     FunctionRef,
     check_name_length_for_create,
+    function_arn,
     function_ref,
     is_version,
     member_pattern,
@@ -216,6 +217,8 @@ def delete_function(p: LambdaProvider, ctx: RequestContext, ref: FunctionRef) ->
         tx.delete(function_key(ref.account, ref.region, ref.name))
 
     p.store.transact(delete)
+    if q is None:  # its environments go now, not at their idle timeout (a version's: lazily)
+        p.invoker.retire(function_arn(ref.account, ref.region, ref.name))
     return {"StatusCode": 204}
 
 
