@@ -202,3 +202,41 @@ def test_what_a_function_leaves_running_dies_with_it(server):
     assert not _gone(out["pid"], timeout=0.3)  # the daemon runs on after the invocation
     lam.delete_function(FunctionName=name)
     assert _gone(out["runtime"]) and _gone(out["pid"])
+
+
+def test_a_malformed_package_is_refused_at_upload_and_links_inside_one_work(server):
+    """A zip whose directory lies, or that links outside itself, is refused by CreateFunction and
+    PublishLayerVersion (AWS's 400), never a 500 at invoke; a link inside the package works."""
+    import stat
+    import zipfile
+    from io import BytesIO
+
+    from botocore.exceptions import ClientError
+
+    from tests.unit.test_lambda_zip import make_zip, symlink, with_lying_size
+
+    lam = server.client("lambda")
+    lying = with_lying_size(make_zip([("app.py", b"def handler(e, c):\n    return 1\n")]), 4096)
+    escaping = make_zip([("app.py", b"def handler(e, c):\n    return 1\n"), symlink("keys", "../../../etc")])
+    for bad in (lying, escaping):
+        with pytest.raises(ClientError) as refused:
+            lam.create_function(
+                FunctionName=f"bad-{uuid.uuid4().hex[:8]}", Runtime="python3.11", Handler="app.handler",
+                Role="arn:aws:iam::000000000000:role/r", Code={"ZipFile": bad})
+        assert refused.value.response["Error"]["Code"] == "InvalidParameterValueException"
+        assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+        with pytest.raises(ClientError) as refused:
+            lam.publish_layer_version(LayerName="bad", Content={"ZipFile": bad})
+        assert refused.value.response["Error"]["Code"] == "InvalidParameterValueException"
+
+    buf = BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("real/impl.py", "def handler(e, c):\n    return 'via a link'\n")
+        link = zipfile.ZipInfo("app.py")
+        link.external_attr = (stat.S_IFLNK | 0o777) << 16
+        z.writestr(link, "real/impl.py")
+    name = f"fn-{uuid.uuid4().hex[:10]}"
+    lam.create_function(FunctionName=name, Runtime="python3.11", Handler="app.handler",
+                        Role="arn:aws:iam::000000000000:role/r", Code={"ZipFile": buf.getvalue()})
+    lam.get_waiter("function_active_v2").wait(FunctionName=name)
+    assert call(lam, name, {})[1] == "via a link"

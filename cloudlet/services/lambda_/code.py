@@ -8,8 +8,10 @@ import hmac
 import io
 import re
 import secrets
+import stat
 import zipfile
 from dataclasses import dataclass
+from pathlib import PurePosixPath
 from typing import TYPE_CHECKING
 
 from cloudlet.gateway.routes import Route
@@ -48,15 +50,81 @@ class Package:
 
 
 def check_zip(data: bytes) -> None:
-    """A zip Lambda can unpack: readable, and at most 250 MB once unzipped."""
+    """A zip Lambda can unpack, checked whole at upload so a bad one is refused then, never at
+    invoke: every member readable with the size and CRC its directory entry gives, no name
+    that leaves the package, no member under another that is not a directory, symbolic links
+    only to places inside the package, and at most 250 MB once unzipped."""
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            unzipped = sum(info.file_size for info in archive.infolist())
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError, NotImplementedError):
-        raise InvalidParameterValueException(
-            "Could not unzip uploaded file. Please check your file, then try to upload again.") from None
-    if unzipped > UNZIPPED_LIMIT:
-        raise InvalidParameterValueException(f"Unzipped size must be smaller than {UNZIPPED_LIMIT} bytes")
+            members = archive.infolist()
+            unzipped = sum(info.file_size for info in members)
+            if unzipped > UNZIPPED_LIMIT:
+                raise InvalidParameterValueException(f"Unzipped size must be smaller than {UNZIPPED_LIMIT} bytes")
+            _check_layout(members)
+            for info in members:
+                _check_member(archive, info)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError, NotImplementedError, OSError,
+            RuntimeError):
+        raise InvalidParameterValueException(UNZIP_ERROR) from None
+
+
+UNZIP_ERROR = "Could not unzip uploaded file. Please check your file, then try to upload again."
+
+
+def member_path(name: str) -> PurePosixPath | None:
+    """Where a member lands inside the package, or None if its name leaves it."""
+    path = PurePosixPath(name.replace("\\", "/"))
+    if path.is_absolute() or ".." in path.parts:
+        return None
+    return path
+
+
+def is_symlink(info: zipfile.ZipInfo) -> bool:
+    return stat.S_ISLNK(info.external_attr >> 16)
+
+
+def _check_layout(members: list[zipfile.ZipInfo]) -> None:
+    files: set[PurePosixPath] = set()
+    for info in members:
+        path = member_path(info.filename)
+        if path is None:
+            raise ValueError(f"{info.filename} leaves the package")
+        if not info.is_dir():
+            files.add(path)
+    for path in files:
+        if any(parent in files for parent in path.parents):
+            raise ValueError(f"{path} is under a member that is not a directory")
+
+
+def _check_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> None:
+    size = 0
+    target = b""
+    with archive.open(info) as member:  # reading to the end checks the CRC
+        while chunk := member.read(1 << 20):
+            size += len(chunk)
+            if is_symlink(info):
+                target += chunk
+                if size > 4096:
+                    raise ValueError("a symbolic link's target is at most 4 KB")
+    if size != info.file_size:
+        raise ValueError(f"{info.filename}: {size} bytes, its directory entry says {info.file_size}")
+    if is_symlink(info):
+        path = member_path(info.filename)
+        link = PurePosixPath(target.decode("utf-8"))
+        if path is None or not target or link.is_absolute() or _escapes(path.parent, link):
+            raise ValueError(f"{info.filename} links outside the package")
+
+
+def _escapes(base: PurePosixPath, link: PurePosixPath) -> bool:
+    depth = len(base.parts)
+    for part in link.parts:
+        if part == "..":
+            depth -= 1
+            if depth < 0:
+                return True
+        elif part not in (".", ""):
+            depth += 1
+    return False
 
 
 def package_of(blobs: BlobStore, s3: S3Api, ctx: RequestContext, code: dict, *, store: bool = True) -> Package:

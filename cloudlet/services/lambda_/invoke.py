@@ -30,6 +30,7 @@ from cloudlet.services.logs.api import LogsApi
 from cloudlet.store.keyspace import global_key
 
 from . import functions
+from .code import UNZIP_ERROR, is_symlink
 from .errors import E, InvalidParameterValueException
 from .slots import SharedSlots
 
@@ -273,13 +274,18 @@ def host_aws_config_dirs() -> list[Path]:
 
 
 def _safe_extract(archive: zipfile.ZipFile, target: Path) -> None:
-    """Extract without letting a member escape `target`; keep executable bits (bootstraps)."""
+    """Extract a package `check_zip` accepted; refuse (again) any member that would leave
+    `target`. Symbolic links become links, as Lambda unpacks them; executable bits are kept
+    (bootstraps) and every file is readable by the environment's own id."""
     root = target.resolve()
     for info in archive.infolist():
         dest = (target / info.filename).resolve()
         if dest != root and root not in dest.parents:
-            raise InvalidParameterValueException("Could not unzip uploaded file. Please check your file, "
-                                                 "then try to upload again.")
+            raise InvalidParameterValueException(UNZIP_ERROR)
+        if is_symlink(info):
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            os.symlink(archive.read(info).decode("utf-8"), dest)
+            continue
         archive.extract(info, target)
         mode = info.external_attr >> 16
         if mode and not info.is_dir():
