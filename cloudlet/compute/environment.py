@@ -42,6 +42,8 @@ MAX_RESPONSE = 6 * 1024 * 1024 + 100  # 6291556 bytes, the synchronous response 
 # raised its limit from a 20 MB soft limit to 200 MB in July 2025. Responses streamed to an Invoke
 # caller are buffered and keep the 6 MB limit.
 MAX_STREAMED_RESPONSE = 200 * 1024 * 1024
+# Lambda's quotas per execution environment: processes and threads together, file descriptors.
+MAX_TASKS = 1024
 NODE_BOOTSTRAP_NAME = "node_bootstrap.js"  # in the runtime directory (EnvFS.runtime_dir)
 
 
@@ -170,7 +172,8 @@ class Environment:
         if blank.dead:
             self.process_exited(blank.exit_status if blank.exit_status is not None else 9)
             return fut
-        setup = {"mode": mode, "env": self.env_vars, "cwd": self.fs.task, "nofile": 1024, "ns": self.fs.mounts,
+        setup = {"mode": mode, "env": self.env_vars, "cwd": self.fs.task, "nofile": 1024, "max_tasks": MAX_TASKS,
+                 "ns": self.fs.mounts,
                  **self.setup_extra, **setup}
         if self.cgroup is not None:
             setup["cgroup_writes"] = self.cgroup.limit_writes(self.spec.memory_mb)

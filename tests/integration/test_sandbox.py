@@ -240,3 +240,45 @@ def test_a_malformed_package_is_refused_at_upload_and_links_inside_one_work(serv
                         Role="arn:aws:iam::000000000000:role/r", Code={"ZipFile": buf.getvalue()})
     lam.get_waiter("function_active_v2").wait(FunctionName=name)
     assert call(lam, name, {})[1] == "via a link"
+
+
+SPAWNER = '''
+import os, threading
+
+def handler(event, context):
+    stop = threading.Event()
+    threads = []
+    try:
+        for _ in range(2000):
+            t = threading.Thread(target=stop.wait)
+            t.start()
+            threads.append(t)
+        refused = None
+    except RuntimeError as e:  # "can't start new thread": the kernel said EAGAIN
+        refused = str(e)
+    try:
+        pid = os.fork()
+        if pid == 0:
+            os._exit(0)
+        os.waitpid(pid, 0)
+        fork = "ok"
+    except OSError as e:
+        fork = e.strerror
+    stop.set()
+    for t in threads:
+        t.join()
+    return {"started": len(threads), "refused": refused, "fork_at_the_limit": fork}
+'''
+
+
+def test_processes_and_threads_stop_at_lambdas_quota(sandboxed):
+    """An environment runs at most 1,024 processes and threads together (Lambda's quota): a fork
+    bomb stops there instead of filling the host's process table."""
+    lam = sandboxed.client("lambda")
+    name = create(lam, files={"app.py": SPAWNER}, MemorySize=1024, Timeout=60)
+    resp, out = call(lam, name, {})
+    assert "FunctionError" not in resp, out
+    assert 900 < out["started"] < 1024 and out["refused"], out
+    assert out["fork_at_the_limit"] == "Resource temporarily unavailable"
+    _, again = call(lam, name, {})  # the environment recovers once they are gone
+    assert again["started"] == out["started"]

@@ -245,10 +245,14 @@ def drop_capabilities():
     return []
 
 
-def become(ident):
+def become(ident, max_tasks):
     """Run as the environment's own unprivileged uid and gid, with no supplementary groups: the
     kernel then clears every capability, and this process may signal, ptrace and read the /proc
-    files of no other process (each environment has its own id)."""
+    files of no other process (each environment has its own id). The id is the environment's
+    alone, so the kernel's per-user count of processes and threads (RLIMIT_NPROC) caps the
+    environment: a fork bomb stops at `max_tasks`."""
+    if max_tasks:
+        resource.setrlimit(resource.RLIMIT_NPROC, (max_tasks, max_tasks))
     os.setgroups([])
     os.setresgid(ident, ident, ident)
     os.setresuid(ident, ident, ident)
@@ -318,7 +322,7 @@ def blank_main(req, ctrl_fd, log_fd):
         if setup.get("ns"):
             warnings += drop_capabilities()
         if setup.get("identity") is not None:
-            become(setup["identity"])
+            become(setup["identity"], setup.get("max_tasks"))
         setup["_phases"] = [("isolate", time.time())]
         devnull = os.open(os.devnull, os.O_RDONLY)
         os.dup2(devnull, 0)
