@@ -365,6 +365,11 @@ class ComputeManager:
         env_id = secrets.token_hex(8)
         zygote = await self._zygote(runtime if runtime.kind == "python" else None)
         identity = self.identities.next() if self.identities is not None else None
+        # The syscall filter goes with the unprivileged id (it is loaded after dropping root).
+        seccomp = identity is not None and not zygote.info.get("seccomp_problem")
+        if identity is not None and not seccomp:
+            self.warn_once(f"{zygote.name} environments run without a syscall filter: "
+                           f"{zygote.info.get('seccomp_problem')}")
         fs = await self._workspace().prepare(env_id, spec, runtime, opt_on_opt=self._opt_on_opt(runtime),
                                           sdk=bool(zygote.info.get("sdk_used")), unprivileged=identity is not None)
         stream = log_stream_name(spec.version)
@@ -373,13 +378,13 @@ class ComputeManager:
         try:
             if runtime.kind == "python":
                 extra = {"handler": spec.handler, "paths": python_paths(fs, runtime), "snap_start": spec.snap_start,
-                         "identity": identity}
+                         "identity": identity, "seccomp": seccomp}
                 env_vars = function_environment(spec, runtime, fs, stream, credentials=creds)
                 env = PythonEnvironment(env_id, spec, runtime, fs, env_vars, zygote, extra, self)
             else:
                 argv = self._process_argv(spec, runtime, fs)
-                process = ProcessEnvironment(env_id, spec, runtime, fs, {}, zygote, {"identity": identity}, self,
-                                             argv=argv)
+                process = ProcessEnvironment(env_id, spec, runtime, fs, {}, zygote,
+                                             {"identity": identity, "seccomp": seccomp}, self, argv=argv)
                 api = await process.open_api()
                 process.env_vars = function_environment(spec, runtime, fs, stream, credentials=creds,
                                                         runtime_api=api)

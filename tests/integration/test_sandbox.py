@@ -282,3 +282,57 @@ def test_processes_and_threads_stop_at_lambdas_quota(sandboxed):
     assert out["fork_at_the_limit"] == "Resource temporarily unavailable"
     _, again = call(lam, name, {})  # the environment recovers once they are gone
     assert again["started"] == out["started"]
+
+
+SYSCALLS = '''
+import ctypes, os, subprocess, threading
+
+CLONE_NEWUSER, SIGCHLD = 0x10000000, 17
+libc = ctypes.CDLL(None, use_errno=True)
+
+
+def outcome(rc):
+    return "ok" if rc >= 0 else os.strerror(ctypes.get_errno())
+
+
+def handler(event, context):
+    status = open("/proc/self/status").read()
+    nr = {"clone": 56, "keyctl": 250, "bpf": 321}  # x86_64
+    clone_user = libc.syscall(nr["clone"], CLONE_NEWUSER | SIGCHLD, 0, 0, 0, 0)
+    if clone_user == 0:
+        os._exit(0)
+    if clone_user > 0:
+        os.waitpid(clone_user, 0)
+    t = threading.Thread(target=lambda: None)
+    t.start()
+    t.join()
+    return {
+        "seccomp": status.split("Seccomp:")[1].split()[0],
+        "unshare_user": outcome(libc.unshare(CLONE_NEWUSER)),
+        "clone_user": outcome(clone_user),
+        "keyctl": outcome(libc.syscall(nr["keyctl"], 0, 0, 0, 0, 0)),
+        "bpf": outcome(libc.syscall(nr["bpf"], 0, 0, 0)),
+        "mount": outcome(libc.mount(b"none", b"/tmp", b"tmpfs", 0, None)),
+        "subprocess": subprocess.run(["/bin/sh", "-c", "echo fine"], capture_output=True, text=True).stdout,
+    }
+'''
+
+
+def test_a_syscall_filter_refuses_what_functions_have_no_business_calling(sandboxed):
+    """User namespaces (the door to much kernel attack surface), mounts, keyrings and BPF are
+    refused; threads, forks and programs still run."""
+    import ctypes.util
+    import platform
+
+    if platform.machine() != "x86_64":
+        pytest.skip("the probe uses x86_64 syscall numbers")
+    if ctypes.util.find_library("seccomp") is None:
+        pytest.skip("libseccomp is not installed here: environments run without a syscall filter")
+    lam = sandboxed.client("lambda")
+    name = create(lam, files={"app.py": SYSCALLS}, Timeout=30)
+    resp, out = call(lam, name, {})
+    assert "FunctionError" not in resp, out
+    assert out == {"seccomp": "2", "unshare_user": "Operation not permitted",
+                   "clone_user": "Operation not permitted", "keyctl": "Operation not permitted",
+                   "bpf": "Operation not permitted", "mount": "Operation not permitted",
+                   "subprocess": "fine\n"}
