@@ -294,7 +294,7 @@ class _SockFprog(ctypes.Structure):
 
 PR_SET_SECCOMP = 22
 SECCOMP_MODE_FILTER = 2
-_seccomp = None  # the BPF program libseccomp generated, once built
+_seccomp = None  # the BPF program libseccomp generated and its sock_fprog, once built
 
 
 def build_seccomp():
@@ -348,7 +348,8 @@ def build_seccomp():
         lib.seccomp_release(ctypes.c_void_p(ctx))
     if not program or len(program) % 8:
         return "libseccomp exported no filter"
-    _seccomp = program
+    buffer = ctypes.create_string_buffer(program, len(program))  # inherited by every fork
+    _seccomp = (buffer, _SockFprog(len(program) // 8, ctypes.cast(buffer, ctypes.c_void_p)))
     return None
 
 
@@ -356,8 +357,7 @@ def load_seccomp():
     """Apply the zygote's filter to this process and all it will start (needs no_new_privs)."""
     if _seccomp is None:
         raise OSError("no seccomp filter was built")
-    program = ctypes.create_string_buffer(_seccomp, len(_seccomp))
-    fprog = _SockFprog(len(_seccomp) // 8, ctypes.cast(program, ctypes.c_void_p))
+    _buffer, fprog = _seccomp
     if libc().prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0) != 0:
         err = ctypes.get_errno()
         raise OSError(err, f"loading the seccomp filter: {os.strerror(err)}")
@@ -422,13 +422,17 @@ def blank_main(req, ctrl_fd, log_fd):
         if setup.get("ns") and ns_error:
             raise OSError(ns_error)
         warnings += isolate(setup)
-        if setup.get("ns"):
-            warnings += drop_capabilities()
+        setup["_phases"] = [("isolate", time.time())]  # limits and mounts
         if setup.get("identity") is not None:
+            # Leaving root clears every capability; no_new_privs keeps an exec from regaining
+            # any (setuid files, file capabilities), so the bounding set needs no pruning.
             become(setup["identity"], setup.get("max_tasks"))
+            libc().prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+        elif setup.get("ns"):
+            warnings += drop_capabilities()
         if setup.get("seccomp"):
             load_seccomp()
-        setup["_phases"] = [("isolate", time.time())]
+        setup["_phases"].append(("confine", time.time()))  # capabilities, id, syscall filter
         devnull = os.open(os.devnull, os.O_RDONLY)
         os.dup2(devnull, 0)
         os.close(devnull)
