@@ -8,13 +8,16 @@ consecutive ids that this process claims for its lifetime with a lock file per b
 /etc/passwd (as on Lambda, where functions run as an unnamed sandbox user).
 
 Ids are handed out in turn and reused only after the whole block went round (`BLOCK` environments
-later), so a process that outlived its environment never shares an id with a newer one.
+later), so a process that outlived its environment never shares an id with a newer one. A block
+whose lock is free belonged to a cloudlet process that is gone (perhaps `kill -9`): whatever still
+runs under its ids (a daemon a function double-forked) is killed when the block is claimed again.
 """
 
 from __future__ import annotations
 
 import fcntl
 import os
+import signal
 from pathlib import Path
 
 BASE = 1 << 30        # far above the ids distributions give users and services (and below 2^31)
@@ -30,7 +33,7 @@ class NoIdentities(Exception):
 class Identities:
     """A claimed block of ids; `next()` gives the id for a new environment (uid and gid alike)."""
 
-    def __init__(self, lock_dir: Path = LOCK_DIR) -> None:
+    def __init__(self, lock_dir: Path = LOCK_DIR, *, base: int = BASE) -> None:
         lock_dir.mkdir(parents=True, exist_ok=True)
         os.chmod(lock_dir, 0o700)
         self._fd = -1
@@ -41,11 +44,23 @@ class Identities:
             except BlockingIOError:
                 os.close(fd)
                 continue
-            self._fd, self.first = fd, BASE + block * BLOCK
+            self._fd, self.first = fd, base + block * BLOCK
+            self._kill_leftovers()
             break
         else:
             raise NoIdentities(f"all {BLOCKS} blocks of environment ids in {lock_dir} are taken")
         self._turn = 0
+
+    def _kill_leftovers(self) -> None:
+        for entry in os.scandir("/proc"):
+            if not entry.name.isdigit():
+                continue
+            try:
+                uid = entry.stat().st_uid
+                if self.owns(uid):
+                    os.kill(int(entry.name), signal.SIGKILL)
+            except OSError:  # gone meanwhile
+                pass
 
     def next(self) -> int:
         uid = self.first + self._turn

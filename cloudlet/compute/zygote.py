@@ -94,10 +94,12 @@ class Blank:
             os.close(self.pidfd)
             self.pidfd = None
         self.ctrl.close()
-        try:
-            os.close(self.log_r)
-        except OSError:
-            pass
+        if self.log_r >= 0:  # once: the number may belong to another file afterwards
+            try:
+                os.close(self.log_r)
+            except OSError:
+                pass
+            self.log_r = -1
 
 
 class Zygote:
@@ -229,6 +231,13 @@ class Zygote:
 
     def stop(self) -> None:
         self._dead = True
+        # Forks in flight (a refill): their waiters fail, their blanks are closed now, not
+        # left to the garbage collector when the loop goes.
+        pending, self._pending = self._pending, {}
+        for fut, owner in pending.values():
+            if not fut.done():
+                fut.set_exception(ZygoteError(f"zygote {self.name} stopped"))
+            owner.discard()
         for blank in self.blanks:
             blank.discard()
             if blank.cgroup is not None and self.drop_cgroup:
