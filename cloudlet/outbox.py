@@ -27,8 +27,9 @@ hears it at commit in this process, and from other replicas through PostgreSQL's
 the earliest due time of each kind and sleeps until then, so a due record starts within a few
 milliseconds of its time. A kind registered with `linger_s` waits that much longer and then takes
 every record due by then: a steady stream of small records (function output, one per
-invocation) is carried out in batches, one transaction for many, not one each. Every `POLL_S` it also looks at the store itself (a notification from
-another process on SQLite is never heard) and takes over the leases of dead replicas.
+invocation) is carried out in batches, one transaction for many, not one each. Every `POLL_S`
+it also looks at the store itself (a notification from another process on SQLite is never
+heard) and takes over the leases of dead replicas.
 """
 
 from __future__ import annotations

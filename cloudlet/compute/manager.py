@@ -174,11 +174,11 @@ class ComputeManager:
     def _claim_identities(self) -> Identities | None:
         """Ids for environments: only root can hand them out, and only with a private mount
         namespace can it make the code (under the data directory) reachable for them."""
-        if not self.namespaces or os.geteuid() != 0:
-            if self.use_namespaces:
-                log.warning("environments run as the platform's own user (%s): they can signal and "
-                            "read each other and the platform", "not root" if os.geteuid() else
-                            "no mount namespaces")
+        if not self.namespaces:
+            return None  # (copy mode: the warning on mount namespaces says what that means)
+        if os.geteuid() != 0:
+            log.warning("environments run as the platform's own user (it is not root): they can "
+                        "signal and read each other and the platform")
             return None
         try:
             return Identities()
@@ -205,8 +205,9 @@ class ComputeManager:
             self.namespace_problem = await loop.run_in_executor(None, probe_mount_namespace)
             self.namespaces = self.namespace_problem is None
             if not self.namespaces:
-                log.warning("mount namespaces unavailable (%s): environments get a copy of their code and "
-                            "see the host filesystem", self.namespace_problem)
+                log.warning("mount namespaces unavailable (%s): environments get a copy of their code, "
+                            "see the host filesystem and run as the platform's own user (they can "
+                            "signal and read each other and the platform)", self.namespace_problem)
         if self.use_cgroups:
             self.cgroups = await loop.run_in_executor(None, Cgroups.open)
         self.identities = await loop.run_in_executor(None, self._claim_identities)

@@ -85,6 +85,7 @@ class Workspace:
         self._free_tmp: list[Path] = []
         self._tmp_ids = itertools.count(1)
         self._topping_up = False
+        self._reach: dict[str | None, tuple[list[str], list[dict]]] = {}  # interpreter -> reach_plan
         (data_dir / "envs").mkdir(parents=True, exist_ok=True)
         (data_dir / "rev").mkdir(parents=True, exist_ok=True)
 
@@ -146,7 +147,7 @@ class Workspace:
             # The cgroup hierarchy goes too: a root function could otherwise raise its own limits.
             hide = [str(self.data_dir), *self.hide_paths, *CGROUP_FS]
             if unprivileged:
-                closed, reopened = reach_plan(through=[self.data_dir], back=interpreter_prefixes(runtime))
+                closed, reopened = self._reach_plan(runtime)
                 hide += closed
                 binds += reopened
             mounts = {"hide": hide, "tmp": str(tmp), "binds": binds}
@@ -158,6 +159,15 @@ class Workspace:
             self._give_back_tmp(tmp)
             raise
         return EnvFS(tmp, str(root / "task"), str(rev / "opt"), str(tmp), None, root)
+
+    def _reach_plan(self, runtime: Runtime) -> tuple[list[str], list[dict]]:
+        """reach_plan for environments of `runtime`: the same for all of them (stat and resolve
+        calls, kept off each cold start)."""
+        plan = self._reach.get(runtime.executable)
+        if plan is None:
+            plan = self._reach[runtime.executable] = reach_plan(
+                through=[self.data_dir], back=interpreter_prefixes(runtime))
+        return plan
 
     def remove(self, fs: EnvFS) -> None:
         """Release what the environment held (may run on a worker thread)."""

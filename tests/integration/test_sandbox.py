@@ -8,14 +8,20 @@ README's security section (network, PID namespace, seccomp, /tmp and process cap
 
 from __future__ import annotations
 
+import ctypes.util
 import os
+import platform
+import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from botocore.exceptions import ClientError
 
 from cloudlet.compute.isolation import probe_mount_namespace
 from tests.integration.test_lambda_invoke import call, create
+from tests.unit.test_lambda_zip import make_zip, symlink, with_lying_size
 
 ATTACKER = r'''
 import ctypes, os, signal, stat, urllib.error, urllib.request
@@ -151,7 +157,6 @@ def test_environments_are_each_their_own_user(sandboxed):
     lam = sandboxed.client("lambda")
     name = create(lam, files={"app.py": "import os, time\ndef handler(e, c):\n    time.sleep(0.5)\n"
                                         "    return [os.getuid(), os.getgid(), os.getgroups()]\n"})
-    from concurrent.futures import ThreadPoolExecutor
     with ThreadPoolExecutor(2) as pool:
         outs = list(pool.map(lambda _: call(lam, name, {})[1], range(2)))
     (uid1, gid1, groups1), (uid2, gid2, groups2) = outs
@@ -179,8 +184,6 @@ def handler(event, context):
 
 
 def _gone(pid: int, timeout: float = 10.0) -> bool:
-    import time
-
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -207,14 +210,6 @@ def test_what_a_function_leaves_running_dies_with_it(server):
 def test_a_malformed_package_is_refused_at_upload_and_links_inside_one_work(server):
     """A zip whose directory lies, or that links outside itself, is refused by CreateFunction and
     PublishLayerVersion (AWS's 400), never a 500 at invoke; a link inside the package works."""
-    import stat
-    import zipfile
-    from io import BytesIO
-
-    from botocore.exceptions import ClientError
-
-    from tests.unit.test_lambda_zip import make_zip, symlink, with_lying_size
-
     lam = server.client("lambda")
     lying = with_lying_size(make_zip([("app.py", b"def handler(e, c):\n    return 1\n")]), 4096)
     escaping = make_zip([("app.py", b"def handler(e, c):\n    return 1\n"), symlink("keys", "../../../etc")])
@@ -229,15 +224,11 @@ def test_a_malformed_package_is_refused_at_upload_and_links_inside_one_work(serv
             lam.publish_layer_version(LayerName="bad", Content={"ZipFile": bad})
         assert refused.value.response["Error"]["Code"] == "InvalidParameterValueException"
 
-    buf = BytesIO()
-    with zipfile.ZipFile(buf, "w") as z:
-        z.writestr("real/impl.py", "def handler(e, c):\n    return 'via a link'\n")
-        link = zipfile.ZipInfo("app.py")
-        link.external_attr = (stat.S_IFLNK | 0o777) << 16
-        z.writestr(link, "real/impl.py")
+    linked = make_zip([("real/impl.py", b"def handler(e, c):\n    return 'via a link'\n"),
+                       symlink("app.py", "real/impl.py")])
     name = f"fn-{uuid.uuid4().hex[:10]}"
     lam.create_function(FunctionName=name, Runtime="python3.11", Handler="app.handler",
-                        Role="arn:aws:iam::000000000000:role/r", Code={"ZipFile": buf.getvalue()})
+                        Role="arn:aws:iam::000000000000:role/r", Code={"ZipFile": linked})
     lam.get_waiter("function_active_v2").wait(FunctionName=name)
     assert call(lam, name, {})[1] == "via a link"
 
@@ -321,9 +312,6 @@ def handler(event, context):
 def test_a_syscall_filter_refuses_what_functions_have_no_business_calling(sandboxed):
     """User namespaces (the door to much kernel attack surface), mounts, keyrings and BPF are
     refused; threads, forks and programs still run."""
-    import ctypes.util
-    import platform
-
     if platform.machine() != "x86_64":
         pytest.skip("the probe uses x86_64 syscall numbers")
     if ctypes.util.find_library("seccomp") is None:
