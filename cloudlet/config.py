@@ -43,6 +43,9 @@ def ephemeral_parent() -> str | None:
     return "/var/tmp"
 
 
+LAMBDA_NETWORKS = ("isolated", "host")  # see compute/manager.py, NETWORK_MODES
+
+
 @dataclass(frozen=True)
 class Settings:
     host: str = "127.0.0.1"
@@ -64,6 +67,7 @@ class Settings:
     lambda_idle_timeout: float = 600.0
     lambda_retry_delays: str = "60,120"     # seconds before the 1st and 2nd retry of an async invoke
     lambda_prefork: int = 16                 # pre-forked blank environments kept per interpreter in use
+    lambda_network: str = "isolated"         # functions' network: "isolated" (only cloudlet) or "host"
     debug_loop_blocking: bool = False        # PostgreSQL store calls on the event loop thread raise
     operator_token: str = ""                 # for state-changing /_cloudlet/ endpoints; "": one made at start
 
@@ -78,7 +82,7 @@ class Settings:
             "log_level": str, "region": str, "default_account": str, "credentials": parse_credentials,
             "enforce_sigv4": _bool, "max_body_bytes": int, "sqlite_synchronous": str, "worker_threads": int,
             "lambda_concurrency_limit": int, "lambda_idle_timeout": float, "lambda_retry_delays": str,
-            "lambda_prefork": int, "debug_loop_blocking": _bool, "operator_token": str,
+            "lambda_prefork": int, "lambda_network": str, "debug_loop_blocking": _bool, "operator_token": str,
         }
         for f in fields(s):
             key = "CLOUDLET_" + f.name.upper()
@@ -88,4 +92,7 @@ class Settings:
         settings = replace(s, **values)
         if not (settings.default_account.isdigit() and len(settings.default_account) == 12):
             raise ValueError("CLOUDLET_DEFAULT_ACCOUNT must be a 12-digit account id")
+        if settings.lambda_network not in LAMBDA_NETWORKS:
+            raise ValueError(f"CLOUDLET_LAMBDA_NETWORK must be one of {', '.join(LAMBDA_NETWORKS)}, "
+                             f"not {settings.lambda_network!r}")
         return settings

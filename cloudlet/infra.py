@@ -8,9 +8,10 @@ reaches other services through the platform: what it may call is what it was giv
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import socket
+from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -25,6 +26,14 @@ from cloudlet.store import BlobStore, Store
 T = TypeVar("T")
 
 
+@dataclass
+class Endpoint:
+    """The platform's HTTP endpoint, once the server listens: its port, and how to serve it on one
+    more listening socket (one in a function's network namespace)."""
+    port: int | None = None
+    serve_socket: Callable[[socket.socket], Awaitable[asyncio.AbstractServer]] | None = None
+
+
 @dataclass(frozen=True)
 class Infra:
     settings: Settings
@@ -37,6 +46,7 @@ class Infra:
     targets: Targets              # delivery to target ARNs (delivery.py)
     identities: Identities        # access keys -> accounts and secrets
     replica: Replica              # this process among the replicas sharing the store
+    endpoint: Endpoint = field(default_factory=Endpoint)  # set by the server when it listens
 
     async def run_store(self, fn: Callable[..., T], *args: Any) -> T:
         """Run store-bound work: inline with the embedded SQLite store (a call costs ~10 µs, a

@@ -35,6 +35,8 @@ async def run(settings: Settings, platform: Platform, gateway: Gateway) -> None:
     server = HttpServer(gateway.handle, max_body=settings.max_body_bytes or sys.maxsize,
                         plan_body=gateway.plan_body, upgrade=gateway.upgrade)
     await server.start(settings.host, settings.port)
+    platform.infra.endpoint.port = server.port
+    platform.infra.endpoint.serve_socket = server.serve_socket
     await platform.start()
     print(f"cloudlet {platform.version} listening on http://{settings.host}:{server.port} "
           f"(state: {platform.store.backend}, data: {platform.data_dir})", flush=True)

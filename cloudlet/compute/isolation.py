@@ -22,6 +22,7 @@ TMPDIR pointing at a private directory (the rest of the filesystem stays visible
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
@@ -293,28 +294,53 @@ def _v2_cpu(base: Path, parent: Path) -> Path | None:
 
 
 _PROBE = r"""
-import ctypes, os, sys, tempfile
+import ctypes, json, os, socket, sys, tempfile
 libc = ctypes.CDLL(None, use_errno=True)
 def chk(rc, what):
     if rc != 0:
-        e = ctypes.get_errno(); sys.stderr.write("%s: %s" % (what, os.strerror(e))); sys.exit(1)
-chk(libc.unshare(0x00020000), "unshare(CLONE_NEWNS)")
-chk(libc.mount(None, b"/", None, ctypes.c_ulong((1 << 14) | (1 << 18)), None), "make / private")
-d = tempfile.mkdtemp()
+        e = ctypes.get_errno(); raise OSError(e, "%s: %s" % (what, os.strerror(e)))
+found = {}
 try:
-    chk(libc.mount(b"tmpfs", d.encode(), b"tmpfs", ctypes.c_ulong(6), b"size=1m"), "mount tmpfs")
-    chk(libc.umount2(d.encode(), 0), "umount")
-finally:
-    os.rmdir(d)
+    chk(libc.unshare(0x00020000), "unshare(CLONE_NEWNS)")
+    chk(libc.mount(None, b"/", None, ctypes.c_ulong((1 << 14) | (1 << 18)), None), "make / private")
+    d = tempfile.mkdtemp()
+    try:
+        chk(libc.mount(b"tmpfs", d.encode(), b"tmpfs", ctypes.c_ulong(6), b"size=1m"), "mount tmpfs")
+        chk(libc.umount2(d.encode(), 0), "umount")
+    finally:
+        os.rmdir(d)
+except OSError as e:
+    found["mount"] = str(e)
+try:
+    chk(libc.unshare(0x20000000), "unshare(CLONE_NEWPID)")
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0 if os.getpid() == 1 and libc.mount(b"proc", b"/proc", b"proc", ctypes.c_ulong(14), None) == 0 else 1)
+    if os.waitpid(pid, 0)[1] != 0:
+        raise OSError("a new PID namespace could not mount its /proc")
+except OSError as e:
+    found["pid"] = str(e)
+try:
+    chk(libc.unshare(0x40000000), "unshare(CLONE_NEWNET)")
+    socket.socket().bind(("127.0.0.1", 0))
+except OSError as e:
+    found["net"] = str(e)
+print(json.dumps(found))
 """
 
 
-def probe_mount_namespace() -> str | None:
-    """None if a child can unshare its mount namespace and mount; else why not."""
+def probe_namespaces() -> dict[str, str]:
+    """Which namespaces a child of ours can make and use: {"mount" | "pid" | "net": why not} for
+    those it cannot (an empty dict: all of them)."""
     if not sys.platform.startswith("linux"):
-        return "not Linux"
+        return {"mount": "not Linux", "pid": "not Linux", "net": "not Linux"}
     try:
         r = subprocess.run([sys.executable, "-I", "-c", _PROBE], capture_output=True, text=True, timeout=20)
-    except (OSError, subprocess.TimeoutExpired) as e:
-        return str(e)
-    return None if r.returncode == 0 else (r.stderr.strip() or f"exit status {r.returncode}")
+        found = json.loads(r.stdout) if r.returncode == 0 else None
+    except (OSError, subprocess.TimeoutExpired, ValueError) as e:
+        found, r = None, None
+        why = str(e)
+    if not isinstance(found, dict):
+        why = (r.stderr.strip() or f"exit status {r.returncode}") if r is not None else why
+        return {"mount": why, "pid": why, "net": why}
+    return {str(k): str(v) for k, v in found.items()}

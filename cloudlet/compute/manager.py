@@ -28,10 +28,11 @@ import os
 import random
 import secrets
 import shutil
+import socket
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +46,7 @@ from cloudlet.compute.environment import (
     PythonEnvironment,
 )
 from cloudlet.compute.identities import Identities, NoIdentities
-from cloudlet.compute.isolation import Cgroup, Cgroups, probe_mount_namespace
+from cloudlet.compute.isolation import Cgroup, Cgroups, probe_namespaces
 from cloudlet.compute.logs import Line, billed_ms, iso_now, log_stream_name, now_ms, report_line
 from cloudlet.compute.slots import LocalSlots, Pool, Slots
 from cloudlet.compute.streaming import ResponseStream
@@ -71,6 +72,10 @@ log = logging.getLogger("cloudlet.compute")
 CGROUP_SWEEP_S = 0.1  # how soon after an environment ends its cgroup is removed
 INIT_TIMEOUT_S = 10.0  # AWS's init phase limit; a longer function timeout extends it
 LogSink = Callable[[str, str, list[Line]], None]
+# Serves cloudlet's endpoint on a socket listening in an environment's network namespace.
+ServeEndpoint = Callable[[socket.socket], Awaitable[asyncio.AbstractServer]]
+NETWORK_MODES = ("isolated", "host")
+RUNTIME_API_PORT = 9001  # where AWS's Runtime API listens in an environment, 127.0.0.1:9001
 
 
 class _InitFailure(Exception):
@@ -99,7 +104,8 @@ class ComputeManager:
                  log_sink: LogSink | None = None, hide_paths: tuple[Path, ...] = (),
                  credentials: Callable[[str], tuple[str, str, str]] | None = None,
                  preload_sdk: bool = True, use_namespaces: bool = True, use_cgroups: bool = True,
-                 prefork: int = 16, slots: Slots | None = None) -> None:
+                 prefork: int = 16, slots: Slots | None = None, network: str = "isolated",
+                 endpoint_port: int | None = None, serve_endpoint: ServeEndpoint | None = None) -> None:
         self.data_dir = Path(data_dir)
         self.account_concurrency = account_concurrency
         self.slots: Slots = slots if slots is not None else LocalSlots()
@@ -113,6 +119,17 @@ class ComputeManager:
         self.prefork = prefork
         self.namespaces = False
         self.namespace_problem: str | None = None
+        # Networking: "isolated" (a network namespace per environment whose only peer is cloudlet:
+        # its endpoint at `endpoint_port`, served by `serve_endpoint`, and the Runtime API) or
+        # "host" (the host's network, loopback services included).
+        if network not in NETWORK_MODES:
+            raise ValueError(f"network must be one of {', '.join(NETWORK_MODES)}, not {network!r}")
+        self.network = network
+        self.endpoint_port = endpoint_port
+        self.serve_endpoint = serve_endpoint
+        self.pidns = False  # a PID namespace per environment (with namespaces and ids of their own)
+        self.netns = False  # a network namespace per environment
+        self.runtime_api_port: int | None = None  # the Runtime API's port in those, else ephemeral
         self.cgroups: Cgroups | None = None
         self.workspace: Workspace | None = None
         self.identities: Identities | None = None
@@ -201,8 +218,10 @@ class ComputeManager:
     async def _setup(self) -> None:
         loop = asyncio.get_running_loop()
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        problems: dict[str, str] = {}
         if self.use_namespaces:
-            self.namespace_problem = await loop.run_in_executor(None, probe_mount_namespace)
+            problems = await loop.run_in_executor(None, probe_namespaces)
+            self.namespace_problem = problems.get("mount")
             self.namespaces = self.namespace_problem is None
             if not self.namespaces:
                 log.warning("mount namespaces unavailable (%s): environments get a copy of their code, "
@@ -211,6 +230,18 @@ class ComputeManager:
         if self.use_cgroups:
             self.cgroups = await loop.run_in_executor(None, Cgroups.open)
         self.identities = await loop.run_in_executor(None, self._claim_identities)
+        if self.namespaces and self.identities is not None:
+            self.pidns = "pid" not in problems
+            if not self.pidns:
+                log.warning("PID namespaces unavailable (%s): environments see the host's processes",
+                            problems["pid"])
+        if self.namespaces and self.network == "isolated":
+            self.netns = "net" not in problems
+            if not self.netns:
+                log.warning("network namespaces unavailable (%s): environments share the host's network, "
+                            "loopback services included", problems["net"])
+            else:
+                self.runtime_api_port = RUNTIME_API_PORT if self.endpoint_port != RUNTIME_API_PORT else RUNTIME_API_PORT + 1
         self.workspace = Workspace(self.data_dir, namespaces=self.namespaces, hide_paths=self.hide_paths)
         shutil.rmtree(self.data_dir / "envs", ignore_errors=True)
         (self.data_dir / "envs").mkdir()
@@ -320,8 +351,10 @@ class ComputeManager:
         key = interpreter or "exec"
         zygote = self._zygotes.get(key)
         if zygote is None or (not zygote.alive and zygote.pid is not None):
+            ports = [p for p in (self.endpoint_port, None if runtime else self.runtime_api_port) if p is not None]
             common: dict[str, Any] = {
                 "prefork": self.prefork, "namespaces": self.namespaces, "on_death": self._zygote_died,
+                "pidns": self.pidns, "net_ports": ports if self.netns else None,
                 "new_cgroup": self._new_cgroup if self.cgroups else None, "drop_cgroup": self._remove_cgroup}
             if runtime is None:
                 zygote = Zygote("exec", sys.executable, python_runtime=False, **common)
@@ -380,7 +413,8 @@ class ComputeManager:
             if runtime.kind == "python":
                 extra = {"handler": spec.handler, "paths": python_paths(fs, runtime), "snap_start": spec.snap_start,
                          "identity": identity, "seccomp": seccomp}
-                env_vars = function_environment(spec, runtime, fs, stream, credentials=creds)
+                env_vars = function_environment(spec, runtime, fs, stream, credentials=creds,
+                                                endpoint=self._endpoint_url())
                 env = PythonEnvironment(env_id, spec, runtime, fs, env_vars, zygote, extra, self)
             else:
                 argv = self._process_argv(spec, runtime, fs)
@@ -388,7 +422,7 @@ class ComputeManager:
                                              {"identity": identity, "seccomp": seccomp}, self, argv=argv)
                 api = await process.open_api()
                 process.env_vars = function_environment(spec, runtime, fs, stream, credentials=creds,
-                                                        runtime_api=api)
+                                                        runtime_api=api, endpoint=self._endpoint_url())
                 env = process
         except BaseException:
             self._workspace().remove(fs)
@@ -399,6 +433,10 @@ class ComputeManager:
         fn.envs.add(env)
         self._rev_users[revision_key(spec)] += 1
         return env
+
+    def _endpoint_url(self) -> str | None:
+        """cloudlet's URL inside a network namespace (its loopback, the platform's port)."""
+        return f"http://127.0.0.1:{self.endpoint_port}" if self.netns and self.endpoint_port else None
 
     def _process_argv(self, spec: FunctionSpec, runtime: catalog.Runtime, fs) -> list[str]:
         if runtime.kind == "node":
@@ -660,6 +698,7 @@ class ComputeManager:
                                  "start_ms": round(z.start_ms, 1) if z.start_ms else None}
                         for z in self._zygotes.values()},
             "isolation": {"mount_namespace": self.namespaces, "namespace_problem": self.namespace_problem,
+                          "pid_namespace": self.pidns, "network": "namespace" if self.netns else "host",
                           "memory_cgroup": f"v{self.cgroups.version}" if self.cgroups else None,
                           "memory_limit": "cgroup" if self.cgroups else "RLIMIT_AS (python only)",
                           "cpu_weight": self.cgroups.cpu if self.cgroups else None},

@@ -1,7 +1,8 @@
 """The Lambda Runtime API (2018-06-01) for one execution environment.
 
-Every ProcessEnvironment gets its own listener on 127.0.0.1 (an ephemeral port, handed to the
-runtime as AWS_LAMBDA_RUNTIME_API): the API's paths carry no environment identity, and a
+Every ProcessEnvironment gets its own listener: 127.0.0.1:9001 in the environment's own network
+namespace as on AWS, or an ephemeral port of the host's loopback when it shares the host's
+network (handed to the runtime as AWS_LAMBDA_RUNTIME_API): the API's paths carry no environment identity, and a
 listener per environment makes "which environment is asking" a property of the connection,
 as it is on AWS where each environment has its own endpoint.
 
@@ -22,6 +23,7 @@ import asyncio
 import base64
 import binascii
 import json
+import socket
 from typing import TYPE_CHECKING
 
 import httptools
@@ -50,9 +52,14 @@ class RuntimeAPIServer:
         self._waiting: _Connection | None = None  # a /next request waiting for an event
         self._conns: set[_Connection] = set()
 
-    async def open(self) -> int:
+    async def open(self, sock: socket.socket | None = None) -> int:
+        """Listen on an ephemeral port of the host's loopback, or serve `sock`: a socket listening
+        in the environment's own network namespace."""
         loop = asyncio.get_running_loop()
-        self.server = await loop.create_server(lambda: _Connection(self), "127.0.0.1", 0)
+        if sock is None:
+            self.server = await loop.create_server(lambda: _Connection(self), "127.0.0.1", 0)
+        else:
+            self.server = await loop.create_server(lambda: _Connection(self), sock=sock)
         self.port = self.server.sockets[0].getsockname()[1]
         return self.port
 

@@ -49,6 +49,13 @@ log = logging.getLogger("cloudlet.compute")
 SDK_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six", "snapshot_restore_py")
 TEST_CREDENTIALS = ("test", "test", "test")
 CGROUP_FS = tuple(p for p in ("/sys/fs/cgroup",) if os.path.isdir(p))
+# Where the host's services keep their unix sockets (PostgreSQL's, Docker's, ...): hidden from
+# functions, which reach no host service (a network namespace covers TCP and abstract sockets).
+# /etc/resolv.conf may point in there (systemd-resolved): that one file stays.
+HOST_SOCKET_DIRS = [p for p in ("/run",) if os.path.isdir(p) and not os.path.islink(p)]
+_RESOLV = os.path.realpath("/etc/resolv.conf")
+RESOLV_CONF_BIND = ([{"src": _RESOLV, "dst": _RESOLV, "ro": True, "file": True}]
+                    if HOST_SOCKET_DIRS and _RESOLV.startswith("/run/") and os.path.isfile(_RESOLV) else [])
 TMP_POOL_MAX = 256  # spare private tmp directories kept at most
 TMP_SPARE = 8  # ... and at least, made ahead of need
 
@@ -148,8 +155,8 @@ class Workspace:
             hide = [str(self.data_dir), *self.hide_paths, *CGROUP_FS]
             if unprivileged:
                 closed, reopened = self._reach_plan(runtime)
-                hide += closed
-                binds += reopened
+                hide += closed + HOST_SOCKET_DIRS
+                binds += reopened + RESOLV_CONF_BIND
             mounts = {"hide": hide, "tmp": str(tmp), "binds": binds}
             return EnvFS(tmp, task, opt, "/tmp", mounts, runtime_dir=runtime_dir)
         root = self.data_dir / "envs" / env_id
@@ -290,8 +297,9 @@ def reach_plan(*, through: list[Path], back: list[Path]) -> tuple[list[str], lis
 
 def function_environment(spec: FunctionSpec, runtime: Runtime, fs: EnvFS, log_stream: str, *,
                          credentials: tuple[str, str, str] = TEST_CREDENTIALS,
-                         runtime_api: str | None = None) -> dict[str, str]:
-    """The variables AWS sets, the user's, and the ones the user may not override."""
+                         runtime_api: str | None = None, endpoint: str | None = None) -> dict[str, str]:
+    """The variables AWS sets, the user's, and the ones the user may not override. `endpoint`:
+    cloudlet's URL as the environment reaches it (default: the spec's platform_endpoint)."""
     bin_dirs = [os.path.dirname(runtime.executable)] if runtime.executable else []
     path = ":".join([*bin_dirs, "/usr/local/bin", "/usr/bin", "/bin", f"{fs.opt}/bin"])
     env = {
@@ -300,7 +308,7 @@ def function_environment(spec: FunctionSpec, runtime: Runtime, fs: EnvFS, log_st
         "TZ": ":UTC",
         "LD_LIBRARY_PATH": f"{fs.task}:{fs.task}/lib:{fs.opt}/lib",
         "TMPDIR": fs.tmp,
-        "AWS_ENDPOINT_URL": spec.platform_endpoint,
+        "AWS_ENDPOINT_URL": endpoint or spec.platform_endpoint,
         "AWS_LAMBDA_INITIALIZATION_TYPE": "snap-start" if spec.snap_start else "on-demand",
         "AWS_XRAY_CONTEXT_MISSING": "LOG_ERROR",
         "AWS_XRAY_DAEMON_ADDRESS": "169.254.79.129:2000",

@@ -28,7 +28,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 from cloudlet.compute.catalog import RUNTIMES_DIR
 from cloudlet.compute.isolation import Cgroup
@@ -93,7 +93,7 @@ class Blank:
         if self.pidfd is not None:
             os.close(self.pidfd)
             self.pidfd = None
-        self.ctrl.close()
+        self.ctrl.close()  # (with the listening sockets it may have sent on it, unread)
         if self.log_r >= 0:  # once: the number may belong to another file afterwards
             try:
                 os.close(self.log_r)
@@ -105,6 +105,7 @@ class Blank:
 class Zygote:
     def __init__(self, name: str, interpreter: str, *, python_runtime: bool, sdk_path: str | None = None,
                  preload_sdk: bool = False, pycache: str | None = None, prefork: int = 2, namespaces: bool = False,
+                 pidns: bool = False, net_ports: list[int] | None = None,
                  new_cgroup: Callable[[str], Cgroup | None] | None = None,
                  drop_cgroup: Callable[[Cgroup], None] | None = None,
                  on_death: Callable[[Zygote], None] | None = None) -> None:
@@ -116,6 +117,10 @@ class Zygote:
         self.pycache = pycache
         self.prefork = prefork
         self.namespaces = namespaces
+        self.pidns = pidns  # each child the init of a PID namespace of its own (needs namespaces)
+        self.net_ports = net_ports  # None: the host's network; else a network namespace per child,
+        # with cloudlet listening on 127.0.0.1 at these ports in it (the sockets come as the first
+        # frame on the child's ctrl channel, read by the Environment that adopts it)
         self.new_cgroup = new_cgroup
         self.drop_cgroup = drop_cgroup
         self.on_death = on_death
@@ -166,6 +171,8 @@ class Zygote:
             argv.append("--preload-sdk")
         if self.pycache:
             argv += ["--pycache", self.pycache]
+        if self.pidns:
+            argv.append("--pid-namespaces")
         try:
             self._proc = subprocess.Popen(argv, pass_fds=[child.fileno()], stdin=subprocess.DEVNULL,
                                           cwd="/", env={"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"})
@@ -317,7 +324,10 @@ class Zygote:
         host, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         log_r, log_w = os.pipe2(os.O_CLOEXEC)
         blank = Blank(self, host, log_r, cgroup)
-        pre = {"ns": self.namespaces, "cgroup_dirs": cgroup.dirs if cgroup is not None else []}
+        pre: dict[str, Any] = {"ns": self.namespaces, "cgroup_dirs": cgroup.dirs if cgroup is not None else [],
+                               "pidns": self.pidns}
+        if self.net_ports is not None:
+            pre["net"] = {"ports": self.net_ports}
         try:
             await self._fork(pre, [child.fileno(), log_w], blank)
         except BaseException:

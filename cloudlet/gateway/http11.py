@@ -135,8 +135,9 @@ class TunnelIO:
 
 
 class HttpProtocol(asyncio.Protocol):
-    def __init__(self, state: ServerState) -> None:
+    def __init__(self, state: ServerState, origin: str = "") -> None:
         self.state = state
+        self.origin = origin  # HttpRequest.origin of every request on this connection
         self.loop = asyncio.get_event_loop()
         self.parser = httptools.HttpRequestParser(self)
         self.transport: asyncio.Transport | None = None
@@ -287,7 +288,8 @@ class HttpProtocol(asyncio.Protocol):
         path = raw_path.decode("utf-8", "surrogateescape") or "/"
         method = self.parser.get_method().decode("latin-1")
         # Host names are case-insensitive: lower-cased once here, so routes compare plainly.
-        req = HttpRequest(method, path, query.decode("latin-1"), headers, b"", headers.get("host", "").lower())
+        req = HttpRequest(method, path, query.decode("latin-1"), headers, b"", headers.get("host", "").lower(),
+                          origin=self.origin)
         keep_alive = self.parser.should_keep_alive() and not self.state.stopping
         self._current = _Pending(req, False, keep_alive)
         if self.parser.should_upgrade():
@@ -520,6 +522,12 @@ class HttpServer:
         loop = asyncio.get_running_loop()
         self.server = await loop.create_server(lambda: HttpProtocol(self.state), host, port,
                                                reuse_address=True, backlog=2048)
+
+    async def serve_socket(self, sock: socket.socket, origin: str = "function") -> asyncio.AbstractServer:
+        """Serve one more listening socket (one in a function's network namespace); its requests
+        carry `origin`. The caller closes the returned server; stop() closes its connections."""
+        loop = asyncio.get_running_loop()
+        return await loop.create_server(lambda: HttpProtocol(self.state, origin), sock=sock)
 
     @property
     def port(self) -> int:

@@ -25,6 +25,9 @@ def _is_operator(platform: Any, authorization: str) -> bool:
 async def internal_api(platform: Any, metrics: RequestMetrics, ctx: RequestContext) -> HttpResponse:
     req = ctx.request
     assert req is not None
+    if req.origin == "function":  # the platform's own API is the operator's, never a tenant's
+        return _json(403, {"error": "AccessDenied",
+                           "message": f"{req.path} does not answer requests from functions"})
     path = req.path.rstrip("/")
     if path in ("/_cloudlet/health", "/_cloudlet/metrics"):
         if req.method not in ("GET", "HEAD"):

@@ -36,6 +36,9 @@ class HttpRequest:
     body_error: Exception | None = None
     # Trailers that came after the body (aws-chunked's x-amz-checksum-*), once it is decoded.
     trailers: dict[str, str] | None = None
+    # Where the connection came from: "" (the host's network), or "function" (a function's
+    # network namespace, whose only peer is cloudlet).
+    origin: str = ""
 
     @property
     def query(self) -> dict[str, list[str]]:

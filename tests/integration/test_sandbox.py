@@ -3,14 +3,16 @@ fail, and the platform and the other account's function must be unharmed afterwa
 
 An environment runs under an unprivileged id of its own (compute/identities.py), without
 capabilities: it cannot signal, ptrace or read the /proc files of the platform or of any other
-environment, nor read what only root may. What the sandbox does not hold yet is named in the
-README's security section (network, PID namespace, seccomp, /tmp and process caps)."""
+environment, nor read what only root may; in PID and network namespaces of its own it sees no
+other process and reaches nothing but cloudlet's endpoint. What the sandbox does not hold yet is
+named in the README's security section."""
 
 from __future__ import annotations
 
 import ctypes.util
 import os
 import platform
+import socket
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -19,12 +21,13 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import ClientError
 
-from cloudlet.compute.isolation import probe_mount_namespace
+from cloudlet.compute.isolation import probe_namespaces
+from tests.conftest import OPERATOR_TOKEN
 from tests.integration.test_lambda_invoke import call, create
 from tests.unit.test_lambda_zip import make_zip, symlink, with_lying_size
 
 ATTACKER = r'''
-import ctypes, os, signal, stat, urllib.error, urllib.request
+import ctypes, os, signal, socket, stat, urllib.error, urllib.request
 
 PTRACE_ATTACH, PTRACE_DETACH = 16, 17
 
@@ -54,13 +57,19 @@ def readable(path):
         return False
 
 
-def reset_status():
-    req = urllib.request.Request(os.environ["AWS_ENDPOINT_URL"] + "/_cloudlet/reset", method="POST")
+def reset_status(token=None):
+    req = urllib.request.Request(os.environ["AWS_ENDPOINT_URL"] + "/_cloudlet/reset", method="POST",
+                                 headers={"Authorization": f"Bearer {token}"} if token else {})
     try:
         with urllib.request.urlopen(req, timeout=10) as r:
             return r.status
     except urllib.error.HTTPError as e:
         return e.code
+
+
+def unix_connect(path):
+    with socket.socket(socket.AF_UNIX) as s:
+        s.connect(path)
 
 
 def handler(event, context):
@@ -87,6 +96,11 @@ def handler(event, context):
         "shadow": attempt(lambda: open("/etc/shadow").read()),
         "probe_seen": os.path.exists(event["probe"]) if event.get("probe") else None,
         "reset": reset_status(),
+        "reset_with_token": reset_status(event["token"]),
+        "pids": sorted(int(p) for p in os.listdir("/proc") if p.isdigit()),
+        "me": me,
+        "loopback": attempt(lambda: socket.create_connection(("127.0.0.1", event["port"]), timeout=5).close()),
+        "unix": {path: attempt(lambda: unix_connect(path)) for path in event["sockets"]},
         "mknod": attempt(lambda: os.mknod("/tmp/blockdev", stat.S_IFBLK | 0o600, os.makedev(8, 0))),
     }
 '''
@@ -95,7 +109,7 @@ VICTIM = '''
 import os
 
 def handler(event, context):
-    return {"pid": os.getpid(), "secret": os.environ["SECRET"]}
+    return {"pid": os.getpid(), "uid": os.getuid(), "secret": os.environ["SECRET"]}
 '''
 
 
@@ -105,10 +119,33 @@ def sandboxed(server):
     with mount namespaces (this machine kind, and CI)."""
     if os.geteuid() != 0:
         pytest.skip("cloudlet is not root here: it cannot give environments ids of their own")
-    problem = probe_mount_namespace()
+    problem = probe_namespaces().get("mount")
     if problem is not None:
         pytest.skip(f"no mount namespaces here ({problem})")
     return server
+
+
+def host_pids_of(uid: int) -> list[int]:
+    """The host pids of the processes running as `uid` (an environment's own id)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                status = (entry / "status").read_text()
+            except OSError:
+                continue
+            if f"\nUid:\t{uid}\t" in status:
+                pids.append(int(entry.name))
+    return sorted(pids)
+
+
+@pytest.fixture
+def loopback_port():
+    """A port listening on the host's loopback, as a database would."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        yield listener.getsockname()[1]
 
 
 @pytest.fixture
@@ -124,25 +161,37 @@ def root_probe():
     path.unlink()
 
 
-def test_a_function_cannot_reach_the_platform_or_another_account(sandboxed, root_probe):
+def test_a_function_cannot_reach_the_platform_or_another_account(sandboxed, root_probe, loopback_port):
     victim_lam = sandboxed.client("lambda", key="victimkey222", secret="x")
     secret = uuid.uuid4().hex
     victim = create(victim_lam, files={"app.py": VICTIM}, Environment={"Variables": {"SECRET": secret}})
     _, before = call(victim_lam, victim, {})  # a warm environment of the other account stays alive
     assert before["secret"] == secret
 
+    [victim_pid] = host_pids_of(before["uid"])  # as the host numbers it
     lam = sandboxed.client("lambda", key="attackerkey111", secret="x")
     attacker = create(lam, files={"app.py": ATTACKER}, Timeout=30)
-    resp, out = call(lam, attacker, {"victim_pid": before["pid"], "probe": root_probe})
+    # The host's own services: a TCP port on its loopback (this test's server stands for
+    # PostgreSQL's) and the unix sockets under /run (PostgreSQL's where it runs here).
+    sockets = [str(p) for p in Path("/run").glob("*/*.s*") if p.is_socket()][:5] or ["/run/none.sock"]
+    event = {"victim_pid": victim_pid, "probe": root_probe, "token": OPERATOR_TOKEN, "port": loopback_port,
+             "sockets": sockets}
+    resp, out = call(lam, attacker, event)
     assert "FunctionError" not in resp, out
     assert out["uid"] >= 1 << 30
-    assert out["platform"], "the attack found no platform process to try"  # visible until PID namespaces
+    # Its own PID namespace: it sees itself and its init, nothing of the platform or the host.
+    assert out["pids"] == [1, out["me"]]
+    assert out["platform"] == [1]  # the init (a fork of the zygote), which it may not signal
     assert out["kills"] == ["Operation not permitted"]
-    assert out["victim_kill"] == "Operation not permitted"
+    assert out["victim_kill"] == "No such process"
     assert out["reached"] == []  # no other process's memory, environment, root or ptrace
     assert out["shadow"] == "Permission denied"
     assert out["mknod"] == "Operation not permitted"
-    assert out["reset"] == 403  # the platform's reset needs the operator's token
+    # Its own network namespace: cloudlet's endpoint answers, but not its platform API, not even
+    # with the operator's token; the host's loopback and unix sockets are out of reach.
+    assert out["reset"] == out["reset_with_token"] == 403
+    assert out["loopback"] == "Connection refused"
+    assert set(out["unix"].values()) == {"No such file or directory"}, out["unix"]
     if root_probe is not None:
         assert out["probe_seen"] is False
 
@@ -169,7 +218,8 @@ import os, time
 
 def handler(event, context):
     r, w = os.pipe()
-    if os.fork() == 0:  # a double fork: a daemon outside the runtime's process group
+    child = os.fork()
+    if child == 0:  # a double fork: a daemon outside the runtime's process group
         os.setsid()
         if os.fork() == 0:
             os.write(w, str(os.getpid()).encode())
@@ -177,9 +227,10 @@ def handler(event, context):
             while True:
                 time.sleep(1)
         os._exit(0)
+    os.waitpid(child, 0)
     os.close(w)
     pid = int(os.read(r, 32))
-    return {"pid": pid, "runtime": os.getpid()}
+    return {"pid": pid, "runtime": os.getpid(), "uid": os.getuid()}
 '''
 
 
@@ -202,9 +253,14 @@ def test_what_a_function_leaves_running_dies_with_it(server):
     lam = server.client("lambda")
     name = create(lam, files={"app.py": LEAVER})
     _, out = call(lam, name, {})
-    assert not _gone(out["pid"], timeout=0.3)  # the daemon runs on after the invocation
+    # The processes as the host numbers them (in a PID namespace of its own the function does not
+    # see those numbers): all that run under the environment's own id, else the two it reported.
+    own_id = out["uid"] != os.getuid()
+    pids = host_pids_of(out["uid"]) if own_id else [out["runtime"], out["pid"]]
+    assert len(pids) == 2
+    assert not _gone(pids[-1], timeout=0.3)  # the daemon runs on after the invocation
     lam.delete_function(FunctionName=name)
-    assert _gone(out["runtime"]) and _gone(out["pid"])
+    assert all(_gone(pid) for pid in pids)
 
 
 def test_a_malformed_package_is_refused_at_upload_and_links_inside_one_work(server):

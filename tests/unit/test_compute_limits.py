@@ -12,10 +12,11 @@ from cloudlet.compute import ACCOUNT_LIMIT, RESERVED_LIMIT, TooManyRequests
 from tests.unit.test_compute_helpers import Engine, make_spec, write_files
 
 APP = """
-    import os, signal, sys, time
+    import os, signal, sys, time, uuid
+    PROCESS = uuid.uuid4().hex  # pids repeat: each environment is alone in a PID namespace
     def sleepy(event, context):
         time.sleep(event.get("sleep", 0))
-        return {"pid": os.getpid()}
+        return {"pid": os.getpid(), "process": PROCESS}
     def hog(event, context):
         chunks = []
         for _ in range(event["mb"] // 16):
@@ -50,7 +51,7 @@ def test_parallel_invocations_get_their_own_environments(engine, code):
     results = engine.invoke_many(spec, 4, b'{"sleep": 0.4}')
     assert all(r.function_error is None for r in results), results
     assert len({r.environment_id for r in results}) == 4
-    assert len({json.loads(r.payload)["pid"] for r in results}) == 4
+    assert len({json.loads(r.payload)["process"] for r in results}) == 4
     assert all(r.init_duration_ms is not None for r in results)
     assert engine.manager.stats()["functions"][spec.function_arn]["environments"] == 4
     # afterwards they are all warm: 4 more concurrent invokes reuse them

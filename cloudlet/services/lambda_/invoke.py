@@ -89,7 +89,9 @@ class Invoker:
                         account_concurrency=settings.lambda_concurrency_limit,
                         idle_timeout_s=settings.lambda_idle_timeout, log_sink=self._log_sink,
                         hide_paths=(self.infra.data_dir, *host_aws_config_dirs()),
-                        prefork=max(0, settings.lambda_prefork), slots=self.slots)
+                        prefork=max(0, settings.lambda_prefork), slots=self.slots,
+                        network=settings.lambda_network, endpoint_port=self.infra.endpoint.port,
+                        serve_endpoint=self.infra.endpoint.serve_socket)
                     await manager.start()
                     self._loop = asyncio.get_running_loop()
                     self._compute = manager
