@@ -43,7 +43,7 @@ def ephemeral_parent() -> str | None:
     return "/var/tmp"
 
 
-LAMBDA_NETWORKS = ("isolated", "host")  # see compute/manager.py, NETWORK_MODES
+LAMBDA_NETWORKS = ("internet", "isolated", "host")  # see compute/network.py
 
 
 @dataclass(frozen=True)
@@ -67,7 +67,7 @@ class Settings:
     lambda_idle_timeout: float = 600.0
     lambda_retry_delays: str = "60,120"     # seconds before the 1st and 2nd retry of an async invoke
     lambda_prefork: int = 16                 # pre-forked blank environments kept per interpreter in use
-    lambda_network: str = "isolated"         # functions' network: "isolated" (only cloudlet) or "host"
+    lambda_network: str = "internet"         # functions reach: "internet" (and cloudlet), "isolated" (only cloudlet), "host"
     debug_loop_blocking: bool = False        # PostgreSQL store calls on the event loop thread raise
     operator_token: str = ""                 # for state-changing /_cloudlet/ endpoints; "": one made at start
 

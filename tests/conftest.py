@@ -38,9 +38,10 @@ class Server:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.data_dir = data_dir
-        # Store calls that would block the event loop fail loudly in tests (store/postgres.py).
+        # Store calls that would block the event loop fail loudly in tests (store/postgres.py);
+        # functions reach no internet unless a test asks for it.
         self.env = {**os.environ, "CLOUDLET_LOG_LEVEL": "warning", "CLOUDLET_DEBUG_LOOP_BLOCKING": "1",
-                    "CLOUDLET_OPERATOR_TOKEN": OPERATOR_TOKEN, **(env or {})}
+                    "CLOUDLET_OPERATOR_TOKEN": OPERATOR_TOKEN, "CLOUDLET_LAMBDA_NETWORK": "isolated", **(env or {})}
         self.args = args or []
         self.proc: subprocess.Popen | None = None
         self.log_path: Path | None = None

@@ -38,8 +38,6 @@ from cloudlet.compute.workspace import EnvFS
 from cloudlet.compute.zygote import Zygote
 
 FRAME = struct.Struct("<II")
-CTRL_CHUNK = 65536
-MAX_PASSED_FDS = 8
 MAX_RESPONSE = 6 * 1024 * 1024 + 100  # 6291556 bytes, the synchronous response limit
 # A streamed response (InvokeWithResponseStream, RESPONSE_STREAM function URLs) may be larger: AWS
 # raised its limit from a 20 MB soft limit to 200 MB in July 2025. Responses streamed to an Invoke
@@ -102,8 +100,7 @@ class Environment:
         self.invocations = 0
         self.init_phases: dict[str, float] = {}  # Python: ms spent isolating, in the process setup, runtime, handler import
         self.max_rss_kb = 0
-        self._servers: list[asyncio.AbstractServer] = []  # serving the environment's network namespace
-        self._passed: list[socket.socket] = []  # sockets received on ctrl, not yet claimed
+        self.netns_fd: int | None = None  # the network namespace to join (its account's), if any
         self._waiter: asyncio.Future | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._loop = asyncio.get_running_loop()
@@ -184,66 +181,21 @@ class Environment:
             setup["cgroup_writes"] = self.cgroup.limit_writes(self.spec.memory_mb)
         elif mode == "python":
             setup["rlimit_as_extra"] = self.spec.memory_mb << 20
+        if self.netns_fd is not None:
+            setup["netns"] = True
         self._loop.add_reader(self._ctrl.fileno(), self._on_ctrl)
         meta = json.dumps({"k": "setup", "setup": setup}).encode()
-        self._send(FRAME.pack(len(meta), 0) + meta)
+        self._send(FRAME.pack(len(meta), 0) + meta, fds=[self.netns_fd] if self.netns_fd is not None else [])
         return fut
 
-    def _recv_ctrl(self) -> bytes | None:
-        """Read what the process sent on ctrl: bytes (b"" at EOF), or None if there is nothing now.
-        Sockets passed along (the network namespace's listeners) are kept for `_on_net`."""
-        assert self._ctrl is not None
-        try:
-            data, anc, _flags, _addr = self._ctrl.recvmsg(CTRL_CHUNK, socket.CMSG_SPACE(MAX_PASSED_FDS * 4))
-        except (BlockingIOError, InterruptedError):
-            return None
-        except OSError:
-            return b""
-        for level, kind, cdata in anc:
-            if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
-                fds = array.array("i")
-                fds.frombytes(cdata[:len(cdata) - len(cdata) % fds.itemsize])
-                self._passed += [socket.socket(fileno=fd) for fd in fds]
-        return data
-
-    def _on_net(self, meta: dict) -> None:
-        """The process's first frame in a network namespace of its own: the sockets it listens on."""
-        socks, self._passed = self._passed, []
-        ports = meta.get("ports") or []
-        for sock in socks[len(ports):]:
-            sock.close()
-        # (an error making the namespace fails the setup that follows: the process reports it)
-        self._loop.create_task(self._serve_listeners(dict(zip(ports, socks, strict=False))))
-
-    async def _serve_listeners(self, listeners: dict[int, socket.socket]) -> None:
-        """Serve what the environment's network namespace listens on: cloudlet's endpoint (the
-        manager's `serve_endpoint`) at its port, and whatever the kind of environment serves."""
-        port = self.hooks.endpoint_port
-        sock = listeners.pop(port, None) if port is not None else None
-        serve = self.hooks.serve_endpoint
-        if sock is not None and serve is not None:
-            try:
-                self._servers.append(await serve(sock))
-            except OSError:
-                sock.close()
-        elif sock is not None:
-            sock.close()  # no gateway (the engine on its own): connections are refused
-        for other in listeners.values():
-            other.close()
-
-    def _close_servers(self) -> None:
-        for sock in self._passed:
-            sock.close()
-        self._passed = []
-        servers, self._servers = self._servers, []
-        for server in servers:
-            server.close()
-
-    def _send(self, data: bytes) -> None:
+    def _send(self, data: bytes, fds: list[int] | None = None) -> None:
         if self._ctrl is None:
             return  # the process is gone: its exit will resolve the waiter
         try:
-            sent = self._ctrl.send(data)
+            if fds:  # with the first bytes, so the process has them with the frame's header
+                sent = self._ctrl.sendmsg([data], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))])
+            else:
+                sent = self._ctrl.send(data)
         except (BlockingIOError, InterruptedError):
             sent = 0
         except OSError:
@@ -280,7 +232,6 @@ class Environment:
             self.pidfd = None
         self._resolve(Outcome("exit", status=status))
         self._closed()
-        self._close_servers()
         self.hooks.env_dead(self)
 
     def _closed(self) -> None:
@@ -306,7 +257,6 @@ class Environment:
         self.kill()
         self._resolve(Outcome("exit", detail="destroyed"))
         self._closed()
-        self._close_servers()
         if self.logs is not None:
             self.logs.take()  # whatever is left goes to nobody: the environment is gone
             self.logs.close()
@@ -341,23 +291,24 @@ class PythonEnvironment(Environment):
 
     def _on_ctrl(self) -> None:
         while self._ctrl is not None:
-            chunk = self._recv_ctrl()
-            if chunk is None:
+            try:
+                chunk = self._ctrl.recv(65536)
+            except BlockingIOError:
                 break
+            except OSError:
+                chunk = b""
             if not chunk:
                 self._ctrl_eof()
                 return
             self._buf += chunk
-            if len(chunk) < CTRL_CHUNK:
+            if len(chunk) < 65536:
                 break
         for meta, body in _take_frames(self._buf):
             self._on_frame(meta, body)
 
     def _on_frame(self, meta: dict, body: bytes) -> None:
         k = meta.get("k")
-        if k == "net":
-            self._on_net(meta)
-        elif k == "res":
+        if k == "res":
             self.max_rss_kb = max(self.max_rss_kb, meta.get("m") or 0)
             if len(body) > MAX_RESPONSE:
                 self._resolve(_too_large())
@@ -403,24 +354,12 @@ class ProcessEnvironment(Environment):
         self._streamed: list[bytes] = []  # a streamed response to a caller that does not stream
         self._streamed_size = 0
 
-    async def open_api(self) -> str:
-        """The Runtime API's address for AWS_LAMBDA_RUNTIME_API. In a network namespace of its
-        own the environment's blank listens on RUNTIME_API_PORT; the API serves that socket once
-        the blank is adopted (`_serve_listeners`)."""
+    async def open_api(self, sock: socket.socket | None = None) -> str:
+        """Serve the Runtime API: on `sock` (listening in the environment's network namespace),
+        else on an ephemeral port of the host's loopback. Returns AWS_LAMBDA_RUNTIME_API."""
         self.api = RuntimeAPIServer(self)
-        port = self.hooks.runtime_api_port
-        if port is None:
-            port = await self.api.open()
+        port = await self.api.open(sock)
         return f"127.0.0.1:{port}"
-
-    async def _serve_listeners(self, listeners: dict[int, socket.socket]) -> None:
-        port = self.hooks.runtime_api_port
-        sock = listeners.pop(port, None) if port is not None else None
-        if sock is not None and self.api is not None:
-            await self.api.open(sock)
-        elif sock is not None:
-            sock.close()
-        await super()._serve_listeners(listeners)
 
     async def start(self, deadline: float) -> Outcome:
         self._started_at = time.monotonic()
@@ -429,17 +368,18 @@ class ProcessEnvironment(Environment):
     def _on_ctrl(self) -> None:
         if self._ctrl is None:
             return
-        chunk = self._recv_ctrl()
-        if chunk is None:
+        try:
+            chunk = self._ctrl.recv(65536)
+        except BlockingIOError:
             return
+        except OSError:
+            chunk = b""
         if not chunk:  # exec succeeded (CLOEXEC) or the child died
             self._close_ctrl()
             return
         self._buf += chunk
         for meta, _body in _take_frames(self._buf):
-            if meta.get("k") == "net":
-                self._on_net(meta)
-            elif meta.get("k") == "setup":
+            if meta.get("k") == "setup":
                 self._warnings = meta.get("warnings") or []
             elif meta.get("k") == "exec_error":
                 reason = (meta.get("msg") or "").lower()

@@ -28,11 +28,10 @@ import os
 import random
 import secrets
 import shutil
-import socket
 import sys
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +47,7 @@ from cloudlet.compute.environment import (
 from cloudlet.compute.identities import Identities, NoIdentities
 from cloudlet.compute.isolation import Cgroup, Cgroups, probe_namespaces
 from cloudlet.compute.logs import Line, billed_ms, iso_now, log_stream_name, now_ms, report_line
+from cloudlet.compute.network import SLIRP_DNS, Networks, ServeEndpoint, egress_problem
 from cloudlet.compute.slots import LocalSlots, Pool, Slots
 from cloudlet.compute.streaming import ResponseStream
 from cloudlet.compute.types import (
@@ -72,10 +72,7 @@ log = logging.getLogger("cloudlet.compute")
 CGROUP_SWEEP_S = 0.1  # how soon after an environment ends its cgroup is removed
 INIT_TIMEOUT_S = 10.0  # AWS's init phase limit; a longer function timeout extends it
 LogSink = Callable[[str, str, list[Line]], None]
-# Serves cloudlet's endpoint on a socket listening in an environment's network namespace.
-ServeEndpoint = Callable[[socket.socket], Awaitable[asyncio.AbstractServer]]
-NETWORK_MODES = ("isolated", "host")
-RUNTIME_API_PORT = 9001  # where AWS's Runtime API listens in an environment, 127.0.0.1:9001
+NETWORK_MODES = ("internet", "isolated", "host")
 
 
 class _InitFailure(Exception):
@@ -119,17 +116,17 @@ class ComputeManager:
         self.prefork = prefork
         self.namespaces = False
         self.namespace_problem: str | None = None
-        # Networking: "isolated" (a network namespace per environment whose only peer is cloudlet:
-        # its endpoint at `endpoint_port`, served by `serve_endpoint`, and the Runtime API) or
-        # "host" (the host's network, loopback services included).
+        # Networking (network.py): "internet" (a network namespace per account whose peers are
+        # cloudlet, its endpoint at `endpoint_port` served by `serve_endpoint` and the Runtime API,
+        # and the internet but not the host), "isolated" (the same without the internet) or "host"
+        # (the host's network, loopback services included).
         if network not in NETWORK_MODES:
             raise ValueError(f"network must be one of {', '.join(NETWORK_MODES)}, not {network!r}")
         self.network = network
         self.endpoint_port = endpoint_port
         self.serve_endpoint = serve_endpoint
         self.pidns = False  # a PID namespace per environment (with namespaces and ids of their own)
-        self.netns = False  # a network namespace per environment
-        self.runtime_api_port: int | None = None  # the Runtime API's port in those, else ephemeral
+        self.networks: Networks | None = None  # the accounts' network namespaces, if isolated
         self.cgroups: Cgroups | None = None
         self.workspace: Workspace | None = None
         self.identities: Identities | None = None
@@ -183,6 +180,9 @@ class ComputeManager:
         if self.identities is not None:
             self.identities.close()
             self.identities = None
+        if self.networks is not None:
+            self.networks.close()
+            self.networks = None
         if self.workspace is not None:
             await asyncio.get_running_loop().run_in_executor(
                 None, lambda: shutil.rmtree(self.data_dir / "envs", ignore_errors=True))
@@ -235,14 +235,17 @@ class ComputeManager:
             if not self.pidns:
                 log.warning("PID namespaces unavailable (%s): environments see the host's processes",
                             problems["pid"])
-        if self.namespaces and self.network == "isolated":
-            self.netns = "net" not in problems
-            if not self.netns:
-                log.warning("network namespaces unavailable (%s): environments share the host's network, "
-                            "loopback services included", problems["net"])
+        if self.namespaces and self.network != "host":
+            egress = self.network == "internet"
+            problem = problems.get("net") or (egress_problem() if egress else None)
+            if problem is not None:
+                log.warning("environments share the host's network, its loopback services included: "
+                            "network namespaces%s are unavailable (%s)", " with internet access" if egress else "",
+                            problem)
             else:
-                self.runtime_api_port = RUNTIME_API_PORT if self.endpoint_port != RUNTIME_API_PORT else RUNTIME_API_PORT + 1
-        self.workspace = Workspace(self.data_dir, namespaces=self.namespaces, hide_paths=self.hide_paths)
+                self.networks = Networks(self.endpoint_port, self.serve_endpoint, egress=egress)
+        self.workspace = Workspace(self.data_dir, namespaces=self.namespaces, hide_paths=self.hide_paths,
+                                   resolver=SLIRP_DNS if self.networks is not None and self.networks.egress else None)
         shutil.rmtree(self.data_dir / "envs", ignore_errors=True)
         (self.data_dir / "envs").mkdir()
         self._sdk_dir = await loop.run_in_executor(None, self.workspace.sdk_dir)
@@ -351,10 +354,9 @@ class ComputeManager:
         key = interpreter or "exec"
         zygote = self._zygotes.get(key)
         if zygote is None or (not zygote.alive and zygote.pid is not None):
-            ports = [p for p in (self.endpoint_port, None if runtime else self.runtime_api_port) if p is not None]
             common: dict[str, Any] = {
                 "prefork": self.prefork, "namespaces": self.namespaces, "on_death": self._zygote_died,
-                "pidns": self.pidns, "net_ports": ports if self.netns else None,
+                "pidns": self.pidns,
                 "new_cgroup": self._new_cgroup if self.cgroups else None, "drop_cgroup": self._remove_cgroup}
             if runtime is None:
                 zygote = Zygote("exec", sys.executable, python_runtime=False, **common)
@@ -410,17 +412,20 @@ class ComputeManager:
         creds = self.credentials(spec.account) if self.credentials else TEST_CREDENTIALS
         env: Environment
         try:
+            net = await self.networks.for_account(spec.account) if self.networks is not None else None
             if runtime.kind == "python":
                 extra = {"handler": spec.handler, "paths": python_paths(fs, runtime), "snap_start": spec.snap_start,
                          "identity": identity, "seccomp": seccomp}
                 env_vars = function_environment(spec, runtime, fs, stream, credentials=creds,
                                                 endpoint=self._endpoint_url())
                 env = PythonEnvironment(env_id, spec, runtime, fs, env_vars, zygote, extra, self)
+                env.netns_fd = net.fd if net is not None else None
             else:
                 argv = self._process_argv(spec, runtime, fs)
                 process = ProcessEnvironment(env_id, spec, runtime, fs, {}, zygote,
                                              {"identity": identity, "seccomp": seccomp}, self, argv=argv)
-                api = await process.open_api()
+                process.netns_fd = net.fd if net is not None else None
+                api = await process.open_api(await self.networks.listener(net) if self.networks and net else None)
                 process.env_vars = function_environment(spec, runtime, fs, stream, credentials=creds,
                                                         runtime_api=api, endpoint=self._endpoint_url())
                 env = process
@@ -436,7 +441,7 @@ class ComputeManager:
 
     def _endpoint_url(self) -> str | None:
         """cloudlet's URL inside a network namespace (its loopback, the platform's port)."""
-        return f"http://127.0.0.1:{self.endpoint_port}" if self.netns and self.endpoint_port else None
+        return f"http://127.0.0.1:{self.endpoint_port}" if self.networks and self.endpoint_port else None
 
     def _process_argv(self, spec: FunctionSpec, runtime: catalog.Runtime, fs) -> list[str]:
         if runtime.kind == "node":
@@ -698,7 +703,9 @@ class ComputeManager:
                                  "start_ms": round(z.start_ms, 1) if z.start_ms else None}
                         for z in self._zygotes.values()},
             "isolation": {"mount_namespace": self.namespaces, "namespace_problem": self.namespace_problem,
-                          "pid_namespace": self.pidns, "network": "namespace" if self.netns else "host",
+                          "pid_namespace": self.pidns,
+                          "network": ("host" if self.networks is None else
+                                      "namespace per account" + (" with internet" if self.networks.egress else "")),
                           "memory_cgroup": f"v{self.cgroups.version}" if self.cgroups else None,
                           "memory_limit": "cgroup" if self.cgroups else "RLIMIT_AS (python only)",
                           "cpu_weight": self.cgroups.cpu if self.cgroups else None},

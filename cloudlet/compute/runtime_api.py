@@ -1,8 +1,8 @@
 """The Lambda Runtime API (2018-06-01) for one execution environment.
 
-Every ProcessEnvironment gets its own listener: 127.0.0.1:9001 in the environment's own network
-namespace as on AWS, or an ephemeral port of the host's loopback when it shares the host's
-network (handed to the runtime as AWS_LAMBDA_RUNTIME_API): the API's paths carry no environment identity, and a
+Every ProcessEnvironment gets its own listener on 127.0.0.1, an ephemeral port in its account's
+network namespace (network.py) or, sharing the host's network, of the host's loopback (handed to
+the runtime as AWS_LAMBDA_RUNTIME_API): the API's paths carry no environment identity, and a
 listener per environment makes "which environment is asking" a property of the connection,
 as it is on AWS where each environment has its own endpoint.
 
@@ -54,7 +54,7 @@ class RuntimeAPIServer:
 
     async def open(self, sock: socket.socket | None = None) -> int:
         """Listen on an ephemeral port of the host's loopback, or serve `sock`: a socket listening
-        in the environment's own network namespace."""
+        in the environment's network namespace."""
         loop = asyncio.get_running_loop()
         if sock is None:
             self.server = await loop.create_server(lambda: _Connection(self), "127.0.0.1", 0)

@@ -51,7 +51,8 @@ TEST_CREDENTIALS = ("test", "test", "test")
 CGROUP_FS = tuple(p for p in ("/sys/fs/cgroup",) if os.path.isdir(p))
 # Where the host's services keep their unix sockets (PostgreSQL's, Docker's, ...): hidden from
 # functions, which reach no host service (a network namespace covers TCP and abstract sockets).
-# /etc/resolv.conf may point in there (systemd-resolved): that one file stays.
+# /etc/resolv.conf may point in there (systemd-resolved): that one file stays (or the network
+# namespace's resolver takes its place, see Workspace).
 HOST_SOCKET_DIRS = [p for p in ("/run",) if os.path.isdir(p) and not os.path.islink(p)]
 _RESOLV = os.path.realpath("/etc/resolv.conf")
 RESOLV_CONF_BIND = ([{"src": _RESOLV, "dst": _RESOLV, "ro": True, "file": True}]
@@ -82,10 +83,19 @@ def _copy_into(src: Path, dst: Path) -> None:
 
 
 class Workspace:
-    def __init__(self, data_dir: Path, *, namespaces: bool, hide_paths: tuple[Path, ...]) -> None:
+    def __init__(self, data_dir: Path, *, namespaces: bool, hide_paths: tuple[Path, ...],
+                 resolver: str | None = None) -> None:
+        """`resolver`: the name server environments use (their network namespace's), instead of
+        the host's /etc/resolv.conf."""
         self.data_dir = data_dir
         self.namespaces = namespaces
         self.hide_paths = tuple(str(p) for p in hide_paths)
+        self._resolv_binds = RESOLV_CONF_BIND
+        if resolver is not None:
+            resolv = data_dir / "resolv.conf"
+            resolv.write_text(f"nameserver {resolver}\n")
+            resolv.chmod(0o644)
+            self._resolv_binds = [{"src": str(resolv), "dst": _RESOLV, "ro": True, "file": True}]
         self._revisions: dict[str, asyncio.Future] = {}
         self.sdk: str | None = None  # set by sdk_dir(); bound read-only into environments
         self._sdk_binds: list[dict] = []
@@ -156,7 +166,9 @@ class Workspace:
             if unprivileged:
                 closed, reopened = self._reach_plan(runtime)
                 hide += closed + HOST_SOCKET_DIRS
-                binds += reopened + RESOLV_CONF_BIND
+                binds += reopened
+            if unprivileged or self._resolv_binds is not RESOLV_CONF_BIND:
+                binds += self._resolv_binds
             mounts = {"hide": hide, "tmp": str(tmp), "binds": binds}
             return EnvFS(tmp, task, opt, "/tmp", mounts, runtime_dir=runtime_dir)
         root = self.data_dir / "envs" / env_id

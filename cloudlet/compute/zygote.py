@@ -93,7 +93,7 @@ class Blank:
         if self.pidfd is not None:
             os.close(self.pidfd)
             self.pidfd = None
-        self.ctrl.close()  # (with the listening sockets it may have sent on it, unread)
+        self.ctrl.close()
         if self.log_r >= 0:  # once: the number may belong to another file afterwards
             try:
                 os.close(self.log_r)
@@ -105,7 +105,7 @@ class Blank:
 class Zygote:
     def __init__(self, name: str, interpreter: str, *, python_runtime: bool, sdk_path: str | None = None,
                  preload_sdk: bool = False, pycache: str | None = None, prefork: int = 2, namespaces: bool = False,
-                 pidns: bool = False, net_ports: list[int] | None = None,
+                 pidns: bool = False,
                  new_cgroup: Callable[[str], Cgroup | None] | None = None,
                  drop_cgroup: Callable[[Cgroup], None] | None = None,
                  on_death: Callable[[Zygote], None] | None = None) -> None:
@@ -118,9 +118,6 @@ class Zygote:
         self.prefork = prefork
         self.namespaces = namespaces
         self.pidns = pidns  # each child the init of a PID namespace of its own (needs namespaces)
-        self.net_ports = net_ports  # None: the host's network; else a network namespace per child,
-        # with cloudlet listening on 127.0.0.1 at these ports in it (the sockets come as the first
-        # frame on the child's ctrl channel, read by the Environment that adopts it)
         self.new_cgroup = new_cgroup
         self.drop_cgroup = drop_cgroup
         self.on_death = on_death
@@ -326,8 +323,6 @@ class Zygote:
         blank = Blank(self, host, log_r, cgroup)
         pre: dict[str, Any] = {"ns": self.namespaces, "cgroup_dirs": cgroup.dirs if cgroup is not None else [],
                                "pidns": self.pidns}
-        if self.net_ports is not None:
-            pre["net"] = {"ports": self.net_ports}
         try:
             await self._fork(pre, [child.fileno(), log_w], blank)
         except BaseException:

@@ -22,7 +22,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from cloudlet.compute.isolation import probe_namespaces
-from tests.conftest import OPERATOR_TOKEN
+from cloudlet.compute.network import egress_problem, host_addresses
+from tests.conftest import OPERATOR_TOKEN, Server
 from tests.integration.test_lambda_invoke import call, create
 from tests.unit.test_lambda_zip import make_zip, symlink, with_lying_size
 
@@ -100,16 +101,23 @@ def handler(event, context):
         "pids": sorted(int(p) for p in os.listdir("/proc") if p.isdigit()),
         "me": me,
         "loopback": attempt(lambda: socket.create_connection(("127.0.0.1", event["port"]), timeout=5).close()),
+        "victim_port": attempt(lambda: socket.create_connection(("127.0.0.1", event["victim_port"]), timeout=5).close()),
         "unix": {path: attempt(lambda: unix_connect(path)) for path in event["sockets"]},
         "mknod": attempt(lambda: os.mknod("/tmp/blockdev", stat.S_IFBLK | 0o600, os.makedev(8, 0))),
     }
 '''
 
 VICTIM = '''
-import os
+import os, socket
+
+LISTENER = socket.socket()  # a service of its own on its loopback, kept while it is warm
+LISTENER.bind(("127.0.0.1", 0))
+LISTENER.listen(1)
+
 
 def handler(event, context):
-    return {"pid": os.getpid(), "uid": os.getuid(), "secret": os.environ["SECRET"]}
+    return {"pid": os.getpid(), "uid": os.getuid(), "secret": os.environ["SECRET"],
+            "port": LISTENER.getsockname()[1]}
 '''
 
 
@@ -175,7 +183,7 @@ def test_a_function_cannot_reach_the_platform_or_another_account(sandboxed, root
     # PostgreSQL's) and the unix sockets under /run (PostgreSQL's where it runs here).
     sockets = [str(p) for p in Path("/run").glob("*/*.s*") if p.is_socket()][:5] or ["/run/none.sock"]
     event = {"victim_pid": victim_pid, "probe": root_probe, "token": OPERATOR_TOKEN, "port": loopback_port,
-             "sockets": sockets}
+             "sockets": sockets, "victim_port": before["port"]}
     resp, out = call(lam, attacker, event)
     assert "FunctionError" not in resp, out
     assert out["uid"] >= 1 << 30
@@ -187,10 +195,11 @@ def test_a_function_cannot_reach_the_platform_or_another_account(sandboxed, root
     assert out["reached"] == []  # no other process's memory, environment, root or ptrace
     assert out["shadow"] == "Permission denied"
     assert out["mknod"] == "Operation not permitted"
-    # Its own network namespace: cloudlet's endpoint answers, but not its platform API, not even
-    # with the operator's token; the host's loopback and unix sockets are out of reach.
+    # Its account's network namespace: cloudlet's endpoint answers, but not its platform API, not
+    # even with the operator's token; the host's loopback and unix sockets, and the other account's
+    # loopback, are out of reach.
     assert out["reset"] == out["reset_with_token"] == 403
-    assert out["loopback"] == "Connection refused"
+    assert out["loopback"] == out["victim_port"] == "Connection refused"
     assert set(out["unix"].values()) == {"No such file or directory"}, out["unix"]
     if root_probe is not None:
         assert out["probe_seen"] is False
@@ -380,3 +389,69 @@ def test_a_syscall_filter_refuses_what_functions_have_no_business_calling(sandbo
                    "clone_user": "Operation not permitted", "keyctl": "Operation not permitted",
                    "bpf": "Operation not permitted", "mount": "Operation not permitted",
                    "subprocess": "fine\n"}
+
+
+NETWORK_PROBE = r'''
+import os, socket, urllib.error, urllib.request
+
+
+def attempt(host, port):
+    try:
+        socket.create_connection((host, port), timeout=5).close()
+        return "ok"
+    except OSError as e:
+        return e.strerror or str(e)
+
+
+def status(url):
+    try:
+        with urllib.request.urlopen(url, timeout=10) as r:
+            return r.status
+    except urllib.error.HTTPError as e:
+        return e.code
+    except OSError as e:
+        return str(e)
+
+
+def handler(event, context):
+    port = event["port"]
+    return {
+        "internet": attempt(event["internet"], 443),  # by name: the namespace's resolver answers
+        "loopback": attempt("127.0.0.1", port),
+        "host_loopback": attempt("10.0.2.2", port),  # slirp4netns's way to the host's 127.0.0.1
+        "host": {address: attempt(address, port) for address in event["host_addresses"]},
+        "cloudlet": status(os.environ["AWS_ENDPOINT_URL"] + "/_cloudlet/health"),
+    }
+'''
+
+
+def test_functions_reach_the_internet_but_not_the_host():
+    """CLOUDLET_LAMBDA_NETWORK=internet (the default): an account's namespace has a route out
+    through slirp4netns; names resolve and the internet answers, the host does not, on any of
+    its addresses."""
+    if os.geteuid() != 0 or probe_namespaces():
+        pytest.skip("no namespaces here (cloudlet is not root, or the kernel refuses them)")
+    if egress_problem():
+        pytest.skip(f"no route out for namespaces here: {egress_problem()} (.ci/run installs it)")
+    internet = "pypi.org"  # the package registry: reachable from this machine kind
+    try:
+        socket.create_connection((internet, 443), timeout=5).close()
+    except OSError as e:
+        pytest.skip(f"the host itself cannot reach {internet}: {e}")
+    with socket.socket() as listener:
+        listener.bind(("0.0.0.0", 0))
+        listener.listen(1)
+        port = listener.getsockname()[1]
+        srv = Server(env={"CLOUDLET_LAMBDA_NETWORK": "internet"}).start()
+        try:
+            lam = srv.client("lambda")
+            name = create(lam, files={"app.py": NETWORK_PROBE}, Timeout=30)
+            resp, out = call(lam, name, {"internet": internet, "port": port, "host_addresses": host_addresses()})
+        finally:
+            srv.stop()
+    assert "FunctionError" not in resp, out
+    assert out["internet"] == "ok"
+    assert out["loopback"] == "Connection refused"
+    assert out["host_loopback"] != "ok"
+    assert out["host"] and set(out["host"].values()) == {"No route to host"}, out["host"]
+    assert out["cloudlet"] == 403  # reachable, and its platform API refuses functions

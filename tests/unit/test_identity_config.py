@@ -44,6 +44,13 @@ def test_bad_default_account():
         Settings.from_env({"CLOUDLET_DEFAULT_ACCOUNT": "12"})
 
 
+def test_lambda_network_setting():
+    assert Settings().lambda_network == "internet"
+    assert Settings.from_env({"CLOUDLET_LAMBDA_NETWORK": "host"}).lambda_network == "host"
+    with pytest.raises(ValueError, match="CLOUDLET_LAMBDA_NETWORK must be one of internet, isolated, host, not 'maybe'"):
+        Settings.from_env({"CLOUDLET_LAMBDA_NETWORK": "maybe"})
+
+
 def test_ephemeral_state_outside_tmp_and_stale_state_swept():
     """--ephemeral keeps state in /var/tmp (functions get a private /tmp mounted over /tmp) and
     removes what a killed cloudlet process left there."""

@@ -11,7 +11,7 @@ share those pages. Without it the zygote only spawns processes (node, custom run
 
 Protocol on <fd>, a SOCK_SEQPACKET socket (one JSON object per message):
   zygote -> host  {"op": "ready", "pid", "python", "preloaded": [...], "sdk_used", "sdk_problem", "ms"}
-  host -> zygote  {"op": "fork", "id", "pre": {"cgroup_dirs": [...], "ns", "pidns", "net"}} + fds [ctrl, log]
+  host -> zygote  {"op": "fork", "id", "pre": {"cgroup_dirs": [...], "ns", "pidns"}} + fds [ctrl, log]
   zygote -> host  {"op": "forked", "id", "pid"}        (in request order)
   zygote -> host  {"op": "exit", "pid", "status"}      (raw wait status of a child)
 The zygote exits when the host closes the socket; its children die with it (PDEATHSIG).
@@ -20,12 +20,10 @@ A forked child is a "blank" (see `blank_main`): it takes its own session, joins 
 unshares its mount namespace ahead of need. With "pidns" it is the second process of a PID
 namespace of its own, whose first (its init, pid 1) is a small process the zygote's init factory
 made (`init_factory_main`): the blank mounts that namespace's /proc, and when the blank ends the
-zygote kills its init, which takes whatever else still runs in the namespace with it. With "net"
-it makes a network namespace whose only peer is cloudlet: it listens on 127.0.0.1 at each port of
-net["ports"] and hands the listening sockets to the host as the first frame on `ctrl` ({"k":
-"net", "ports"} + fds), so what the function connects to there is served by cloudlet itself. The
-function's process then waits on `ctrl` for one frame
-`{"k": "setup", "setup": {...}}` naming the function. It finishes isolating itself (`isolate`),
+zygote kills its init, which takes whatever else still runs in the namespace with it. It waits on
+`ctrl` for one frame
+`{"k": "setup", "setup": {...}}` naming the function (with setup["netns"], an fd of the
+network namespace to join comes with it). It finishes isolating itself (`isolate`),
 points fd 1 and 2 at the log pipe, then serves the Python runtime over `ctrl` (mode "python") or
 execs setup["argv"] (mode "exec"); an exec failure is reported as one frame on `ctrl`, a
 successful exec closes it (CLOEXEC).
@@ -174,16 +172,15 @@ def setup_mounts(ns):
         elif not os.path.isdir(dst):
             os.makedirs(dst)
         mount(f"/proc/self/fd/{fd}", dst, None, MS_BIND | MS_REC)
-        if b.get("ro"):
-            mount(None, dst, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
         os.close(fd)
-    return read_only_root()
+    return read_only_root([b["dst"] for b in binds if b.get("ro")])
 
 
 SYS_MOUNT_SETATTR = 442  # the same number on every architecture (Linux 5.12+)
 AT_FDCWD = -100
 AT_RECURSIVE = 0x8000
 MOUNT_ATTR_RDONLY = 0x1
+MOUNT_ATTR_NOSUID = 0x2
 
 
 class _MountAttr(ctypes.Structure):
@@ -199,13 +196,16 @@ def mount_setattr(path, attr_set=0, attr_clr=0, recursive=False):
     _check(rc, f"mount_setattr {path}")
 
 
-def read_only_root():
-    """As on AWS, everything but /tmp is read-only: every mount of the namespace, then /tmp
-    writable again. Returns warnings (an older kernel keeps the host's filesystem writable)."""
+def read_only_root(ro_binds):
+    """As on AWS, everything but /tmp is read-only: every mount of the namespace (and nosuid),
+    then /tmp writable again, in two calls. Returns warnings: an older kernel (no mount_setattr)
+    keeps the host's filesystem writable, and only `ro_binds` are made read-only, one by one."""
     try:
-        mount_setattr("/", attr_set=MOUNT_ATTR_RDONLY, recursive=True)
+        mount_setattr("/", attr_set=MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID, recursive=True)
         mount_setattr("/tmp", attr_clr=MOUNT_ATTR_RDONLY)
     except OSError as e:
+        for dst in ro_binds:
+            mount(None, dst, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
         return [f"cannot make the filesystem read-only outside /tmp ({e})"]
     return []
 
@@ -373,12 +373,17 @@ def load_seccomp():
         raise OSError(err, f"loading the seccomp filter: {os.strerror(err)}")
 
 
-def read_frame(sock):
+def read_frame(sock, with_fds=False):
+    """One frame's meta (None at EOF); with_fds: (meta, the fds that came with it)."""
     head = b""
+    fds = array.array("i")
     while len(head) < FRAME.size:
-        chunk = sock.recv(FRAME.size - len(head))
+        chunk, anc, _flags, _addr = sock.recvmsg(FRAME.size - len(head), socket.CMSG_SPACE(4 * fds.itemsize))
+        for level, kind, cdata in anc:
+            if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                fds.frombytes(cdata[:len(cdata) - (len(cdata) % fds.itemsize)])
         if not chunk:
-            return None
+            return (None, list(fds)) if with_fds else None
         head += chunk
     mlen, blen = FRAME.unpack(head)
     data = b""
@@ -387,47 +392,8 @@ def read_frame(sock):
         if not chunk:
             return None
         data += chunk
-    return json.loads(data[:mlen])
-
-
-SIOCGIFFLAGS = 0x8913
-SIOCSIFFLAGS = 0x8914
-IFF_UP = 1
-IFREQ = struct.Struct("16sH14x")
-
-
-def open_network(ctrl, ports):
-    """Move into a network namespace of our own (only a loopback device, brought up here), listen
-    on 127.0.0.1 at `ports` and send the listening sockets to the host as the first frame on
-    `ctrl`. Returns None, or why not (the host then gets a frame without sockets)."""
-    import fcntl
-    socks = []
-    error = None
-    try:
-        _check(libc().unshare(CLONE_NEWNET), "unshare(CLONE_NEWNET)")
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-            flags = IFREQ.unpack(fcntl.ioctl(s, SIOCGIFFLAGS, IFREQ.pack(b"lo", 0)))[1]
-            fcntl.ioctl(s, SIOCSIFFLAGS, IFREQ.pack(b"lo", flags | IFF_UP))
-        for port in ports:
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            socks.append(s)
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            s.bind(("127.0.0.1", port))
-            s.listen(256)
-    except OSError as e:
-        error = f"network namespace: {e}"
-        for s in socks:
-            s.close()
-        socks = []
-    meta = json.dumps({"k": "net", "ports": list(ports) if socks else [], "error": error}).encode()
-    data = FRAME.pack(len(meta), 0) + meta
-    if socks:
-        ctrl.sendmsg([data], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [s.fileno() for s in socks]))])
-    else:
-        ctrl.sendall(data)
-    for s in socks:
-        s.close()  # the host holds them now
-    return error
+    meta = json.loads(data[:mlen])
+    return (meta, list(fds)) if with_fds else meta
 
 
 def blank_main(req, ctrl_fd, log_fd, in_pidns):
@@ -464,8 +430,6 @@ def blank_main(req, ctrl_fd, log_fd, in_pidns):
             mount(None, "/", None, MS_REC | MS_PRIVATE)
         except OSError as e:
             ns_error = str(e)
-    if pre.get("net"):
-        ns_error = open_network(ctrl, pre["net"]["ports"]) or ns_error
     if pre.get("pidns") and ns_error is None:
         try:
             if not in_pidns:
@@ -473,7 +437,7 @@ def blank_main(req, ctrl_fd, log_fd, in_pidns):
             mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)  # this namespace's
         except OSError as e:
             ns_error = str(e)
-    meta = read_frame(ctrl)  # blocks until the host adopts this child
+    meta, fds = read_frame(ctrl, with_fds=True)  # blocks until the host adopts this child
     if meta is None:
         os._exit(0)
     t_start = time.time()
@@ -481,6 +445,12 @@ def blank_main(req, ctrl_fd, log_fd, in_pidns):
     try:
         if setup.get("ns") and ns_error:
             raise OSError(ns_error)
+        if setup.get("netns"):  # the account's network namespace, passed with the setup
+            if not fds:
+                raise OSError("no network namespace came with the setup")
+            _check(libc().setns(fds[0], CLONE_NEWNET), "setns(CLONE_NEWNET)")
+        for fd in fds:
+            os.close(fd)
         warnings += isolate(setup)
         setup["_phases"] = [("isolate", time.time())]  # limits and mounts
         if setup.get("identity") is not None:
@@ -521,6 +491,7 @@ def blank_main(req, ctrl_fd, log_fd, in_pidns):
 
 # ---- the fork server ----------------------------------------------------------------------
 
+INITS_AHEAD = 4  # inits the factory keeps ready
 OWN_PIDNS = []  # type: list[int]  # an fd of the zygote's own PID namespace, to return to after each new one
 INITS = {}  # type: dict[int, int]  # pid of a child in a PID namespace of its own -> pid of that namespace's init
 
@@ -528,8 +499,8 @@ INITS = {}  # type: dict[int, int]  # pid of a child in a PID namespace of its o
 def init_factory_main(sock):
     """The init factory: a small process forked before the zygote loads anything, so that forking
     it is cheap (forking the loaded zygote costs ~1.3 ms). Each message asks for a PID namespace:
-    it answers the pid of one's init, a child of ours (0 if it cannot make one), and makes the next
-    while the zygote forks into this one. Its children are reaped by the kernel (SIGCHLD ignored)."""
+    it answers the pid of one's init, a child of ours (0 if it cannot make one), made ahead of the
+    request when it could. Its children are reaped by the kernel (SIGCHLD ignored)."""
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)
     own = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
 
@@ -545,8 +516,17 @@ def init_factory_main(sock):
             os._exit(1)  # cannot happen as root; the zygote then makes no more PID namespaces
         return pid
 
-    ready = make_init()
+    ready = []
+    poller = select.poll()
+    poller.register(sock.fileno(), select.POLLIN)
     while True:
+        # Keep a few inits ahead of need, made while no request waits: in a burst the zygote
+        # then never waits for a fork here.
+        if len(ready) < INITS_AHEAD and not poller.poll(0):
+            init = make_init()
+            if init:
+                ready.append(init)
+                continue
         try:
             if not sock.recv(16):
                 os._exit(0)
@@ -554,8 +534,7 @@ def init_factory_main(sock):
             continue
         except OSError:
             os._exit(0)
-        sock.send(str(ready or make_init()).encode())
-        ready = make_init()
+        sock.send(str(ready.pop(0) if ready else make_init()).encode())
 
 
 def init_main():
