@@ -588,10 +588,17 @@ class ComputeManager:
 
     # ---- retiring and reaping ----------------------------------------------------------------------
 
-    def retire(self, function_arn: str) -> None:
-        """The function's code or configuration changed, or it was deleted: its idle environments
-        stop now, busy ones when their invocation ends."""
+    def retire(self, function_arn: str, version: str | None = None) -> None:
+        """The function was deleted (or, with `version`, that version's code or configuration
+        changed): its environments (that version's) stop, idle ones now, busy ones when their
+        invocation ends."""
         key = self._keys.get(function_arn) or FunctionSpec("", function_arn, "", "", "", Path(".")).function_key
+        if version is not None:
+            found = self._functions.get(key)
+            if found is not None:
+                self.counters["retired"] += 1
+                self._retire_version(found, version)
+            return
         fn = self._functions.pop(key, None)
         if fn is None:
             return

@@ -25,6 +25,7 @@ from cloudlet.compute.isolation import probe_namespaces
 from cloudlet.compute.network import egress_problem, host_addresses
 from tests.conftest import OPERATOR_TOKEN, Server
 from tests.integration.test_lambda_invoke import call, create
+from tests.integration.test_lambda_invoke import make_zip as lambda_zip
 from tests.unit.test_lambda_zip import make_zip, symlink, with_lying_size
 
 ATTACKER = r'''
@@ -270,6 +271,25 @@ def test_what_a_function_leaves_running_dies_with_it(server):
     assert not _gone(pids[-1], timeout=0.3)  # the daemon runs on after the invocation
     lam.delete_function(FunctionName=name)
     assert all(_gone(pid) for pid in pids)
+
+
+def test_an_update_stops_the_old_environments_at_once(server):
+    """UpdateFunctionConfiguration and UpdateFunctionCode retire $LATEST's environments (and what
+    they started) when they answer, not at the next invoke; a published version's stay warm."""
+    lam = server.client("lambda")
+    name = create(lam, files={"app.py": LEAVER})
+    version = lam.publish_version(FunctionName=name)["Version"]
+    _, kept = call(lam, f"{name}:{version}", {})
+    for update in (lambda: lam.update_function_configuration(FunctionName=name, Description="new"),
+                   lambda: lam.update_function_code(FunctionName=name, ZipFile=lambda_zip({"app.py": LEAVER}))):
+        _, out = call(lam, name, {})
+        own_id = out["uid"] != os.getuid()
+        pids = host_pids_of(out["uid"]) if own_id else [out["runtime"], out["pid"]]
+        assert not _gone(pids[-1], timeout=0.3)
+        update()
+        assert all(_gone(pid) for pid in pids)
+    kept_pids = host_pids_of(kept["uid"]) if kept["uid"] != os.getuid() else [kept["runtime"], kept["pid"]]
+    assert not any(_gone(pid, timeout=0.3) for pid in kept_pids)  # the version's environment lives on
 
 
 def test_a_malformed_package_is_refused_at_upload_and_links_inside_one_work(server):

@@ -128,9 +128,10 @@ class Invoker:
             self._resolved.clear()
         self._resolved[key] = (generation, resolved)
 
-    def retire(self, function_arn: str) -> None:
-        """Stop the function's environments, and whatever they left running (it was deleted).
-        Callable from any thread: provider methods may run on worker threads."""
+    def retire(self, function_arn: str, version: str | None = None) -> None:
+        """Stop the function's environments (with `version`: that version's), and whatever they
+        left running: it was deleted, or that version changed. Callable from any thread:
+        provider methods may run on worker threads."""
         compute, loop = self._compute, self._loop
         if compute is None or loop is None or loop.is_closed():
             return
@@ -139,9 +140,9 @@ class Invoker:
         except RuntimeError:
             on_loop = False
         if on_loop:
-            compute.retire(function_arn)
+            compute.retire(function_arn, version)
         else:
-            loop.call_soon_threadsafe(compute.retire, function_arn)
+            loop.call_soon_threadsafe(compute.retire, function_arn, version)
 
     # ---- logs ----
     def _log_sink(self, group: Any, stream: str, lines: list[tuple[int, str]]) -> None:

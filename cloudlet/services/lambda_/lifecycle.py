@@ -178,7 +178,16 @@ def update_function_code(p: LambdaProvider, ctx: RequestContext, ref: FunctionRe
         tx.put_json(function_key(ref.account, ref.region, ref.name), record, if_version=stored)
         return render(result)
 
-    return p.store.transact(update)
+    result = p.store.transact(update)
+    if not dry_run:
+        retire_latest(p, ref)
+    return result
+
+
+def retire_latest(p: LambdaProvider, ref: FunctionRef) -> None:
+    """$LATEST changed: its environments stop now (busy ones when their invocation ends), not at
+    their next invoke or idle timeout; published versions' stay."""
+    p.invoker.retire(function_arn(ref.account, ref.region, ref.name), LATEST)
 
 
 def update_function_configuration(p: LambdaProvider, ctx: RequestContext, ref: FunctionRef, params: dict) -> dict:
@@ -195,7 +204,9 @@ def update_function_configuration(p: LambdaProvider, ctx: RequestContext, ref: F
         tx.put_json(function_key(ref.account, ref.region, ref.name), record, if_version=stored)
         return render(record["config"])
 
-    return p.store.transact(update)
+    result = p.store.transact(update)
+    retire_latest(p, ref)
+    return result
 
 
 def delete_function(p: LambdaProvider, ctx: RequestContext, ref: FunctionRef) -> dict:
