@@ -9,8 +9,10 @@
 Modules: manager (scheduling, limits, results and logs), environment (the Sandbox seam: Python
 environments forked from zygotes, processes speaking the Runtime API), zygote (fork servers),
 runtime_api (HTTP Runtime API), streaming (a response read while the function writes it),
-workspace (files and variables), isolation (cgroups, mount namespaces), catalog (runtimes on this
-host), logs (log streams and platform lines), runtimes/ (code that runs inside environments).
+workspace (files and variables), isolation (cgroups, mount namespaces), network (network
+namespaces), catalog (runtimes on this host), logs (an environment's output cut into events; the
+platform's own log lines are PlatformEvents the Lambda service words), runtimes/ (code that runs
+inside environments).
 """
 
 from cloudlet.compute.catalog import RuntimeUnavailable
@@ -22,7 +24,10 @@ from cloudlet.compute.types import (
     RESERVED_LIMIT,
     FunctionSpec,
     InvokeResult,
-    LogGroup,
+    Line,
+    LogEntry,
+    LogTarget,
+    PlatformEvent,
     TooManyRequests,
 )
 
@@ -32,7 +37,10 @@ __all__ = [
     "ComputeManager",
     "FunctionSpec",
     "InvokeResult",
-    "LogGroup",
+    "Line",
+    "LogEntry",
+    "LogTarget",
+    "PlatformEvent",
     "ResponseStream",
     "RuntimeUnavailable",
     "TooManyRequests",

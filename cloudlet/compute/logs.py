@@ -1,5 +1,5 @@
-"""An environment's log stream: its stdout/stderr pipe cut into events, and the platform lines
-(START, END, REPORT, ...) worded as AWS words them."""
+"""An environment's log stream: its stdout/stderr pipe cut into events. The platform's own lines
+(START, END, REPORT, ...) are PlatformEvents (types.py), worded by the Lambda service."""
 
 from __future__ import annotations
 
@@ -11,17 +11,13 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-MAX_EVENT = 256 * 1024 - 26  # CloudWatch Logs' event size limit, less its per-event overhead
+from cloudlet.compute.types import Line
 
-Line = tuple[int, str]  # (timestamp ms, message)
+MAX_EVENT = 256 * 1024 - 26  # CloudWatch Logs' event size limit, less its per-event overhead
 
 
 def now_ms() -> int:
     return time.time_ns() // 1_000_000
-
-
-def iso_now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 def log_stream_name(version: str) -> str:
@@ -31,20 +27,6 @@ def log_stream_name(version: str) -> str:
 
 def billed_ms(duration_ms: float) -> int:
     return max(1, math.ceil(duration_ms - 1e-9))
-
-
-def report_line(request_id: str, duration_ms: float, memory_mb: int, max_used_mb: int,
-                init_ms: float | None, status: str | None = None, error_type: str | None = None,
-                billed: int | None = None) -> str:
-    text = (f"REPORT RequestId: {request_id}\tDuration: {duration_ms:.2f} ms\tBilled Duration: "
-            f"{billed or billed_ms(duration_ms)} ms\tMemory Size: {memory_mb} MB\tMax Memory Used: {max_used_mb} MB\t")
-    if init_ms is not None:
-        text += f"Init Duration: {init_ms:.2f} ms\t"
-    if status:
-        text += f"Status: {status}\t"
-        if error_type and status == "error":
-            text += f"Error Type: {error_type}\t"
-    return text
 
 
 class LogPipe:

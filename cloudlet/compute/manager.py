@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import hashlib
 import json
 import logging
 import os
@@ -31,7 +30,7 @@ import shutil
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +45,7 @@ from cloudlet.compute.environment import (
 )
 from cloudlet.compute.identities import Identities, NoIdentities
 from cloudlet.compute.isolation import Cgroup, Cgroups, probe_namespaces
-from cloudlet.compute.logs import Line, billed_ms, iso_now, log_stream_name, now_ms, report_line
+from cloudlet.compute.logs import billed_ms, log_stream_name, now_ms
 from cloudlet.compute.network import SLIRP_DNS, Networks, ServeEndpoint, egress_problem
 from cloudlet.compute.slots import LocalSlots, Pool, Slots
 from cloudlet.compute.streaming import ResponseStream
@@ -55,7 +54,10 @@ from cloudlet.compute.types import (
     RESERVED_LIMIT,
     FunctionSpec,
     InvokeResult,
-    LogGroup,
+    Line,
+    LogEntry,
+    LogTarget,
+    PlatformEvent,
     TooManyRequests,
 )
 from cloudlet.compute.workspace import (
@@ -71,7 +73,8 @@ log = logging.getLogger("cloudlet.compute")
 
 CGROUP_SWEEP_S = 0.1  # how soon after an environment ends its cgroup is removed
 INIT_TIMEOUT_S = 10.0  # AWS's init phase limit; a longer function timeout extends it
-LogSink = Callable[[str, str, list[Line]], None]
+# Receives an environment's log: its target, its stream name, and what came in order.
+LogSink = Callable[[LogTarget, str, Sequence[LogEntry]], None]
 NETWORK_MODES = ("internet", "isolated", "host")
 
 
@@ -460,10 +463,10 @@ class ComputeManager:
 
     async def _run(self, env: Environment, spec: FunctionSpec, inv: Invocation, *, cold: bool) -> InvokeResult:
         rid = inv.request_id
-        lines: list[Line] = []
+        lines: list[LogEntry] = []
         init_ms = None
         if cold:
-            lines.append((now_ms(), _init_start(spec, env.runtime)))
+            lines.append(PlatformEvent("INIT_START", now_ms(), runtime=env.runtime.name, region=spec.region))
             t_init = time.monotonic()
             try:
                 outcome = await env.start(t_init + max(INIT_TIMEOUT_S, spec.timeout_s))
@@ -476,7 +479,7 @@ class ComputeManager:
             for w in outcome.warnings:
                 self.warn_once(w)
         env.record_logs()
-        lines.append((now_ms(), f"START RequestId: {rid} Version: {spec.version}"))
+        lines.append(PlatformEvent("START", now_ms(), request_id=rid, version=spec.version))
         start = time.monotonic()
         inv.deadline_ms = now_ms() + int(spec.timeout_s * 1000)
         outcome = await env.invoke(inv, start + spec.timeout_s)
@@ -492,14 +495,15 @@ class ComputeManager:
             self.counters["timeouts"] += 1
             status, error_type, function_error = "timeout", "Sandbox.Timedout", "Unhandled"
             duration = max(duration, spec.timeout_s * 1000)
-            lines.append((now_ms(), f"{iso_now()} {rid} Task timed out after {spec.timeout_s:.2f} seconds"))
+            lines.append(PlatformEvent("TIMEOUT", now_ms(), request_id=rid, timeout_s=spec.timeout_s))
             payload = _error_doc("Sandbox.Timedout", f"RequestId: {rid} Error: Task timed out after "
                                                      f"{spec.timeout_s:.2f} seconds")
         else:
             self.counters["crashes"] += 1
             error_type, message = self._exit_reason(env, outcome)
             status, function_error = "error", "Unhandled"
-            lines.append((now_ms(), f"RequestId: {rid} Error: {message}\n{error_type}"))
+            lines.append(PlatformEvent("RUNTIME_ERROR", now_ms(), request_id=rid, message=message,
+                                       error_type=error_type))
             payload = _error_doc(error_type, f"RequestId: {rid} Error: {message}")
         if error_type == "Runtime.OutOfMemory":
             max_mb = spec.memory_mb
@@ -509,8 +513,8 @@ class ComputeManager:
             env.kill()
             env.dead = True
         billed = int(spec.timeout_s * 1000) if status == "timeout" else billed_ms(duration)
-        lines.append((now_ms(), f"END RequestId: {rid}"))
-        lines.append((now_ms(), report_line(rid, duration, spec.memory_mb, max_mb, init_ms, status, error_type, billed)))
+        lines.append(PlatformEvent("END", now_ms(), request_id=rid))
+        lines.append(_report(spec, rid, duration, billed, max_mb, init_ms, status, error_type))
         return self._result(spec, env, rid, payload, function_error, lines, duration, init_ms, max_mb, error_type,
                             billed)
 
@@ -526,7 +530,7 @@ class ComputeManager:
         return "Runtime.ExitError", f"Runtime exited with error: {text}"
 
     def _init_failed(self, env: Environment, spec: FunctionSpec, rid: str, outcome: Outcome,
-                     lines: list[Line], init_ms: float) -> InvokeResult:
+                     lines: list[LogEntry], init_ms: float) -> InvokeResult:
         self.counters["init_errors"] += 1
         env.kill()
         env.dead = True
@@ -534,46 +538,47 @@ class ComputeManager:
             limit = max(INIT_TIMEOUT_S, spec.timeout_s)
             error_type, status = "Sandbox.Timedout", "timeout"
             payload = _error_doc(error_type, f"RequestId: {rid} Error: Task timed out after {limit:.2f} seconds")
-            lines.append((now_ms(), f"{iso_now()} {rid} Task timed out after {limit:.2f} seconds"))
+            lines.append(PlatformEvent("TIMEOUT", now_ms(), request_id=rid, timeout_s=limit))
         elif outcome.kind == "exit":
             error_type, message = self._exit_reason(env, outcome)
             status = "error"
             payload = _error_doc(error_type, f"RequestId: {rid} Error: {message}")
-            lines.append((now_ms(), f"RequestId: {rid} Error: {message}\n{error_type}"))
+            lines.append(PlatformEvent("RUNTIME_ERROR", now_ms(), request_id=rid, message=message, error_type=error_type))
         else:
             error_type, status = outcome.error_type or "Runtime.Unknown", "error"
             payload = outcome.payload or _error_doc(error_type, f"RequestId: {rid} Error: {outcome.detail}")
             if not outcome.payload:
-                lines.append((now_ms(), f"RequestId: {rid} Error: {outcome.detail}\n{error_type}"))
-        lines.append((now_ms(), f"INIT_REPORT Init Duration: {init_ms:.2f} ms\tPhase: init\tStatus: {status}\t"
-                                f"Error Type: {error_type}"))
-        lines.append((now_ms(), f"START RequestId: {rid} Version: {spec.version}"))
-        lines.append((now_ms(), f"END RequestId: {rid}"))
+                lines.append(PlatformEvent("RUNTIME_ERROR", now_ms(), request_id=rid, message=outcome.detail or "",
+                                           error_type=error_type))
+        lines.append(PlatformEvent("INIT_REPORT", now_ms(), duration_ms=init_ms, status=status, error_type=error_type))
+        lines.append(PlatformEvent("START", now_ms(), request_id=rid, version=spec.version))
+        lines.append(PlatformEvent("END", now_ms(), request_id=rid))
         max_mb = min(env.peak_mb(cgroup=True), spec.memory_mb)
-        lines.append((now_ms(), report_line(rid, init_ms, spec.memory_mb, max_mb, None, status, error_type)))
+        lines.append(_report(spec, rid, init_ms, billed_ms(init_ms), max_mb, None, status, error_type))
         return self._result(spec, env, rid, payload, "Unhandled", lines, init_ms, None, max_mb, error_type)
 
     def _no_env_result(self, spec: FunctionSpec, rid: str, error_type: str, message: str) -> InvokeResult:
         stream = log_stream_name(spec.version)
         payload = _error_doc(error_type, f"RequestId: {rid} Error: {message}")
-        lines = [(now_ms(), f"START RequestId: {rid} Version: {spec.version}"),
-                 (now_ms(), f"RequestId: {rid} Error: {message}\n{error_type}"),
-                 (now_ms(), f"END RequestId: {rid}"),
-                 (now_ms(), report_line(rid, 0.0, spec.memory_mb, 0, None, "error", error_type))]
+        lines: list[LogEntry] = [
+            PlatformEvent("START", now_ms(), request_id=rid, version=spec.version),
+            PlatformEvent("RUNTIME_ERROR", now_ms(), request_id=rid, message=message, error_type=error_type),
+            PlatformEvent("END", now_ms(), request_id=rid),
+            _report(spec, rid, 0.0, 1, 0, None, "error", error_type)]
         self._sink(spec, stream, lines)
-        return InvokeResult(payload, "Unhandled", _text(lines), 0.0, 1, None, 0, "", stream, rid, error_type)
+        return InvokeResult(payload, "Unhandled", lines, 0.0, 1, None, 0, "", stream, rid, error_type)
 
     def _result(self, spec, env, rid, payload, function_error, lines, duration, init_ms, max_mb,
                 error_type, billed: int | None = None) -> InvokeResult:
         self._sink(spec, env.log_stream, lines)
-        return InvokeResult(payload, function_error, _text(lines), duration, billed or billed_ms(duration), init_ms,
+        return InvokeResult(payload, function_error, lines, duration, billed or billed_ms(duration), init_ms,
                             max_mb, env.id, env.log_stream, rid, error_type)
 
-    def _sink(self, spec: FunctionSpec, stream: str, lines: list[Line]) -> None:
+    def _sink(self, spec: FunctionSpec, stream: str, lines: Sequence[LogEntry]) -> None:
         if self.log_sink is None or not lines:
             return
         try:
-            self.log_sink(LogGroup(spec.log_group or f"/aws/lambda/{spec.function_name}", spec), stream, lines)
+            self.log_sink(LogTarget.of(spec), stream, lines)
         except Exception:
             log.exception("log sink failed")
 
@@ -743,16 +748,14 @@ def _json_text(value: str) -> str:
             return value
 
 
-def _text(lines: list[Line]) -> str:
-    return "".join(msg + "\n" for _, msg in lines)
+def _report(spec: FunctionSpec, rid: str, duration: float, billed: int, max_mb: int, init_ms: float | None,
+            status: str | None, error_type: str | None) -> PlatformEvent:
+    return PlatformEvent("REPORT", now_ms(), request_id=rid, duration_ms=duration, billed_ms=billed,
+                         memory_mb=spec.memory_mb, max_memory_mb=max_mb, init_ms=init_ms, status=status,
+                         error_type=error_type)
 
 
 def _trace_id() -> str:
     return f"Root=1-{int(time.time()):08x}-{random.getrandbits(96):024x};Parent={random.getrandbits(64):016x};Sampled=0"
 
 
-def _init_start(spec: FunctionSpec, runtime: catalog.Runtime) -> str:
-    label = runtime.name.replace("python", "python:").replace("nodejs", "nodejs:").replace(".x", "")
-    digest = hashlib.sha256(runtime.name.encode()).hexdigest()
-    return (f"INIT_START Runtime Version: {label}.v1\tRuntime Version ARN: "
-            f"arn:aws:lambda:{spec.region}::runtime:{digest}")

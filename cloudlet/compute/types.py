@@ -40,11 +40,65 @@ class FunctionSpec:
         return ":".join(parts[:7]) if len(parts) > 7 else self.function_arn
 
 
+Line = tuple[int, str]  # a line of the function's output: (timestamp ms, message)
+
+
+@dataclass(frozen=True)
+class PlatformEvent:
+    """A moment of an environment's life that its log stream records beside the function's own
+    output. The engine says what happened; the Lambda service words it as AWS does
+    (services/lambda_/platform_log.py). `kind`, and the fields it uses:
+
+      INIT_START     runtime, region
+      START          request_id, version
+      RUNTIME_ERROR  request_id, message, error_type   (the runtime died, or could not start)
+      TIMEOUT        request_id, timeout_s
+      INIT_REPORT    duration_ms, status, error_type   (a failed init)
+      END            request_id
+      REPORT         request_id, duration_ms, billed_ms, memory_mb, max_memory_mb, init_ms,
+                     status and error_type (an invocation that did not end normally)
+    """
+
+    kind: str
+    ts: int
+    request_id: str = ""
+    version: str = ""
+    runtime: str = ""
+    region: str = ""
+    message: str = ""
+    error_type: str | None = None
+    status: str | None = None
+    timeout_s: float = 0.0
+    duration_ms: float = 0.0
+    billed_ms: int = 0
+    memory_mb: int = 0
+    max_memory_mb: int = 0
+    init_ms: float | None = None
+
+
+LogEntry = Line | PlatformEvent  # what an environment's log stream receives, in order
+
+
+@dataclass(frozen=True)
+class LogTarget:
+    """Where a function's log stream goes: its log group, in its account and region."""
+
+    group: str
+    account: str
+    region: str
+    function_name: str
+
+    @classmethod
+    def of(cls, spec: FunctionSpec) -> LogTarget:
+        return cls(spec.log_group or f"/aws/lambda/{spec.function_name}", spec.account, spec.region,
+                   spec.function_name)
+
+
 @dataclass
 class InvokeResult:
     payload: bytes
     function_error: str | None  # None or "Unhandled"
-    log_text: str  # this invocation's log lines, START..REPORT (cold starts: init output first)
+    log: list[LogEntry]  # this invocation's log, START..REPORT (cold starts: the init's first)
     duration_ms: float
     billed_duration_ms: int
     init_duration_ms: float | None
@@ -63,34 +117,6 @@ class TooManyRequests(Exception):
         super().__init__(message)
         self.reason = reason
         self.message = message
-
-
-class LogGroup(str):
-    """The log group name handed to the log sink; also carries the function's scope (the sink
-    needs account and region to store the events)."""
-
-    spec: FunctionSpec
-
-    def __new__(cls, name: str, spec: FunctionSpec) -> LogGroup:
-        self = super().__new__(cls, name)
-        self.spec = spec
-        return self
-
-    @property
-    def log_group(self) -> str:
-        return str(self)
-
-    @property
-    def account(self) -> str:
-        return self.spec.account
-
-    @property
-    def region(self) -> str:
-        return self.spec.region
-
-    @property
-    def function_name(self) -> str:
-        return self.spec.function_name
 
 
 RESERVED_LIMIT = "ReservedFunctionConcurrentInvocationLimitExceeded"

@@ -10,7 +10,8 @@ import textwrap
 import uuid
 from pathlib import Path
 
-from cloudlet.compute import ComputeManager, FunctionSpec, InvokeResult
+from cloudlet.compute import ComputeManager, FunctionSpec, InvokeResult, LogTarget
+from cloudlet.services.lambda_ import platform_log
 
 ACCOUNT = "000000000000"
 REGION = "us-east-1"
@@ -53,15 +54,22 @@ def make_spec(code_dir: Path, name: str | None = None, *, runtime: str = "python
     return FunctionSpec(**fields)
 
 
+def log_text(result: InvokeResult) -> str:
+    """The invocation's log as Invoke's LogType=Tail shows it."""
+    return platform_log.text(result.log)
+
+
 class Engine:
     """A ComputeManager driven from synchronous tests on a private event loop."""
 
     def __init__(self, data_dir: Path, **kw) -> None:
         self.loop = asyncio.new_event_loop()
-        self.sunk: list[tuple[str, str, list[tuple[int, str]]]] = []
+        # What the log sink received: (target, stream, lines worded as the Lambda service words them)
+        self.sunk: list[tuple[LogTarget, str, list[tuple[int, str]]]] = []
         kw.setdefault("preload_sdk", False)
         kw.setdefault("prefork", 2)  # a small pool: tests start many engines
-        self.manager = ComputeManager(data_dir, log_sink=lambda g, s, lines: self.sunk.append((g, s, lines)), **kw)
+        self.manager = ComputeManager(
+            data_dir, log_sink=lambda t, s, entries: self.sunk.append((t, s, platform_log.lines(entries))), **kw)
         self.run(self.manager.start())
 
     def run(self, coro):

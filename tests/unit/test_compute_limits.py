@@ -9,7 +9,7 @@ import re
 import pytest
 
 from cloudlet.compute import ACCOUNT_LIMIT, RESERVED_LIMIT, TooManyRequests
-from tests.unit.test_compute_helpers import Engine, make_spec, write_files
+from tests.unit.test_compute_helpers import Engine, log_text, make_spec, write_files
 
 APP = """
     import os, signal, sys, time, uuid
@@ -88,8 +88,8 @@ def test_timeout_kills_the_environment(engine, code):
     assert result.environment_id == warm.environment_id
     assert 500 <= result.duration_ms < 3000
     assert re.search(r"\d{4}-\d\d-\d\dT[\d:.]+Z req-slow Task timed out after 0.50 seconds\nEND RequestId: req-slow\n",
-                     result.log_text), result.log_text
-    assert result.log_text.splitlines()[-1].endswith("\tStatus: timeout\t")
+                     log_text(result)), log_text(result)
+    assert log_text(result).splitlines()[-1].endswith("\tStatus: timeout\t")
     after = engine.invoke(spec)
     assert after.environment_id != result.environment_id and after.init_duration_ms is not None
 
@@ -104,7 +104,7 @@ def test_memory_limit(engine, code):
         assert doc == {"errorType": "Runtime.OutOfMemory",
                        "errorMessage": "RequestId: req-oom Error: Runtime exited with error: signal: killed"}
         assert result.max_memory_used_mb == 128
-        assert result.log_text.splitlines()[-1].endswith("Status: error\tError Type: Runtime.OutOfMemory\t")
+        assert log_text(result).splitlines()[-1].endswith("Status: error\tError Type: Runtime.OutOfMemory\t")
         assert engine.invoke(spec, b'{"mb": 16}').environment_id != result.environment_id
     else:  # RLIMIT_AS: the allocation fails
         assert doc["errorType"] == "MemoryError"
@@ -139,10 +139,10 @@ def test_process_exit(engine, code, handler, payload, message):
     assert result.function_error == "Unhandled"
     assert json.loads(result.payload) == {"errorType": "Runtime.ExitError",
                                           "errorMessage": f"RequestId: req-exit Error: {message}"}
-    assert f"RequestId: req-exit Error: {message}\nRuntime.ExitError\nEND RequestId: req-exit\n" in result.log_text
-    assert result.log_text.splitlines()[-1].endswith("Status: error\tError Type: Runtime.ExitError\t")
+    assert f"RequestId: req-exit Error: {message}\nRuntime.ExitError\nEND RequestId: req-exit\n" in log_text(result)
+    assert log_text(result).splitlines()[-1].endswith("Status: error\tError Type: Runtime.ExitError\t")
     if handler == "app.leave":
-        assert "leaving\n" in result.log_text
+        assert "leaving\n" in log_text(result)
     stats = engine.manager.stats()
     assert result.environment_id not in [e for e in engine.manager._envs]
     assert stats["busy"] == 0

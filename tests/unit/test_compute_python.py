@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.unit.test_compute_helpers import Engine, make_spec, write_files
+from tests.unit.test_compute_helpers import Engine, log_text, make_spec, write_files
 
 APP = """
     import json, logging, os, sys
@@ -82,7 +82,7 @@ def test_success_logs_and_warm_reuse(engine, code):
     body = json.loads(first.payload)
     assert body["count"] == 1 and body["event"] == {"k": 1}
     assert first.init_duration_ms is not None and first.init_duration_ms > 0
-    text = first.log_text
+    text = log_text(first)
     assert text.index("init ran") < text.index("START RequestId: 11111111-1111-1111-1111-111111111111 Version: $LATEST")
     assert 'event {"k": 1}\n' in text
     assert "END RequestId: 11111111-1111-1111-1111-111111111111\n" in text
@@ -96,12 +96,12 @@ def test_success_logs_and_warm_reuse(engine, code):
     assert json.loads(second.payload)["count"] == 2  # module state survives: same process
     assert json.loads(second.payload)["pid"] == body["pid"]
     assert second.environment_id == first.environment_id and second.log_stream == first.log_stream
-    assert second.init_duration_ms is None and "init ran" not in second.log_text
-    assert second.log_text.startswith("START RequestId: ")
-    assert "Init Duration" not in second.log_text
+    assert second.init_duration_ms is None and "init ran" not in log_text(second)
+    assert log_text(second).startswith("START RequestId: ")
+    assert "Init Duration" not in log_text(second)
 
-    group, stream, lines = engine.sunk[-1]
-    assert group == spec.log_group and stream == second.log_stream
+    target, stream, lines = engine.sunk[-1]
+    assert target.group == spec.log_group and stream == second.log_stream
     assert lines[0][1].startswith("START RequestId: ") and lines[-1][1].startswith("REPORT RequestId: ")
     assert all(isinstance(ts, int) for ts, _ in lines)
 
@@ -161,7 +161,7 @@ def test_unhandled_exception_keeps_environment(engine, code):
     assert doc["errorMessage"] == "boom 7" and doc["errorType"] == "ValueError" and doc["requestId"] == "req-boom"
     assert len(doc["stackTrace"]) == 1 and 'in boom\n    raise ValueError("boom " + str(event.get("n")))' in doc["stackTrace"][0]
     assert "python_runtime" not in json.dumps(doc)
-    assert "[ERROR] ValueError: boom 7\nTraceback (most recent call last):\n" in result.log_text
+    assert "[ERROR] ValueError: boom 7\nTraceback (most recent call last):\n" in log_text(result)
     again = engine.invoke(spec, b'{"n": 8}')
     assert again.environment_id == result.environment_id and again.init_duration_ms is None
 
@@ -192,9 +192,9 @@ def test_init_errors(engine, code, handler, error_type, message):
     assert result.function_error == "Unhandled"
     doc = json.loads(result.payload)
     assert doc["errorType"] == error_type and doc["errorMessage"].startswith(message), doc
-    assert f"[ERROR] {error_type}: {message}" in result.log_text
-    assert "INIT_REPORT Init Duration: " in result.log_text and f"Status: error\tError Type: {error_type}" in result.log_text
-    assert result.log_text.splitlines()[-1].endswith(f"Status: error\tError Type: {error_type}\t")
+    assert f"[ERROR] {error_type}: {message}" in log_text(result)
+    assert "INIT_REPORT Init Duration: " in log_text(result) and f"Status: error\tError Type: {error_type}" in log_text(result)
+    assert log_text(result).splitlines()[-1].endswith(f"Status: error\tError Type: {error_type}\t")
     # the failed environment is gone; the next invoke starts a new one
     assert engine.invoke(spec).environment_id != result.environment_id
 
@@ -378,6 +378,6 @@ def test_base64_client_context_and_log_sink_scope(engine, code):
     encoded = base64.b64encode(json.dumps({"custom": {"k": "v"}}).encode()).decode()  # as the Invoke API sends it
     result = engine.invoke(spec, json.dumps({"vars": []}).encode(), client_context=encoded)
     assert json.loads(result.payload)["client_context"] == {"k": "v"}
-    group, stream, _lines = engine.sunk[-1]
-    assert group == spec.log_group and group.account == spec.account and group.region == spec.region
+    target, stream, _lines = engine.sunk[-1]
+    assert target.group == spec.log_group and target.account == spec.account and target.region == spec.region
     assert stream == result.log_stream

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from cloudlet.compute import catalog
-from tests.unit.test_compute_helpers import Engine, make_spec, write_files
+from tests.unit.test_compute_helpers import Engine, log_text, make_spec, write_files
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +57,7 @@ def test_missing_runtime_is_a_clear_invocation_error(engine, tmp_path):
     assert doc["errorType"] == "Runtime.InvalidRuntime"
     assert doc["errorMessage"].startswith("RequestId: req-rt Error: runtime python3.99 is not available on this host")
     assert "python3.99" in doc["errorMessage"].split("interpreter", 1)[1]
-    assert "Runtime.InvalidRuntime" in result.log_text and result.log_text.startswith("START RequestId: req-rt")
+    assert "Runtime.InvalidRuntime" in log_text(result) and log_text(result).startswith("START RequestId: req-rt")
     assert catalog.check("python3.99") is not None and catalog.check("ruby3.3") == "runtime ruby3.3 is not supported by cloudlet"
 
 
@@ -92,8 +92,8 @@ def test_node_async_callback_and_promise_handlers(engine, tmp_path):
     assert out == {"count": 1, "requestId": "req-node", "name": spec.function_name, "remaining": True,
                    "endpoint": "http://127.0.0.1:4566"}
     assert first.init_duration_ms is not None
-    assert "\treq-node\tINFO\tgot {\"a\":1}\n" in first.log_text
-    assert first.log_text.index("node init") < first.log_text.index("START RequestId: req-node")
+    assert "\treq-node\tINFO\tgot {\"a\":1}\n" in log_text(first)
+    assert log_text(first).index("node init") < log_text(first).index("START RequestId: req-node")
     second = engine.invoke(spec)
     assert json.loads(second.payload)["count"] == 2 and second.environment_id == first.environment_id
 
@@ -111,7 +111,7 @@ def test_node_errors(engine, tmp_path):
     doc = json.loads(result.payload)
     assert doc["errorType"] == "TypeError" and doc["errorMessage"] == "bad input"
     assert doc["trace"][0] == "TypeError: bad input"
-    assert "\tERROR\tInvoke Error \t" in result.log_text
+    assert "\tERROR\tInvoke Error \t" in log_text(result)
     esm = engine.invoke(make_spec(code, runtime="nodejs22.x", handler="esm/app.handler"))
     assert json.loads(esm.payload) == "esm"
     missing = engine.invoke(make_spec(code, runtime="nodejs20.x", handler="index.nope"))
@@ -148,7 +148,7 @@ def test_provided_runtime_with_a_shell_bootstrap(engine, tmp_path):
     first = engine.invoke(spec, b'{"x": 1}', request_id="req-sh")
     assert first.function_error is None, first.payload
     assert json.loads(first.payload) == {"echo": {"x": 1}, "handler": "function.handler"}
-    assert "shell runtime starting" in first.log_text and "handling req-sh\n" in first.log_text
+    assert "shell runtime starting" in log_text(first) and "handling req-sh\n" in log_text(first)
     assert first.init_duration_ms is not None
     failed = engine.invoke(spec, b'{"fail":true}')
     assert failed.function_error == "Unhandled" and failed.environment_id == first.environment_id
@@ -200,10 +200,10 @@ def test_awslambdaric_bootstrap(engine, tmp_path, awslambdaric_dir):
     os.chmod(code / "bootstrap", 0o755)
     spec = make_spec(code, runtime="provided.al2023", handler="app.handler")
     first = engine.invoke(spec, b'{"q": 1}', request_id="req-ric-1")
-    assert first.function_error is None, (first.payload, first.log_text)
+    assert first.function_error is None, (first.payload, log_text(first))
     assert json.loads(first.payload) == {"count": 1, "request_id": "req-ric-1", "event": {"q": 1},
                                          "arn": spec.function_arn, "remaining": True}
-    assert "ric says hi" in first.log_text
+    assert "ric says hi" in log_text(first)
     second = engine.invoke(spec, b'{"q": 2}', request_id="req-ric-2")
     assert json.loads(second.payload)["count"] == 2 and second.environment_id == first.environment_id
 

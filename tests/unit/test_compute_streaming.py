@@ -11,7 +11,7 @@ import pytest
 
 from cloudlet.compute import ResponseStream, catalog
 from cloudlet.compute.environment import MAX_RESPONSE
-from tests.unit.test_compute_helpers import Engine, make_spec, write_files
+from tests.unit.test_compute_helpers import Engine, log_text, make_spec, write_files
 
 needs_node = pytest.mark.skipif(catalog.find_node() is None, reason="node is not installed here")
 
@@ -96,7 +96,7 @@ def test_chunks_arrive_while_the_function_runs(engine, code):
     assert body == f"first:{result.request_id}|second".encode()
     first_at = chunks[0][0]
     assert ended - first_at > 0.8, "the first chunk should arrive a second before the function ends"
-    assert "END RequestId" in result.log_text
+    assert "END RequestId" in log_text(result)
 
 
 @needs_node
@@ -122,7 +122,7 @@ def test_errors_mid_stream_arrive_in_trailers(engine, code):
     assert result.function_error == "Unhandled" and result.error_type == "RangeError"
     doc = json.loads(result.payload)
     assert doc["errorType"] == "RangeError" and doc["errorMessage"] == "went wrong" and doc["trace"]
-    assert "Invoke Error" in result.log_text
+    assert "Invoke Error" in log_text(result)
     # the environment stays usable
     again, result, _, _ = streamed(engine, make_spec(code, runtime="nodejs20.x", handler="index.piped"))
     assert b"".join(c for _, c in again) == b'ab{"c":1}' and result.function_error is None
@@ -202,7 +202,7 @@ def test_a_custom_runtime_streams_over_raw_http(engine, tmp_path):
     (code / "bootstrap").chmod(0o755)
     spec = make_spec(code, runtime="provided.al2023", handler="unused")
     chunks, result, _, stream = streamed(engine, spec, json.dumps({"parts": ["a,b\n", "c,d\n"], "pause": 0.5}).encode())
-    assert result.function_error is None, (result.payload, result.log_text)
+    assert result.function_error is None, (result.payload, log_text(result))
     assert stream.content_type == "text/csv" and [c for _, c in chunks] == [b"a,b\n", b"c,d\n"]
     assert chunks[1][0] - chunks[0][0] > 0.3
     chunks, result, _, _ = streamed(engine, spec, json.dumps({"parts": ["x"], "error": "disk on fire"}).encode())

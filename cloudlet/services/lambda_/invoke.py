@@ -19,17 +19,26 @@ import shutil
 import tempfile
 import threading
 import zipfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from cloudlet.call import CallContext
-from cloudlet.compute import ComputeManager, FunctionSpec, InvokeResult, ResponseStream, TooManyRequests
+from cloudlet.compute import (
+    ComputeManager,
+    FunctionSpec,
+    InvokeResult,
+    LogEntry,
+    LogTarget,
+    ResponseStream,
+    TooManyRequests,
+)
 from cloudlet.infra import Infra
 from cloudlet.protocol.errors import ServiceError
 from cloudlet.services.logs.api import LogsApi
 from cloudlet.store.keyspace import global_key
 
-from . import functions
+from . import functions, platform_log
 from .code import UNZIP_ERROR, is_symlink
 from .errors import E, InvalidParameterValueException
 from .slots import SharedSlots
@@ -74,7 +83,7 @@ class Invoker:
         self._resolved: dict[tuple, tuple[int, functions.ResolvedFunction]] = {}
         # Function output waiting to be written, (group, stream, lines), and the futures of the
         # write scheduled for it and of the last write started.
-        self._pending: list[tuple[Any, str, list[tuple[int, str]]]] = []
+        self._pending: list[tuple[LogTarget, str, list[tuple[int, str]]]] = []
         self._scheduled: asyncio.Future | None = None
         self._last_write: asyncio.Future | None = None
         self.slots = SharedSlots(infra)
@@ -145,11 +154,11 @@ class Invoker:
             loop.call_soon_threadsafe(compute.retire, function_arn, version)
 
     # ---- logs ----
-    def _log_sink(self, group: Any, stream: str, lines: list[tuple[int, str]]) -> None:
-        """`group` is the engine's LogGroup: the group name, carrying the function's account and
-        region. Lines are written in one transaction per turn of the event loop, shared by the
-        invocations that finished in it; `run` waits for its own before it answers."""
-        self._pending.append((group, stream, lines))
+    def _log_sink(self, target: LogTarget, stream: str, entries: Sequence[LogEntry]) -> None:
+        """An environment's log, worded (platform_log.py). Lines are written in one transaction
+        per turn of the event loop, shared by the invocations that finished in it; `run` waits
+        for its own before it answers."""
+        self._pending.append((target, stream, platform_log.lines(entries)))
         if self._scheduled is None:
             try:
                 loop = asyncio.get_running_loop()
@@ -185,17 +194,17 @@ class Invoker:
         if waiting is not None and not waiting.done():
             await asyncio.shield(waiting)
 
-    def _write_logs_safely(self, batch: list[tuple[Any, str, list[tuple[int, str]]]]) -> None:
+    def _write_logs_safely(self, batch: list[tuple[LogTarget, str, list[tuple[int, str]]]]) -> None:
         try:
             self._write_logs(batch)
         except Exception:
             log.exception("could not store the output of %d function invocation(s)", len(batch))
 
-    def _write_logs(self, batch: list[tuple[Any, str, list[tuple[int, str]]]]) -> None:
+    def _write_logs(self, batch: list[tuple[LogTarget, str, list[tuple[int, str]]]]) -> None:
         """One Logs API record per account and region for the whole batch."""
         scoped: dict[tuple[str, str], list[tuple[str, str, list[tuple[int, str]]]]] = {}
-        for group, stream, lines in batch:
-            scoped.setdefault((group.account, group.region), []).append((str(group), stream, lines))
+        for target, stream, lines in batch:
+            scoped.setdefault((target.account, target.region), []).append((target.group, stream, lines))
         with self.store.transaction() as tx:
             for (account, region), streams in scoped.items():
                 self.logs.send_many(tx, CallContext(account, region), streams)
@@ -313,7 +322,7 @@ def invoke_response(result: InvokeResult, version: str, log_type: str | None) ->
     if result.function_error:
         out["FunctionError"] = result.function_error
     if log_type == "Tail":
-        tail = result.log_text.encode("utf-8")[-LOG_TAIL_BYTES:]
+        tail = platform_log.text(result.log).encode("utf-8")[-LOG_TAIL_BYTES:]
         out["LogResult"] = base64.b64encode(tail).decode()
     return out
 

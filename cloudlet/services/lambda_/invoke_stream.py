@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from cloudlet.compute import InvokeResult, ResponseStream
 
+from . import platform_log
 from .invoke import LOG_TAIL_BYTES
 
 if TYPE_CHECKING:
@@ -96,5 +97,5 @@ async def events(running: StreamedInvocation, log_type: str | None) -> AsyncIter
         complete["ErrorCode"] = result.error_type or result.function_error
         complete["ErrorDetails"] = result.payload.decode("utf-8", "replace")
     if log_type == "Tail":
-        complete["LogResult"] = base64.b64encode(result.log_text.encode("utf-8")[-LOG_TAIL_BYTES:]).decode()
+        complete["LogResult"] = base64.b64encode(platform_log.text(result.log).encode("utf-8")[-LOG_TAIL_BYTES:]).decode()
     yield {"InvokeComplete": complete}
