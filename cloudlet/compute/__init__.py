@@ -6,8 +6,9 @@
     manager.retire(function_arn)                                       # code/config changed
     await manager.stop()
 
-Modules: manager (scheduling, limits, results and logs), environment (the Sandbox seam: Python
-environments forked from zygotes, processes speaking the Runtime API), zygote (fork servers),
+Modules: manager (scheduling, limits, results and logs), sandbox (the seam: Sandbox, SandboxPool,
+Backend), backends (the backend of each kind of runtime), environment (the sandboxes of today's
+backends: Python environments forked from zygotes, processes speaking the Runtime API), zygote (fork servers),
 runtime_api (HTTP Runtime API), streaming (a response read while the function writes it),
 workspace (files and variables), isolation (cgroups, mount namespaces), network (network
 namespaces), catalog (runtimes on this host), logs (an environment's output cut into events; the

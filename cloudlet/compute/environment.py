@@ -3,7 +3,7 @@
     env = PythonEnvironment(...) | ProcessEnvironment(...)
     outcome = await env.start(deadline)        # the init phase (cold start)
     outcome = await env.invoke(inv, deadline)  # one invocation; warm ones reuse the process
-    env.destroy()                              # kill the tree, release its cgroup and files
+    env.stop()                                 # kill the tree, release its cgroup and files
 
 Both return an Outcome: "ok", "error" (the runtime reported a function error), "init_error",
 "exit" (the process died: crash, sys.exit, OOM kill) or "timeout" (the deadline passed; the
@@ -252,7 +252,7 @@ class Environment:
         if self.cgroup is not None:
             self.cgroup.kill()
 
-    def destroy(self) -> None:
+    def stop(self) -> None:
         self.dead = True
         self.kill()
         self._resolve(Outcome("exit", detail="destroyed"))

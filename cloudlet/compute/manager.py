@@ -35,18 +35,13 @@ from pathlib import Path
 from typing import Any
 
 from cloudlet.compute import catalog
-from cloudlet.compute.environment import (
-    NODE_BOOTSTRAP_NAME,
-    Environment,
-    Invocation,
-    Outcome,
-    ProcessEnvironment,
-    PythonEnvironment,
-)
+from cloudlet.compute.backends import BACKENDS
+from cloudlet.compute.environment import Invocation, Outcome
 from cloudlet.compute.identities import Identities, NoIdentities
 from cloudlet.compute.isolation import Cgroup, Cgroups, probe_namespaces
 from cloudlet.compute.logs import billed_ms, log_stream_name, now_ms
 from cloudlet.compute.network import SLIRP_DNS, Networks, ServeEndpoint, egress_problem
+from cloudlet.compute.sandbox import InitFailure, Sandbox, SandboxPool, SandboxRequest
 from cloudlet.compute.slots import LocalSlots, Pool, Slots
 from cloudlet.compute.streaming import ResponseStream
 from cloudlet.compute.types import (
@@ -60,13 +55,7 @@ from cloudlet.compute.types import (
     PlatformEvent,
     TooManyRequests,
 )
-from cloudlet.compute.workspace import (
-    TEST_CREDENTIALS,
-    Workspace,
-    function_environment,
-    python_paths,
-    revision_key,
-)
+from cloudlet.compute.workspace import TEST_CREDENTIALS, Workspace, revision_key
 from cloudlet.compute.zygote import Zygote, ZygoteError, describe_status
 
 log = logging.getLogger("cloudlet.compute")
@@ -76,25 +65,6 @@ INIT_TIMEOUT_S = 10.0  # AWS's init phase limit; a longer function timeout exten
 # Receives an environment's log: its target, its stream name, and what came in order.
 LogSink = Callable[[LogTarget, str, Sequence[LogEntry]], None]
 NETWORK_MODES = ("internet", "isolated", "host")
-
-
-class _InitFailure(Exception):
-    def __init__(self, error_type: str, message: str) -> None:
-        super().__init__(message)
-        self.error_type = error_type
-
-
-class _Function:
-    """Per function (unqualified ARN): its environments and how many are busy."""
-
-    __slots__ = ("key", "busy", "idle", "envs", "revisions")
-
-    def __init__(self, key: str) -> None:
-        self.key = key
-        self.busy = 0
-        self.idle: dict[tuple[str, str], list[Environment]] = {}
-        self.envs: set[Environment] = set()
-        self.revisions: dict[str, str] = {}  # version -> current revision
 
 
 class ComputeManager:
@@ -135,9 +105,9 @@ class ComputeManager:
         self.identities: Identities | None = None
         self._sdk_dir: str | None = None
         self._ready: asyncio.Future | None = None
-        self._functions: dict[str, _Function] = {}
+        self._functions: dict[str, SandboxPool] = {}  # unqualified function ARN -> its sandboxes
         self._keys: dict[str, str] = {}
-        self._envs: dict[str, Environment] = {}
+        self._envs: dict[str, Sandbox] = {}
         self._zygotes: dict[str, Zygote] = {}
         self._busy_total = 0
         self._rev_users: Counter[str] = Counter()
@@ -275,7 +245,7 @@ class ComputeManager:
             cognito_identity = _json_text(cognito_identity)
         fn = self._function(spec)
         taken = await self._admit(spec)
-        env = self._take_idle(fn, spec)
+        env = fn.acquire(spec.version, spec.revision)
         fn.busy += 1
         self._busy_total += 1
         try:
@@ -285,7 +255,7 @@ class ComputeManager:
                 self.counters["cold_starts"] += 1
                 try:
                     env = await self._create(spec, runtime, fn)
-                except _InitFailure as e:
+                except InitFailure as e:
                     return self._no_env_result(spec, request_id, e.error_type, str(e))
                 except ZygoteError as e:
                     return self._no_env_result(spec, request_id, "Runtime.InvalidRuntime", str(e))
@@ -297,22 +267,19 @@ class ComputeManager:
             self._busy_total -= 1
             for pool in taken:
                 self.slots.give_back(pool)
-            if env is not None:
-                self._release(fn, env)
+            if env is not None and not fn.release(env, time.monotonic()):
+                self._destroy(env)
 
-    def _function(self, spec: FunctionSpec) -> _Function:
+    def _function(self, spec: FunctionSpec) -> SandboxPool:
         key = self._keys.get(spec.function_arn)
         if key is None:
             key = self._keys[spec.function_arn] = spec.function_key
-        fn = self._functions.get(key)
-        if fn is None:
-            fn = self._functions[key] = _Function(key)
-        current = fn.revisions.get(spec.version)
-        if current != spec.revision:
-            if current is not None:
-                self._retire_version(fn, spec.version)
-            fn.revisions[spec.version] = spec.revision
-        return fn
+        pool = self._functions.get(key)
+        if pool is None:
+            pool = self._functions[key] = SandboxPool(key)
+        if pool.current(spec.version, spec.revision):  # changed on another replica since
+            self._retire(pool, spec.version)
+        return pool
 
     async def _admit(self, spec: FunctionSpec) -> list[Pool]:
         """Take a slot of each pool the invocation counts against, or raise TooManyRequests."""
@@ -332,22 +299,6 @@ class ComputeManager:
             return [account]
         return [(("function", spec.function_key), spec.reserved_concurrency, RESERVED_LIMIT), account]
 
-    def _take_idle(self, fn: _Function, spec: FunctionSpec) -> Environment | None:
-        stack = fn.idle.get((spec.version, spec.revision))
-        while stack:
-            env = stack.pop()
-            if not env.dead:
-                env.busy = True
-                return env
-        return None
-
-    def _release(self, fn: _Function, env: Environment) -> None:
-        env.busy = False
-        env.last_used = time.monotonic()
-        if env.dead or env.retired or fn.revisions.get(env.spec.version) != env.spec.revision:
-            self._destroy(env)
-        else:
-            fn.idle.setdefault((env.spec.version, env.spec.revision), []).append(env)
 
     # ---- creating environments ------------------------------------------------------------------
 
@@ -400,9 +351,10 @@ class ComputeManager:
         used = [str(self.data_dir.resolve()), str(catalog.RUNTIMES_DIR), sys.executable, runtime.executable or ""]
         return not any(p == "/opt" or p.startswith("/opt/") for p in used)
 
-    async def _create(self, spec: FunctionSpec, runtime: catalog.Runtime, fn: _Function) -> Environment:
+    async def _create(self, spec: FunctionSpec, runtime: catalog.Runtime, pool: SandboxPool) -> Sandbox:
+        backend = BACKENDS[runtime.kind]
         env_id = secrets.token_hex(8)
-        zygote = await self._zygote(runtime if runtime.kind == "python" else None)
+        zygote = await self._zygote(runtime if backend.forks_interpreter else None)
         identity = self.identities.next() if self.identities is not None else None
         # The syscall filter goes with the unprivileged id (it is loaded after dropping root).
         seccomp = identity is not None and not zygote.info.get("seccomp_problem")
@@ -412,33 +364,19 @@ class ComputeManager:
         fs = await self._workspace().prepare(env_id, spec, runtime, opt_on_opt=self._opt_on_opt(runtime),
                                           sdk=bool(zygote.info.get("sdk_used")), unprivileged=identity is not None)
         stream = log_stream_name(spec.version)
-        creds = self.credentials(spec.account) if self.credentials else TEST_CREDENTIALS
-        env: Environment
         try:
-            net = await self.networks.for_account(spec.account) if self.networks is not None else None
-            if runtime.kind == "python":
-                extra = {"handler": spec.handler, "paths": python_paths(fs, runtime), "snap_start": spec.snap_start,
-                         "identity": identity, "seccomp": seccomp}
-                env_vars = function_environment(spec, runtime, fs, stream, credentials=creds,
-                                                endpoint=self._endpoint_url())
-                env = PythonEnvironment(env_id, spec, runtime, fs, env_vars, zygote, extra, self)
-                env.netns_fd = net.fd if net is not None else None
-            else:
-                argv = self._process_argv(spec, runtime, fs)
-                process = ProcessEnvironment(env_id, spec, runtime, fs, {}, zygote,
-                                             {"identity": identity, "seccomp": seccomp}, self, argv=argv)
-                process.netns_fd = net.fd if net is not None else None
-                api = await process.open_api(await self.networks.listener(net) if self.networks and net else None)
-                process.env_vars = function_environment(spec, runtime, fs, stream, credentials=creds,
-                                                        runtime_api=api, endpoint=self._endpoint_url())
-                env = process
+            network = await self.networks.for_account(spec.account) if self.networks is not None else None
+            env = await backend.create(SandboxRequest(
+                env_id, spec, runtime, fs, zygote, identity, seccomp,
+                self.credentials(spec.account) if self.credentials else TEST_CREDENTIALS, stream,
+                self._endpoint_url(), network, self.networks, self, self.data_dir))
         except BaseException:
             self._workspace().remove(fs)
             raise
         env.log_stream = stream
         env.busy = True
         self._envs[env_id] = env
-        fn.envs.add(env)
+        pool.add(env)
         self._rev_users[revision_key(spec)] += 1
         return env
 
@@ -446,22 +384,9 @@ class ComputeManager:
         """cloudlet's URL inside a network namespace (its loopback, the platform's port)."""
         return f"http://127.0.0.1:{self.endpoint_port}" if self.networks and self.endpoint_port else None
 
-    def _process_argv(self, spec: FunctionSpec, runtime: catalog.Runtime, fs) -> list[str]:
-        if runtime.kind == "node":
-            assert runtime.executable is not None  # the catalog finds a Node runtime by its executable
-            heap = max(16, int(spec.memory_mb * 0.85))
-            return [runtime.executable, f"--max-old-space-size={heap}", f"{fs.runtime_dir}/{NODE_BOOTSTRAP_NAME}"]
-        rev = self.data_dir / "rev" / revision_key(spec)
-        for host_path, view_path in ((Path(spec.code_dir) / "bootstrap", f"{fs.task}/bootstrap"),
-                                     (rev / "opt" / "bootstrap", f"{fs.opt}/bootstrap")):
-            if host_path.is_file():
-                return [view_path]
-        raise _InitFailure("Runtime.InvalidEntrypoint",
-                           f"Couldn't find valid bootstrap(s): [{fs.task}/bootstrap {fs.opt}/bootstrap]")
-
     # ---- running one invocation ---------------------------------------------------------------------
 
-    async def _run(self, env: Environment, spec: FunctionSpec, inv: Invocation, *, cold: bool) -> InvokeResult:
+    async def _run(self, env: Sandbox, spec: FunctionSpec, inv: Invocation, *, cold: bool) -> InvokeResult:
         rid = inv.request_id
         lines: list[LogEntry] = []
         init_ms = None
@@ -518,7 +443,7 @@ class ComputeManager:
         return self._result(spec, env, rid, payload, function_error, lines, duration, init_ms, max_mb, error_type,
                             billed)
 
-    def _exit_reason(self, env: Environment, outcome: Outcome) -> tuple[str, str]:
+    def _exit_reason(self, env: Sandbox, outcome: Outcome) -> tuple[str, str]:
         status = outcome.status if outcome.status is not None else env.exit_status
         if status is None:
             return "Runtime.ExitError", "Runtime exited without providing a reason"
@@ -529,7 +454,7 @@ class ComputeManager:
             return "Runtime.ExitError", "Runtime exited without providing a reason"
         return "Runtime.ExitError", f"Runtime exited with error: {text}"
 
-    def _init_failed(self, env: Environment, spec: FunctionSpec, rid: str, outcome: Outcome,
+    def _init_failed(self, env: Sandbox, spec: FunctionSpec, rid: str, outcome: Outcome,
                      lines: list[LogEntry], init_ms: float) -> InvokeResult:
         self.counters["init_errors"] += 1
         env.kill()
@@ -584,10 +509,10 @@ class ComputeManager:
 
     # ---- environment hooks (called by Environment) -----------------------------------------------
 
-    def env_idle_lines(self, env: Environment, lines: list[Line]) -> None:
+    def env_idle_lines(self, env: Sandbox, lines: list[Line]) -> None:
         self._sink(env.spec, env.log_stream, lines)
 
-    def env_dead(self, env: Environment) -> None:
+    def env_dead(self, env: Sandbox) -> None:
         if not env.busy:
             self._destroy(env)
 
@@ -598,44 +523,28 @@ class ComputeManager:
         changed): its environments (that version's) stop, idle ones now, busy ones when their
         invocation ends."""
         key = self._keys.get(function_arn) or FunctionSpec("", function_arn, "", "", "", Path(".")).function_key
-        if version is not None:
-            found = self._functions.get(key)
-            if found is not None:
-                self.counters["retired"] += 1
-                self._retire_version(found, version)
+        pool = self._functions.get(key) if version is not None else self._functions.pop(key, None)
+        if pool is None:
             return
-        fn = self._functions.pop(key, None)
-        if fn is None:
-            return
-        for arn in [a for a, k in self._keys.items() if k == key]:
-            del self._keys[arn]
+        if version is None:
+            for arn in [a for a, k in self._keys.items() if k == key]:
+                del self._keys[arn]
         self.counters["retired"] += 1
-        for env in list(fn.envs):
+        self._retire(pool, version)
+
+    def _retire(self, pool: SandboxPool, version: str | None) -> None:
+        for env in pool.retire(version):
             self._retired_revs.add(revision_key(env.spec))
-            env.retired = True
             if not env.busy:
                 self._destroy(env)
 
-    def _retire_version(self, fn: _Function, version: str) -> None:
-        for env in list(fn.envs):
-            if env.spec.version == version:
-                self._retired_revs.add(revision_key(env.spec))
-                env.retired = True
-                if not env.busy:
-                    self._destroy(env)
-        for key in [k for k in fn.idle if k[0] == version]:
-            del fn.idle[key]
-
-    def _destroy(self, env: Environment) -> None:
+    def _destroy(self, env: Sandbox) -> None:
         if self._envs.pop(env.id, None) is None:
             return
-        env.destroy()
-        fn = self._functions.get(self._keys.get(env.spec.function_arn, ""))
-        if fn is not None:
-            fn.envs.discard(env)
-            stack = fn.idle.get((env.spec.version, env.spec.revision))
-            if stack and env in stack:
-                stack.remove(env)
+        env.stop()
+        pool = self._functions.get(self._keys.get(env.spec.function_arn, ""))
+        if pool is not None:
+            pool.discard(env)
         if env.cgroup is not None:
             self._remove_cgroup(env.cgroup)
         rev = revision_key(env.spec)
@@ -704,8 +613,7 @@ class ComputeManager:
 
     def stats(self) -> dict:
         busy = sum(1 for e in self._envs.values() if e.busy)
-        per_fn = {fn.key: {"environments": len(fn.envs), "busy": fn.busy,
-                           "idle": sum(len(s) for s in fn.idle.values())} for fn in self._functions.values()}
+        per_fn = {pool.key: pool.stats() for pool in self._functions.values()}
         return {
             "environments": len(self._envs), "busy": busy, "idle": len(self._envs) - busy,
             "busy_invocations": self._busy_total, "account_concurrency": self.account_concurrency,
