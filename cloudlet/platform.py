@@ -62,11 +62,27 @@ def write_operator_token(data_dir: Path, token: str) -> Path:
     return path
 
 
+def unmount_under(root: Path) -> None:
+    """Unmount what a killed cloudlet left mounted under `root` (its functions' /tmp
+    filesystems, compute/scratch.py); the check reads one /proc file, the rest loads on need."""
+    prefix = str(root).rstrip("/") + "/"
+    try:
+        with open("/proc/self/mountinfo") as f:
+            if not any(line.split()[4].startswith(prefix) for line in f):
+                return
+    except OSError:
+        return
+    from cloudlet.compute.scratch import unmount_under as unmount
+
+    unmount(root)
+
+
 def _sweep_ephemeral(parent: Path) -> None:
     """Remove the ephemeral state of cloudlet processes that died without cleaning up (kill -9)."""
     for stale in parent.glob("cloudlet-*-*"):
         pid = stale.name.split("-")[1]
         if pid.isdigit() and not Path(f"/proc/{pid}").exists() and stale.is_dir():
+            unmount_under(stale)  # its functions' /tmp filesystems (compute/scratch.py)
             shutil.rmtree(stale, ignore_errors=True)
 
 
@@ -81,6 +97,7 @@ class Platform:
             _sweep_ephemeral(Path(self._tmpdir).parent)
             data_dir = Path(self._tmpdir)
         data_dir.mkdir(parents=True, exist_ok=True)
+        unmount_under(data_dir)  # what a killed run of ours left mounted (functions' /tmp)
         self.data_dir = data_dir
         self.operator_token = settings.operator_token or secrets.token_urlsafe(24)
         self.operator_token_file = write_operator_token(data_dir, self.operator_token)

@@ -181,11 +181,25 @@ class Environment:
             setup["cgroup_writes"] = self.cgroup.limit_writes(self.spec.memory_mb)
         elif mode == "python":
             setup["rlimit_as_extra"] = self.spec.memory_mb << 20
+        # Passed with the setup, by their index among its fds: the network namespace to join,
+        # and /tmp as a detached mount (a capped filesystem made after the blank's namespace).
+        fds: list[int] = []
         if self.netns_fd is not None:
-            setup["netns"] = True
+            setup["netns"] = len(fds)
+            fds.append(self.netns_fd)
+        tree, self.fs.tmp_tree = self.fs.tmp_tree, -1  # ours to close once sent
+        if tree >= 0 and self.fs.mounts is not None:
+            setup["tmp_tree"] = len(fds)
+            fds.append(tree)
+        elif self.fs.tmp_size and self.fs.mounts is not None:
+            setup["tmp_problem"] = "no capped /tmp could be passed"  # the setup fails, saying so
         self._loop.add_reader(self._ctrl.fileno(), self._on_ctrl)
         meta = json.dumps({"k": "setup", "setup": setup}).encode()
-        self._send(FRAME.pack(len(meta), 0) + meta, fds=[self.netns_fd] if self.netns_fd is not None else [])
+        try:
+            self._send(FRAME.pack(len(meta), 0) + meta, fds=fds)
+        finally:
+            if tree >= 0:
+                os.close(tree)
         return fut
 
     def _send(self, data: bytes, fds: list[int] | None = None) -> None:

@@ -22,6 +22,7 @@ TMPDIR pointing at a private directory (the rest of the filesystem stays visible
 
 from __future__ import annotations
 
+import ctypes
 import json
 import logging
 import os
@@ -291,6 +292,25 @@ def _v2_cpu(base: Path, parent: Path) -> Path | None:
         return parent
     except OSError:
         return None
+
+
+SYS_OPEN_TREE = 428  # the same number on every architecture (Linux 5.2+)
+OPEN_TREE_CLONE = 1
+OPEN_TREE_CLOEXEC = os.O_CLOEXEC
+AT_RECURSIVE = 0x8000
+
+
+def open_tree_clone(path: str) -> int:
+    """An fd of a detached copy of the mount at `path`: a process in another mount namespace
+    (an environment, whose namespace was made before the mount) can attach it with move_mount,
+    where a bind mount of a path would find the namespace's own, older view."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    fd = libc.syscall(ctypes.c_long(SYS_OPEN_TREE), ctypes.c_int(-100), ctypes.c_char_p(path.encode()),
+                      ctypes.c_uint(OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE))
+    if fd < 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"open_tree {path}: {os.strerror(err)}")
+    return int(fd)
 
 
 _PROBE = r"""

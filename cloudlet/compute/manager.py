@@ -157,8 +157,14 @@ class ComputeManager:
             self.networks.close()
             self.networks = None
         if self.workspace is not None:
-            await asyncio.get_running_loop().run_in_executor(
-                None, lambda: shutil.rmtree(self.data_dir / "envs", ignore_errors=True))
+            workspace = self.workspace
+            workspace.stop_top_ups()
+
+            def clear() -> None:
+                workspace.close()
+                shutil.rmtree(self.data_dir / "envs", ignore_errors=True)
+
+            await asyncio.get_running_loop().run_in_executor(None, clear)
         self._ready = None
 
     def _claim_identities(self) -> Identities | None:
@@ -219,10 +225,11 @@ class ComputeManager:
                 self.networks = Networks(self.endpoint_port, self.serve_endpoint, egress=egress)
         self.workspace = Workspace(self.data_dir, namespaces=self.namespaces, hide_paths=self.hide_paths,
                                    resolver=SLIRP_DNS if self.networks is not None and self.networks.egress else None)
+        self.workspace.scratch.sweep()  # tmp filesystems a killed run left mounted
         shutil.rmtree(self.data_dir / "envs", ignore_errors=True)
         (self.data_dir / "envs").mkdir()
         self._sdk_dir = await loop.run_in_executor(None, self.workspace.sdk_dir)
-        await loop.run_in_executor(None, self.workspace.top_up)
+        loop.run_in_executor(None, self.workspace.top_up)  # spare /tmps, made meanwhile
 
     # ---- invoke -------------------------------------------------------------------------------------
 

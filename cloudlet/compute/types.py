@@ -32,6 +32,7 @@ class FunctionSpec:
     platform_endpoint: str = "http://127.0.0.1:4566"
     reserved_concurrency: int | None = None
     snap_start: bool = False  # a published version with SnapStart on: init runs the runtime hooks
+    ephemeral_mb: int = 512  # EphemeralStorage: the size of its /tmp
 
     @property
     def function_key(self) -> str:

@@ -4,7 +4,7 @@ Layout under the manager's data directory:
 
     rev/<revkey>/opt        the function's layers merged in order (later layers win), once per revision
     rev/<revkey>/task       mount point of the code inside environments (mount-namespace mode only)
-    envs/tmp-<n>            private /tmp directories, reused: emptied when their environment ends
+    envs/tmp-<n>            private /tmp, capped filesystems (scratch.py), reused: emptied when their environment ends
     envs/<env id>/task      private copy of the code (copy mode only)
     sdk/                    links to this host's boto3 & co. for interpreters that lack them
     zygote-pycache/         bytecode the zygotes compiled for sdk/ (read-only inside environments)
@@ -12,26 +12,27 @@ Layout under the manager's data directory:
 Function code is compiled in memory at each cold start, as on AWS where /var/task is read-only
 (ship .pyc files to avoid it); the SDK and the standard library use their bytecode caches.
 
-Mount-namespace mode: the environment's view keeps these paths, but the data directory itself is
-an empty tmpfs with only the function's own code and layers bound in (read-only); /tmp is the
-private tmp and /opt the merged layers (when no runtime executable lives under /opt). With the
+Mount-namespace mode: the environment sees Lambda's layout. /var is an empty tmpfs holding the
+code at /var/task and cloudlet's runtime files at /var/runtime (read-only; what the runtime needs
+of the host under /var, an interpreter or the SDK, is bound back at its own path), /tmp is the
+private tmp and /opt the merged layers (when no runtime executable lives under /opt, else the
+layers stay under the data directory). The data directory itself is an empty tmpfs. With the
 data directory under /tmp, the private /tmp covers it and the mount point of the code shows up
 in the function's /tmp (`--ephemeral` keeps state in /var/tmp for this reason). Copy mode:
 the code is copied per environment (the function may write to it; the copy is thrown away with
 the environment) and TMPDIR points at the private tmp.
 
-Private tmp directories are pooled: creating and deleting two directories per environment costs
-a cold start up to a millisecond on ext4 under churn (its inode allocator scans recently freed
-inodes), while handing back an emptied directory costs one getdents.
+Private tmp directories are pooled (scratch.py): making a capped filesystem costs ~10 ms, and
+even creating and deleting directories costs a cold start up to a millisecond on ext4 under churn
+(its inode allocator scans recently freed inodes), while handing back an emptied one costs one
+getdents.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import importlib.util
-import itertools
 import logging
 import os
 import shutil
@@ -40,6 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cloudlet.compute.catalog import RUNTIMES_DIR, Runtime, python_site_packages
+from cloudlet.compute.scratch import ScratchPool
 from cloudlet.compute.types import FunctionSpec
 
 log = logging.getLogger("cloudlet.compute")
@@ -57,8 +59,13 @@ HOST_SOCKET_DIRS = [p for p in ("/run",) if os.path.isdir(p) and not os.path.isl
 _RESOLV = os.path.realpath("/etc/resolv.conf")
 RESOLV_CONF_BIND = ([{"src": _RESOLV, "dst": _RESOLV, "ro": True, "file": True}]
                     if HOST_SOCKET_DIRS and _RESOLV.startswith("/run/") and os.path.isfile(_RESOLV) else [])
-TMP_POOL_MAX = 256  # spare private tmp directories kept at most
-TMP_SPARE = 8  # ... and at least, made ahead of need
+# Lambda's paths: /var holds only these in an environment's view (when the host's /var is a
+# directory of its own, as everywhere but exotic layouts; else the code keeps its host path).
+VAR = Path("/var")
+VAR_VIEW = os.path.isdir(VAR) and not os.path.islink(VAR)
+TOP_UP_DELAY_S = 0.05  # quiet time after the last cold start before spare /tmps are made
+TASK_ROOT = "/var/task"      # LAMBDA_TASK_ROOT
+RUNTIME_ROOT = "/var/runtime"  # LAMBDA_RUNTIME_DIR
 
 
 @dataclass
@@ -70,6 +77,8 @@ class EnvFS:
     mounts: dict | None  # the mount plan for the child (namespace mode)
     root: Path | None = None  # envs/<id> (copy mode: the code copy), removed with the environment
     runtime_dir: str = str(RUNTIMES_DIR)  # LAMBDA_RUNTIME_DIR (bootstraps) as the function sees it
+    tmp_size: int = 0  # MB: tmp_dir is a filesystem of that size (scratch.py); 0: a plain directory
+    tmp_tree: int = -1  # an fd of a detached copy of that filesystem's mount, until passed on
 
 
 def revision_key(spec: FunctionSpec) -> str:
@@ -99,10 +108,11 @@ class Workspace:
         self._revisions: dict[str, asyncio.Future] = {}
         self.sdk: str | None = None  # set by sdk_dir(); bound read-only into environments
         self._sdk_binds: list[dict] = []
-        self._free_tmp: list[Path] = []
-        self._tmp_ids = itertools.count(1)
-        self._topping_up = False
+        # Private /tmp of each environment, capped at its EphemeralStorage where this host can.
+        self.scratch = ScratchPool(data_dir / "envs", capped=namespaces and os.geteuid() == 0)
+        self._top_up_timer: asyncio.TimerHandle | None = None
         self._reach: dict[str | None, tuple[list[str], list[dict]]] = {}  # interpreter -> reach_plan
+        self._var: dict[str | None, list[dict]] = {}  # interpreter -> its binds under /var
         (data_dir / "envs").mkdir(parents=True, exist_ok=True)
         (data_dir / "rev").mkdir(parents=True, exist_ok=True)
 
@@ -146,14 +156,17 @@ class Workspace:
         runtime imports the host's SDK from sdk/, so bind it in; `unprivileged`: it runs under an
         id of its own, so what it needs must be reachable by anyone)."""
         rev = await self.revision(spec)
-        tmp = self._take_tmp()
+        size = self.scratch.size_for(spec.ephemeral_mb)
+        tmp, tree = await self._take_tmp(size)
         if self.namespaces:
-            task = str(rev / "task")
             opt = "/opt" if opt_on_opt else str(rev / "opt")
-            # The runtime bootstraps (node_bootstrap.js, ...) are seen under the hidden data
-            # directory: where the package itself lives may be hidden, or under /tmp (covered by
-            # the private /tmp, where its mount point would show).
-            runtime_dir = str(self.data_dir / "runtime")
+            # The runtime bootstraps (node_bootstrap.js, ...) are seen at /var/runtime (or under the
+            # hidden data directory): where the package itself lives may be hidden, or under /tmp
+            # (covered by the private /tmp, where its mount point would show).
+            if VAR_VIEW:
+                task, runtime_dir = TASK_ROOT, RUNTIME_ROOT
+            else:
+                task, runtime_dir = str(rev / "task"), str(self.data_dir / "runtime")
             binds = [{"src": str(spec.code_dir), "dst": task, "ro": True},
                      {"src": str(rev / "opt"), "dst": opt, "ro": True},
                      {"src": str(RUNTIMES_DIR), "dst": runtime_dir, "ro": True}]
@@ -163,6 +176,9 @@ class Workspace:
                 binds += [*self._sdk_binds, {"src": str(pycache), "dst": str(pycache), "ro": True}]
             # The cgroup hierarchy goes too: a root function could otherwise raise its own limits.
             hide = [str(self.data_dir), *self.hide_paths, *CGROUP_FS]
+            if VAR_VIEW:
+                hide.append(str(VAR))
+                binds += self._var_binds(runtime)
             if unprivileged:
                 closed, reopened = self._reach_plan(runtime)
                 hide += closed + HOST_SOCKET_DIRS
@@ -170,14 +186,16 @@ class Workspace:
             if unprivileged or self._resolv_binds is not RESOLV_CONF_BIND:
                 binds += self._resolv_binds
             mounts = {"hide": hide, "tmp": str(tmp), "binds": binds}
-            return EnvFS(tmp, task, opt, "/tmp", mounts, runtime_dir=runtime_dir)
+            return EnvFS(tmp, task, opt, "/tmp", mounts, runtime_dir=runtime_dir, tmp_size=size, tmp_tree=tree)
         root = self.data_dir / "envs" / env_id
         try:
             await asyncio.get_running_loop().run_in_executor(None, _copy_into, Path(spec.code_dir), root / "task")
         except BaseException:
-            self._give_back_tmp(tmp)
+            self.remove(EnvFS(tmp, "", "", "", None, tmp_size=size, tmp_tree=tree))
             raise
-        return EnvFS(tmp, str(root / "task"), str(rev / "opt"), str(tmp), None, root)
+        if tree >= 0:
+            os.close(tree)  # copy mode: the directory itself is the function's TMPDIR
+        return EnvFS(tmp, str(root / "task"), str(rev / "opt"), str(tmp), None, root, tmp_size=size)
 
     def _reach_plan(self, runtime: Runtime) -> tuple[list[str], list[dict]]:
         """reach_plan for environments of `runtime`: the same for all of them (stat and resolve
@@ -188,59 +206,55 @@ class Workspace:
                 through=[self.data_dir], back=interpreter_prefixes(runtime))
         return plan
 
+    def _var_binds(self, runtime: Runtime) -> list[dict]:
+        """The interpreters' files that live under /var on this host, bound back in place."""
+        binds = self._var.get(runtime.executable)
+        if binds is None:
+            binds = self._var[runtime.executable] = [
+                {"src": str(p), "dst": str(p), "ro": True} for p in interpreter_prefixes(runtime) if VAR in p.parents]
+        return binds
+
     def remove(self, fs: EnvFS) -> None:
         """Release what the environment held (may run on a worker thread)."""
         if fs.root is not None:
             shutil.rmtree(fs.root, ignore_errors=True)
-        self._give_back_tmp(fs.tmp_dir)
+        if fs.tmp_tree >= 0:  # never passed on
+            os.close(fs.tmp_tree)
+            fs.tmp_tree = -1
+        self.scratch.give_back(fs.tmp_dir, fs.tmp_size)
 
-    def _take_tmp(self) -> Path:
-        """A private tmp for a new environment: a spare one, else made now. Spares are topped up
-        on a worker thread, so a cold start rarely waits for a mkdir."""
-        if len(self._free_tmp) <= TMP_SPARE // 2 and not self._topping_up:
-            self._topping_up = True
-            try:
-                asyncio.get_running_loop().run_in_executor(None, self.top_up)
-            except RuntimeError:
-                self._topping_up = False
-        try:
-            return self._free_tmp.pop()
-        except IndexError:
-            return self._new_tmp()
+    async def _take_tmp(self, size: int) -> tuple[Path, int]:
+        """A private tmp for a new environment: a spare one, else made now (off the loop). Spares
+        of the default size are topped up on a worker thread, so a cold start rarely waits."""
+        loop = asyncio.get_running_loop()
+        # Spares are made once the cold starts that took them had the CPU: a burst does not
+        # compete with its own refill (as the zygotes refill their blanks, zygote.py).
+        if self._top_up_timer is not None:
+            self._top_up_timer.cancel()
+        self._top_up_timer = loop.call_later(TOP_UP_DELAY_S, self._top_up_soon)
+        spare = self.scratch.take(size)
+        if spare is not None:
+            return spare
+        return await loop.run_in_executor(None, self.scratch.make, size)
 
-    def _new_tmp(self) -> Path:
-        path = self.data_dir / "envs" / f"tmp-{next(self._tmp_ids)}"
-        path.mkdir(mode=0o1777)
-        os.chmod(path, 0o1777)  # like /tmp, whatever the umask
-        return path
+    def _top_up_soon(self) -> None:
+        self._top_up_timer = None
+        if self.scratch.want_top_up():
+            asyncio.get_running_loop().run_in_executor(None, self.scratch.top_up)
 
     def top_up(self) -> None:
-        try:
-            while len(self._free_tmp) < TMP_SPARE:
-                self._free_tmp.append(self._new_tmp())
-        except OSError as e:
-            log.warning("cannot make spare tmp directories: %s", e)
-        finally:
-            self._topping_up = False
+        if self.scratch.want_top_up():
+            self.scratch.top_up()
 
-    def _give_back_tmp(self, path: Path) -> None:
-        """Empty the directory (what the function left there) and pool it; keep at most
-        TMP_POOL_MAX spare ones."""
-        try:
-            with os.scandir(path) as it:
-                left = [entry.path for entry in it]
-        except OSError:
-            return
-        for item in left:
-            if os.path.isdir(item) and not os.path.islink(item):
-                shutil.rmtree(item, ignore_errors=True)
-            else:
-                with contextlib.suppress(OSError):
-                    os.unlink(item)
-        if len(self._free_tmp) < TMP_POOL_MAX:
-            self._free_tmp.append(path)
-        else:
-            shutil.rmtree(path, ignore_errors=True)
+    def stop_top_ups(self) -> None:
+        """(On the loop.) No more spares: the engine stops."""
+        if self._top_up_timer is not None:
+            self._top_up_timer.cancel()
+            self._top_up_timer = None
+
+    def close(self) -> None:
+        """Unmount and remove the pooled tmp filesystems (the environments are gone)."""
+        self.scratch.close()
 
     # ---- the AWS SDK for interpreters without one ----------------------------------------------
 
@@ -266,8 +280,10 @@ class Workspace:
             targets.append((dst, src.resolve()))
         self.sdk = str(sdk) if (sdk / "boto3").exists() else None
         # Environments see sdk/ as it is when its links lead somewhere they can see; the packages
-        # of a Python environment under /tmp (covered by their private /tmp) are bound one by one.
-        if any(target == Path("/tmp") or Path("/tmp") in target.parents for _, target in targets):
+        # of a Python environment under /tmp (covered by their private /tmp) or /var (Lambda's
+        # layout covers it) are bound one by one.
+        covered = [Path("/tmp"), *([VAR] if VAR_VIEW else [])]
+        if any(target == c or c in target.parents for _, target in targets for c in covered):
             self._sdk_binds = [{"src": str(target), "dst": str(link), "ro": True, "file": target.is_file()}
                                for link, target in targets]
         else:
@@ -278,8 +294,8 @@ class Workspace:
 def interpreter_prefixes(runtime: Runtime) -> list[Path]:
     """Where interpreters keep their files (bin/, lib/): a Python imports its standard library
     from there lazily, long after the zygote forked. The runtime's own, and the platform's
-    Python, which custom runtimes' bootstraps may run."""
-    prefixes = [Path(sys.base_prefix).resolve()]
+    Python (and its virtual environment), which custom runtimes' bootstraps may run."""
+    prefixes = [Path(sys.base_prefix).resolve(), Path(sys.prefix).resolve()]
     if runtime.executable:
         prefixes.append(Path(runtime.executable).resolve().parents[1])
     return list(dict.fromkeys(prefixes))

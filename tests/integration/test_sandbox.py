@@ -475,3 +475,39 @@ def test_functions_reach_the_internet_but_not_the_host():
     assert out["host_loopback"] != "ok"
     assert out["host"] and set(out["host"].values()) == {"No route to host"}, out["host"]
     assert out["cloudlet"] == 403  # reachable, and its platform API refuses functions
+
+
+FILLER = '''
+import os
+
+def handler(event, context):
+    chunk = b"x" * (16 << 20)
+    written, error = 0, None
+    with open("/tmp/fill", "wb") as f:
+        while written < event["mb"] << 20:
+            try:
+                f.write(chunk)
+                f.flush()
+                os.fsync(f.fileno())
+            except OSError as e:
+                error = e.strerror
+                break
+            written += len(chunk)
+    os.unlink("/tmp/fill")
+    st = os.statvfs("/tmp")
+    return {"written_mb": written >> 20, "error": error, "size_mb": (st.f_blocks * st.f_frsize) >> 20}
+'''
+
+
+def test_tmp_is_capped_at_the_ephemeral_storage(sandboxed):
+    """/tmp holds EphemeralStorage (512 MB by default) and no more: a function that writes past it
+    gets ENOSPC, as on AWS, instead of filling the disk that holds the store; a larger setting
+    gives a larger /tmp."""
+    lam = sandboxed.client("lambda")
+    small = create(lam, files={"app.py": FILLER}, Timeout=60, MemorySize=128)
+    _, out = call(lam, small, {"mb": 700})
+    assert out["error"] == "No space left on device", out
+    assert 480 <= out["written_mb"] <= 512 and 490 <= out["size_mb"] <= 512, out
+    large = create(lam, files={"app.py": FILLER}, Timeout=60, MemorySize=128, EphemeralStorage={"Size": 1024})
+    _, out = call(lam, large, {"mb": 700})
+    assert out["error"] is None and out["written_mb"] == 704 and out["size_mb"] >= 1000, out

@@ -239,8 +239,12 @@ def test_filesystem_isolation(engine, tmp_path):
             out["cap_eff"] = int(status.split("CapEff:")[1].split()[0], 16)
             out["no_new_privs"] = status.split("NoNewPrivs:")[1].split()[0]
             out["ids"] = [os.getuid(), os.getgid(), os.getgroups()]
+            out["var"] = sorted(os.listdir("/var"))
+            out["task_root"] = os.environ["LAMBDA_TASK_ROOT"]
+            out["runtime_dir"] = os.environ["LAMBDA_RUNTIME_DIR"]
+            out["where"] = __file__
             out["writes"] = {{}}
-            for path in ("/etc/cloudlet-probe", "/var/tmp/cloudlet-probe", "/tmp/ok", os.devnull):
+            for path in ("/etc/cloudlet-probe", "/var/cloudlet-probe", "/tmp/ok", os.devnull):
                 try:
                     with open(path, "w") as f:
                         f.write("x")
@@ -272,9 +276,14 @@ def test_filesystem_isolation(engine, tmp_path):
         assert out["cgroup_fs"] in ([], None)
         assert out["cap_eff"] == 0
         assert out["no_new_privs"] == "1"
+        # Lambda's layout: the code at /var/task, the runtime at /var/runtime, nothing else of
+        # the host's /var (what its interpreter or SDK needs there is bound back at its own path)
+        assert out["task_root"] == "/var/task" and out["runtime_dir"] == "/var/runtime"
+        assert out["where"] == "/var/task/app.py"
+        assert {"task", "runtime"} <= set(out["var"]) and "lib" not in out["var"] and "log" not in out["var"]
         # as on AWS, only /tmp is writable
         assert out["writes"] == {"/etc/cloudlet-probe": "Read-only file system",
-                                 "/var/tmp/cloudlet-probe": "Read-only file system", "/tmp/ok": "ok",
+                                 "/var/cloudlet-probe": "Read-only file system", "/tmp/ok": "ok",
                                  "/dev/null": "ok"}
     assert not Path("/etc/cloudlet-probe").exists()
     assert not (fn / "x.txt").exists()
@@ -352,17 +361,16 @@ def test_private_tmp_starts_empty_and_is_reused_empty(outside_tmp_engine, tmp_pa
     assert first.function_error is None and json.loads(first.payload) == [], first.payload
     used = engine.manager._envs[first.environment_id].fs.tmp_dir
     engine.manager.retire(spec.function_arn)  # idle: destroyed now, its tmp emptied on a worker thread
-    pool = engine.manager.workspace._free_tmp
+    scratch = engine.manager.workspace.scratch
     for _ in range(100):
-        if used in pool:
+        if used in scratch.idle(scratch.size_for(512)):
             break
         engine.sleep(0.02)
-    assert used in pool and list(used.iterdir()) == []
+    assert used in scratch.idle(scratch.size_for(512)) and list(used.iterdir()) == []
     assert Path("/etc/hostname").exists()  # the link went, not its target
     second = engine.invoke(make_spec(fn))
     assert second.function_error is None, second.payload
     assert json.loads(second.payload) == []
-    assert engine.manager._envs[second.environment_id].fs.tmp_dir == used
 
 
 def test_invalid_json_event(engine, code):

@@ -151,7 +151,8 @@ def setup_mounts(ns):
     directories. Returns warnings."""
     binds = ns.get("binds", [])
     srcs = [os.open(b["src"], os.O_PATH | os.O_CLOEXEC | (0 if b.get("file") else os.O_DIRECTORY)) for b in binds]
-    tmp_fd = os.open(ns["tmp"], os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC) if ns.get("tmp") else None
+    tree = ns.get("tmp_tree")  # /tmp as a detached mount (a capped filesystem), else a directory
+    tmp_fd = os.open(ns["tmp"], os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC) if ns.get("tmp") and tree is None else None
     hidden = []
     for path in sorted(ns.get("hide", []), key=lambda p: p.count("/")):  # /root before /root/x
         if not os.path.isdir(path):
@@ -160,7 +161,9 @@ def setup_mounts(ns):
             os.makedirs(path)  # under a tmpfs mounted above: the path the binds need
         mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=755")
         hidden.append(path)
-    if tmp_fd is not None:
+    if tree is not None:
+        move_mount(tree, "/tmp")
+    elif tmp_fd is not None:
         mount(f"/proc/self/fd/{tmp_fd}", "/tmp", None, MS_BIND | MS_REC)
         os.close(tmp_fd)
     for i, b in enumerate(binds):  # (no zip(strict=): this file runs on python3.9)
@@ -174,6 +177,17 @@ def setup_mounts(ns):
         mount(f"/proc/self/fd/{fd}", dst, None, MS_BIND | MS_REC)
         os.close(fd)
     return read_only_root([b["dst"] for b in binds if b.get("ro")])
+
+
+SYS_MOVE_MOUNT = 429  # the same number on every architecture (Linux 5.2+)
+MOVE_MOUNT_F_EMPTY_PATH = 0x4
+
+
+def move_mount(fd, dst):
+    """Attach the detached mount `fd` (open_tree) at `dst`."""
+    rc = libc().syscall(ctypes.c_long(SYS_MOVE_MOUNT), ctypes.c_int(fd), ctypes.c_char_p(b""), ctypes.c_int(AT_FDCWD),
+                        ctypes.c_char_p(dst.encode()), ctypes.c_uint(MOVE_MOUNT_F_EMPTY_PATH))
+    _check(rc, f"move_mount on {dst}")
 
 
 SYS_MOUNT_SETATTR = 442  # the same number on every architecture (Linux 5.12+)
@@ -396,6 +410,12 @@ def read_frame(sock, with_fds=False):
     return (meta, list(fds)) if with_fds else meta
 
 
+def passed(fds, index):
+    if not isinstance(index, int) or not 0 <= index < len(fds):
+        raise OSError(f"the setup names fd {index} of {len(fds)} passed")
+    return fds[index]
+
+
 def blank_main(req, ctrl_fd, log_fd, in_pidns):
     """A pre-forked child: does the function-independent part of isolation now (its own session,
     its cgroup, private mount, PID and network namespaces), then waits for the host to hand it a
@@ -445,13 +465,15 @@ def blank_main(req, ctrl_fd, log_fd, in_pidns):
     try:
         if setup.get("ns") and ns_error:
             raise OSError(ns_error)
-        if setup.get("netns"):  # the account's network namespace, passed with the setup
-            if not fds:
-                raise OSError("no network namespace came with the setup")
-            _check(libc().setns(fds[0], CLONE_NEWNET), "setns(CLONE_NEWNET)")
+        if setup.get("tmp_problem"):
+            raise OSError(f"/tmp: {setup['tmp_problem']}")
+        if setup.get("netns") is not None:  # the account's network namespace, passed with the setup
+            _check(libc().setns(passed(fds, setup["netns"]), CLONE_NEWNET), "setns(CLONE_NEWNET)")
+        if setup.get("tmp_tree") is not None and setup.get("ns"):
+            setup["ns"]["tmp_tree"] = passed(fds, setup["tmp_tree"])
+        warnings += isolate(setup)
         for fd in fds:
             os.close(fd)
-        warnings += isolate(setup)
         setup["_phases"] = [("isolate", time.time())]  # limits and mounts
         if setup.get("identity") is not None:
             # Leaving root clears every capability; no_new_privs keeps an exec from regaining

@@ -252,7 +252,8 @@ class Invoker:
             log_group=(config.get("LoggingConfig") or {}).get("LogGroup") or f"/aws/lambda/{resolved.name}",
             platform_endpoint=f"http://{host}:{settings.port}",
             reserved_concurrency=resolved.reserved_concurrency,
-            snap_start=(config.get("SnapStart") or {}).get("OptimizationStatus") == "On")
+            snap_start=(config.get("SnapStart") or {}).get("OptimizationStatus") == "On",
+            ephemeral_mb=int((config.get("EphemeralStorage") or {}).get("Size") or 512))
 
     async def run(self, resolved: functions.ResolvedFunction, payload: bytes, *, request_id: str,
                   client_context: str | None = None, trace_id: str | None = None,
