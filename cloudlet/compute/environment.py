@@ -239,6 +239,8 @@ class Environment:
 
     def process_exited(self, status: int) -> None:
         """The zygote reaped our process."""
+        if self._ctrl is not None:  # what it said before it died comes first (an init error)
+            self._on_ctrl()
         self.exit_status = status
         self.dead = True
         if self.pidfd is not None:

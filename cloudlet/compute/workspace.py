@@ -171,9 +171,11 @@ class Workspace:
                      {"src": str(rev / "opt"), "dst": opt, "ro": True},
                      {"src": str(RUNTIMES_DIR), "dst": runtime_dir, "ro": True}]
             if sdk and self.sdk:
-                pycache = self.data_dir / "zygote-pycache"
-                pycache.mkdir(exist_ok=True)
-                binds += [*self._sdk_binds, {"src": str(pycache), "dst": str(pycache), "ro": True}]
+                binds += self._sdk_binds
+                if runtime.name != f"python3.{sys.version_info[1]}":  # its zygote compiled the SDK there
+                    pycache = self.data_dir / "zygote-pycache"
+                    pycache.mkdir(exist_ok=True)
+                    binds.append({"src": str(pycache), "dst": str(pycache), "ro": True})
             # The cgroup hierarchy goes too: a root function could otherwise raise its own limits.
             hide = [str(self.data_dir), *self.hide_paths, *CGROUP_FS]
             if VAR_VIEW:
@@ -185,7 +187,7 @@ class Workspace:
                 binds += reopened
             if unprivileged or self._resolv_binds is not RESOLV_CONF_BIND:
                 binds += self._resolv_binds
-            mounts = {"hide": hide, "tmp": str(tmp), "binds": binds}
+            mounts = {"hide": outermost(hide), "tmp": str(tmp), "binds": binds}
             return EnvFS(tmp, task, opt, "/tmp", mounts, runtime_dir=runtime_dir, tmp_size=size, tmp_tree=tree)
         root = self.data_dir / "envs" / env_id
         try:
@@ -283,12 +285,30 @@ class Workspace:
         # of a Python environment under /tmp (covered by their private /tmp) or /var (Lambda's
         # layout covers it) are bound one by one.
         covered = [Path("/tmp"), *([VAR] if VAR_VIEW else [])]
-        if any(target == c or c in target.parents for _, target in targets for c in covered):
+        back = {Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve()}  # bound back in place (_var_binds)
+
+        def hidden(target: Path) -> bool:
+            if target == Path("/tmp") or Path("/tmp") in target.parents:
+                return True
+            return any(c in target.parents for c in covered) and not any(b in target.parents for b in back)
+
+        if any(hidden(target) for _, target in targets):
             self._sdk_binds = [{"src": str(target), "dst": str(link), "ro": True, "file": target.is_file()}
                                for link, target in targets]
         else:
             self._sdk_binds = [{"src": str(sdk), "dst": str(sdk), "ro": True}]
         return self.sdk
+
+
+def outermost(paths: list[str]) -> list[str]:
+    """`paths` without repeats and without those under another of them: each is covered with a
+    tmpfs, and the outer one already hides what is below (every mount costs an environment's
+    setup a turn of the kernel's global mount lock)."""
+    kept: list[str] = []
+    for path in sorted(set(paths), key=lambda p: (p.count("/"), p)):
+        if not any(path == k or path.startswith(k.rstrip("/") + "/") for k in kept):
+            kept.append(path)
+    return kept
 
 
 def interpreter_prefixes(runtime: Runtime) -> list[Path]:
