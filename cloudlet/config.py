@@ -3,16 +3,39 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 DEFAULT_ACCOUNT = "000000000000"
+REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d+")
+
+
+TRUE_WORDS = ("1", "true", "yes", "on")
+FALSE_WORDS = ("0", "false", "no", "off")
 
 
 def _bool(text: str) -> bool:
-    return text.strip().lower() in ("1", "true", "yes", "on")
+    word = text.strip().lower()
+    if word not in TRUE_WORDS + FALSE_WORDS:
+        raise ValueError(f"one of {', '.join(TRUE_WORDS)} or {', '.join(FALSE_WORDS)}")
+    return word in TRUE_WORDS
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text.strip())
+    except ValueError:
+        raise ValueError("a whole number") from None
+
+
+def _float(text: str) -> float:
+    try:
+        return float(text.strip())
+    except ValueError:
+        raise ValueError("a number") from None
 
 
 def parse_credentials(text: str) -> dict[str, tuple[str, str | None]]:
@@ -44,6 +67,54 @@ def ephemeral_parent() -> str | None:
 
 
 LAMBDA_NETWORKS = ("internet", "isolated", "host")  # see compute/network.py
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+SQLITE_SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
+# The `cloudlet start` flag of each setting that has one (errors name both).
+FLAGS = {"host": "--host", "port": "--port", "data_dir": "--data-dir", "database_url": "--database-url",
+         "blob_dir": "--blob-dir", "ephemeral": "--ephemeral", "log_level": "--log-level",
+         "enforce_sigv4": "--enforce-sigv4"}
+
+
+def setting_name(name: str) -> str:
+    flag = FLAGS.get(name)
+    return f"CLOUDLET_{name.upper()}" + (f" ({flag})" if flag else "")
+
+
+def _not_a_file(path: Path | None) -> str | None:
+    if path is not None and path.exists() and not path.is_dir():
+        return "a directory (that path is a file)"
+    return None
+
+
+def _retry_delays(text: str) -> str | None:
+    try:
+        delays = [float(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        delays = []
+    return None if delays and all(d >= 0 for d in delays) else "seconds before each retry, like 60,120"
+
+
+# What each setting may be, checked on the final values (flags included): None, or what is allowed.
+CHECKS: dict[str, Callable[[Any], str | None]] = {
+    "host": lambda v: None if v.strip() else "an address to listen on, like 127.0.0.1 or 0.0.0.0",
+    "port": lambda v: None if 0 <= v <= 65535 else "a port number from 0 to 65535",
+    "data_dir": _not_a_file,
+    "blob_dir": _not_a_file,
+    "database_url": lambda v: (None if not v or v.startswith(("postgresql://", "postgres://"))
+                               else "a postgresql:// URL (or unset: SQLite in the data directory)"),
+    "log_level": lambda v: None if v.lower() in LOG_LEVELS else f"one of {', '.join(LOG_LEVELS)}",
+    "region": lambda v: None if REGION.fullmatch(v) else "a region name, like us-east-1",
+    "default_account": lambda v: None if v.isdigit() and len(v) == 12 else "a 12-digit account id",
+    "max_body_bytes": lambda v: None if v >= 0 else "0 (each operation's own limit) or a number of bytes",
+    "sqlite_synchronous": lambda v: (None if v.upper() in SQLITE_SYNCHRONOUS
+                                     else f"one of {', '.join(SQLITE_SYNCHRONOUS)}"),
+    "worker_threads": lambda v: None if v >= 1 else "at least 1",
+    "lambda_concurrency_limit": lambda v: None if v >= 1 else "at least 1",
+    "lambda_idle_timeout": lambda v: None if v > 0 else "a number of seconds above 0",
+    "lambda_retry_delays": _retry_delays,
+    "lambda_prefork": lambda v: None if v >= 0 else "0 or more",
+    "lambda_network": lambda v: None if v in LAMBDA_NETWORKS else f"one of {', '.join(LAMBDA_NETWORKS)}",
+}
 
 
 @dataclass(frozen=True)
@@ -78,21 +149,27 @@ class Settings:
         # Each field's parser: the values are as heterogeneous as the fields, hence Any.
         values: dict[str, Any] = {}
         conv: dict[str, Callable[[str], Any]] = {
-            "host": str, "port": int, "data_dir": Path, "blob_dir": Path, "database_url": str, "postgres_schema": str, "ephemeral": _bool,
-            "log_level": str, "region": str, "default_account": str, "credentials": parse_credentials,
-            "enforce_sigv4": _bool, "max_body_bytes": int, "sqlite_synchronous": str, "worker_threads": int,
-            "lambda_concurrency_limit": int, "lambda_idle_timeout": float, "lambda_retry_delays": str,
-            "lambda_prefork": int, "lambda_network": str, "debug_loop_blocking": _bool, "operator_token": str,
+            "host": str, "port": _int, "data_dir": Path, "blob_dir": Path, "database_url": str, "postgres_schema": str,
+            "ephemeral": _bool, "log_level": str, "region": str, "default_account": str, "credentials": parse_credentials,
+            "enforce_sigv4": _bool, "max_body_bytes": _int, "sqlite_synchronous": str, "worker_threads": _int,
+            "lambda_concurrency_limit": _int, "lambda_idle_timeout": _float, "lambda_retry_delays": str,
+            "lambda_prefork": _int, "lambda_network": str, "debug_loop_blocking": _bool, "operator_token": str,
         }
         for f in fields(s):
             key = "CLOUDLET_" + f.name.upper()
             if key in env and env[key] != "":
-                values[f.name] = conv[f.name](env[key])
+                try:
+                    values[f.name] = conv[f.name](env[key])
+                except ValueError as e:
+                    if f.name == "credentials":
+                        raise
+                    raise ValueError(f"{setting_name(f.name)} must be {e}, not {env[key]!r}") from None
         values.update({k: v for k, v in overrides.items() if v is not None})
         settings = replace(s, **values)
-        if not (settings.default_account.isdigit() and len(settings.default_account) == 12):
-            raise ValueError("CLOUDLET_DEFAULT_ACCOUNT must be a 12-digit account id")
-        if settings.lambda_network not in LAMBDA_NETWORKS:
-            raise ValueError(f"CLOUDLET_LAMBDA_NETWORK must be one of {', '.join(LAMBDA_NETWORKS)}, "
-                             f"not {settings.lambda_network!r}")
+        for name, check in CHECKS.items():
+            value = getattr(settings, name)
+            allowed = check(value)
+            if allowed is not None:
+                shown = str(value) if isinstance(value, Path) else value
+                raise ValueError(f"{setting_name(name)} must be {allowed}, not {shown!r}")
         return settings

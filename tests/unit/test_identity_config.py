@@ -44,6 +44,35 @@ def test_bad_default_account():
         Settings.from_env({"CLOUDLET_DEFAULT_ACCOUNT": "12"})
 
 
+@pytest.mark.parametrize(("env", "overrides", "message"), [
+    ({"CLOUDLET_PORT": "70000"}, {}, "CLOUDLET_PORT (--port) must be a port number from 0 to 65535, not 70000"),
+    ({"CLOUDLET_PORT": "abc"}, {}, "CLOUDLET_PORT (--port) must be a whole number, not 'abc'"),
+    ({}, {"port": -1}, "CLOUDLET_PORT (--port) must be a port number from 0 to 65535, not -1"),
+    ({"CLOUDLET_LOG_LEVEL": "loud"}, {}, "CLOUDLET_LOG_LEVEL (--log-level) must be one of debug, info, warning, "
+                                         "error, critical, not 'loud'"),
+    ({"CLOUDLET_ENFORCE_SIGV4": "maybe"}, {}, "CLOUDLET_ENFORCE_SIGV4 (--enforce-sigv4) must be one of 1, true, "
+                                              "yes, on or 0, false, no, off, not 'maybe'"),
+    ({"CLOUDLET_LAMBDA_CONCURRENCY_LIMIT": "-1"}, {}, "CLOUDLET_LAMBDA_CONCURRENCY_LIMIT must be at least 1, not -1"),
+    ({"CLOUDLET_LAMBDA_IDLE_TIMEOUT": "0"}, {}, "CLOUDLET_LAMBDA_IDLE_TIMEOUT must be a number of seconds above 0"),
+    ({"CLOUDLET_LAMBDA_RETRY_DELAYS": "soon"}, {}, "CLOUDLET_LAMBDA_RETRY_DELAYS must be seconds before each retry"),
+    ({"CLOUDLET_REGION": "mars"}, {}, "CLOUDLET_REGION must be a region name, like us-east-1, not 'mars'"),
+    ({"CLOUDLET_SQLITE_SYNCHRONOUS": "sometimes"}, {}, "CLOUDLET_SQLITE_SYNCHRONOUS must be one of OFF, NORMAL"),
+    ({"CLOUDLET_DATABASE_URL": "mysql://x"}, {}, "CLOUDLET_DATABASE_URL (--database-url) must be a postgresql:// URL"),
+])
+def test_every_bad_setting_is_named_with_what_it_may_be(env, overrides, message):
+    with pytest.raises(ValueError) as caught:
+        Settings.from_env(env, **overrides)
+    assert str(caught.value).startswith(message), str(caught.value)
+
+
+def test_a_data_dir_that_is_a_file_is_refused(tmp_path):
+    file = tmp_path / "state"
+    file.write_text("x")
+    with pytest.raises(ValueError, match=r"CLOUDLET_DATA_DIR \(--data-dir\) must be a directory \(that path is a file\)"):
+        Settings.from_env({}, data_dir=file)
+    assert Settings.from_env({"CLOUDLET_ENFORCE_SIGV4": "off", "CLOUDLET_PORT": "0"}).enforce_sigv4 is False
+
+
 def test_lambda_network_setting():
     assert Settings().lambda_network == "internet"
     assert Settings.from_env({"CLOUDLET_LAMBDA_NETWORK": "host"}).lambda_network == "host"
