@@ -76,6 +76,16 @@ def status(endpoint, as_json) -> None:
         click.echo(f"  {name:<16} {info['state']}")
 
 
+def _not_running(exc: Exception, endpoint: str | None) -> str:
+    """What to say about a failed call: for no answer at all, whether cloudlet runs."""
+    from botocore.exceptions import EndpointConnectionError
+
+    if isinstance(exc, EndpointConnectionError):
+        return (f"nothing answers at {_endpoint(endpoint)}: is cloudlet running? "
+                "Start it with `cloudlet start` (or say where it is with --endpoint).")
+    return str(exc)
+
+
 def _client(service: str, endpoint: str | None, region: str | None):
     """A botocore client for the running platform (test credentials unless the environment has some)."""
     import botocore.session
@@ -112,7 +122,7 @@ def invoke(function, payload, qualifier, asynchronous, endpoint, region) -> None
     try:
         resp = _client("lambda", endpoint, region).invoke(**kwargs)
     except (ClientError, BotoCoreError) as exc:
-        click.echo(str(exc), err=True)
+        click.echo(_not_running(exc, endpoint), err=True)
         sys.exit(1)
     if asynchronous:
         click.echo(f"queued (HTTP {resp['StatusCode']})")
@@ -154,15 +164,54 @@ def logs(function, follow, since, endpoint, region) -> None:
                     break
                 kwargs["nextToken"] = page["nextToken"]
             if not follow:
+                if not seen:
+                    click.echo(f"no log events in {group} in the last {since} seconds (--since sets the window; "
+                               "a function's events come when it is invoked)", err=True)
                 return
             time.sleep(1)
     except ClientError as exc:
-        click.echo(exc.response["Error"].get("Message", str(exc)), err=True)
+        message = exc.response["Error"].get("Message", str(exc))
+        if exc.response["Error"].get("Code") == "ResourceNotFoundException":
+            message += f" ({group}: it is made when the function first runs)"
+        click.echo(message, err=True)
         sys.exit(1)
     except (BotoCoreError, KeyboardInterrupt) as exc:
         if isinstance(exc, BotoCoreError):
-            click.echo(str(exc), err=True)
+            click.echo(_not_running(exc, endpoint), err=True)
             sys.exit(1)
+
+
+@main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True,
+                                "help_option_names": []})
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def aws(args) -> None:
+    """Run the AWS CLI against the running cloudlet: `cloudlet aws s3 ls`, as `aws` with the
+    endpoint (CLOUDLET_ENDPOINT, default http://127.0.0.1:4566), test credentials and a region
+    set unless the environment has them. Uses the `aws` on PATH, else the one installed with
+    Python (`pip install awscli`)."""
+    import shutil
+
+    env = dict(os.environ)
+    env.setdefault("AWS_ACCESS_KEY_ID", "test")
+    env.setdefault("AWS_SECRET_ACCESS_KEY", "test")
+    if not (env.get("AWS_DEFAULT_REGION") or env.get("AWS_REGION")):
+        env["AWS_DEFAULT_REGION"] = "us-east-1"
+    env.setdefault("AWS_PAGER", "")
+    endpoint = _endpoint(None)
+    env["AWS_ENDPOINT_URL"] = endpoint
+    argv = list(args)
+    if "--endpoint-url" not in argv and argv and argv[0] not in ("help", "--version", "configure"):
+        argv = ["--endpoint-url", endpoint, *argv]  # (some AWS CLI releases ignore AWS_ENDPOINT_URL)
+    binary = shutil.which("aws")
+    if binary is not None:
+        os.execve(binary, [binary, *argv], env)
+    import importlib.util
+
+    if importlib.util.find_spec("awscli") is None:
+        click.echo("no AWS CLI here: install AWS CLI v2 (https://docs.aws.amazon.com/cli/) or "
+                   "`pip install awscli`", err=True)
+        sys.exit(127)
+    os.execve(sys.executable, [sys.executable, "-m", "awscli", *argv], env)
 
 
 @main.command()
