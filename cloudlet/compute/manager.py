@@ -296,6 +296,7 @@ class ComputeManager:
                 for held in taken:
                     self.slots.give_back(held)
                 self.counters["throttles"] += 1
+                log.warning("throttled %s: %s (limit %d)", spec.function_arn, reason, limit)
                 raise TooManyRequests(reason)
             taken.append(pool)
         return taken
@@ -428,6 +429,7 @@ class ComputeManager:
             status, error_type, function_error = "timeout", "Sandbox.Timedout", "Unhandled"
             duration = max(duration, spec.timeout_s * 1000)
             lines.append(PlatformEvent("TIMEOUT", now_ms(), request_id=rid, timeout_s=spec.timeout_s))
+            log.warning("%s timed out after %.2f s (request %s)", spec.function_arn, spec.timeout_s, rid)
             payload = _error_doc("Sandbox.Timedout", f"RequestId: {rid} Error: Task timed out after "
                                                      f"{spec.timeout_s:.2f} seconds")
         else:
@@ -436,6 +438,7 @@ class ComputeManager:
             status, function_error = "error", "Unhandled"
             lines.append(PlatformEvent("RUNTIME_ERROR", now_ms(), request_id=rid, message=message,
                                        error_type=error_type))
+            log.warning("%s: %s, %s (request %s)", spec.function_arn, error_type, message, rid)
             payload = _error_doc(error_type, f"RequestId: {rid} Error: {message}")
         if error_type == "Runtime.OutOfMemory":
             max_mb = spec.memory_mb

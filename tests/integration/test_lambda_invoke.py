@@ -162,6 +162,15 @@ def test_unhandled_error(server):
     assert isinstance(out["stackTrace"], list) and out["requestId"] == resp["ResponseMetadata"]["RequestId"]
 
 
+def assert_logged(server, text: str) -> None:
+    """The server's log (at warning level in tests) shows `text`, soon."""
+    for _ in range(50):
+        if text in server.log():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{text!r} not in the server log:\n{server.log()[-2000:]}")
+
+
 def test_timeout(server):
     lam = server.client("lambda")
     name = create(lam, Timeout=1)
@@ -170,6 +179,8 @@ def test_timeout(server):
     assert "Task timed out after 1.00 seconds" in out["errorMessage"]
     _, ok = call(lam, name, {})  # a fresh environment replaces the killed one
     assert ok["count"] == 1
+    assert_logged(server, f"WARNING cloudlet.compute arn:aws:lambda:us-east-1:000000000000:function:{name} "
+                          "timed out after 1.00 s")
 
 
 def test_function_reaches_the_platform_with_boto3(server):
@@ -369,6 +380,8 @@ def test_reserved_concurrency_throttles(server):
     assert err.value.response["Error"]["Code"] == "TooManyRequestsException"
     assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 429
     assert err.value.response["Reason"] == "ReservedFunctionConcurrentInvocationLimitExceeded"
+    assert_logged(server, f"WARNING cloudlet.compute throttled arn:aws:lambda:us-east-1:000000000000:function:{name}: "
+                          "ReservedFunctionConcurrentInvocationLimitExceeded (limit 1)")
 
 
 def test_parallel_invocations_get_their_own_environments(server):
@@ -738,3 +751,4 @@ def test_out_of_memory_and_crash_are_reported_and_recovered(server):
     assert resp["FunctionError"] == "Unhandled" and out["errorType"] == "Runtime.ExitError"
     assert "exit status 3" in out["errorMessage"]
     assert call(lam, name, {})[1] == "fine"  # a new environment replaces the dead one
+    assert_logged(server, f"function:{name}: Runtime.ExitError, Runtime exited with error: exit status 3")
