@@ -176,6 +176,9 @@ class _Connection(asyncio.Protocol):
     # asyncio callbacks
     def connection_made(self, transport) -> None:
         self.transport = transport
+        if self.api.server is None:  # accepted just before the API closed: nobody serves it
+            transport.close()
+            return
         self.api._conns.add(self)
 
     def connection_lost(self, exc) -> None:

@@ -346,6 +346,23 @@ def test_dry_run_and_errors(server):
     assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 413
 
 
+def test_event_payloads_up_to_one_megabyte(server):
+    """Invoke with InvocationType Event takes payloads up to 1 MB (AWS's limit since 2025); the
+    deprecated InvokeAsync keeps 256 KB."""
+    lam = server.client("lambda")
+    name = create(lam)
+    near = b'{"a":"' + b"x" * (1024 * 1024 - 16) + b'"}'
+    assert lam.invoke(FunctionName=name, InvocationType="Event", Payload=near)["StatusCode"] == 202
+    with pytest.raises(ClientError) as err:
+        lam.invoke(FunctionName=name, InvocationType="Event", Payload=b'{"a":"' + b"x" * (1024 * 1024) + b'"}')
+    assert err.value.response["Error"]["Code"] == "RequestTooLargeException"
+    assert err.value.response["Error"]["Message"] == ("Request must be smaller than 1048576 bytes for the "
+                                                      "InvokeFunction operation")
+    with pytest.raises(ClientError) as err:
+        lam.invoke_async(FunctionName=name, InvokeArgs=b'{"a":"' + b"x" * (256 * 1024) + b'"}')
+    assert err.value.response["Error"]["Code"] == "RequestTooLargeException"
+
+
 def test_versions_and_alias_qualifiers(server):
     lam = server.client("lambda")
     name = create(lam)

@@ -46,7 +46,8 @@ from .slots import SharedSlots
 log = logging.getLogger("cloudlet.lambda")
 
 SYNC_PAYLOAD_LIMIT = 6 * 1024 * 1024
-ASYNC_PAYLOAD_LIMIT = 256 * 1024
+ASYNC_PAYLOAD_LIMIT = 1024 * 1024  # Invoke with InvocationType Event (AWS raised it from 256 KB in 2025)
+INVOKE_ASYNC_PAYLOAD_LIMIT = 256 * 1024  # the deprecated InvokeAsync keeps 256 KB
 LOG_TAIL_BYTES = 4096
 
 

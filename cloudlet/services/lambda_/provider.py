@@ -159,6 +159,10 @@ class LambdaProvider(Provider):
         """The deprecated InvokeAsync API: an Event invocation answering 202."""
         body = params.get("InvokeArgs") or b""
         body = body.read() if hasattr(body, "read") else body
+        if len(body) > inv.INVOKE_ASYNC_PAYLOAD_LIMIT:
+            raise inv.RequestTooLargeException(
+                f"Request must be smaller than {inv.INVOKE_ASYNC_PAYLOAD_LIMIT} bytes for the InvokeAsync operation",
+                Type="User")
         await self.invoke(ctx, {"FunctionName": params["FunctionName"], "InvocationType": "Event", "Payload": body})
         return {"Status": 202}
 
