@@ -69,15 +69,13 @@ def ephemeral_parent() -> str | None:
 LAMBDA_NETWORKS = ("internet", "isolated", "host")  # see compute/network.py
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 SQLITE_SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
-# The `cloudlet start` flag of each setting that has one (errors name both).
-FLAGS = {"host": "--host", "port": "--port", "data_dir": "--data-dir", "database_url": "--database-url",
-         "blob_dir": "--blob-dir", "ephemeral": "--ephemeral", "log_level": "--log-level",
-         "enforce_sigv4": "--enforce-sigv4"}
+def flag_of(name: str) -> str:
+    """The `cloudlet start` flag of a setting (every setting has one; errors name both)."""
+    return "--" + name.replace("_", "-")
 
 
 def setting_name(name: str) -> str:
-    flag = FLAGS.get(name)
-    return f"CLOUDLET_{name.upper()}" + (f" ({flag})" if flag else "")
+    return f"CLOUDLET_{name.upper()} ({flag_of(name)})"
 
 
 def _not_a_file(path: Path | None) -> str | None:

@@ -36,16 +36,37 @@ def main() -> None:
               help="Where code packages and other blobs live, shared by replicas [CLOUDLET_BLOB_DIR, "
                    "default <data dir>/blobs].")
 @click.option("--ephemeral", is_flag=True, default=None, help="Keep state in a temporary directory removed at exit.")
-@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
+@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error", "critical"], case_sensitive=False),
               help="Logging level [CLOUDLET_LOG_LEVEL, default info].")
 @click.option("--enforce-sigv4", is_flag=True, default=None, help="Verify request signatures [CLOUDLET_ENFORCE_SIGV4].")
-def start(host, port, data_dir, blob_dir, database_url, ephemeral, log_level, enforce_sigv4) -> None:
-    """Start the platform in the foreground (Ctrl-C stops it cleanly)."""
+@click.option("--region", help="Region of requests without a credential scope [CLOUDLET_REGION, default us-east-1].")
+@click.option("--default-account", help="Account of access key `test` [CLOUDLET_DEFAULT_ACCOUNT, default 000000000000].")
+@click.option("--credentials", help="AKID:SECRET[:ACCOUNT],... keys accepted when enforcing signatures [CLOUDLET_CREDENTIALS].")
+@click.option("--postgres-schema", help="Schema of the PostgreSQL store [CLOUDLET_POSTGRES_SCHEMA, default cloudlet].")
+@click.option("--max-body-bytes", help="Ceiling on request bodies; 0: each operation's AWS limit [CLOUDLET_MAX_BODY_BYTES].")
+@click.option("--sqlite-synchronous", help="SQLite's synchronous mode [CLOUDLET_SQLITE_SYNCHRONOUS, default NORMAL].")
+@click.option("--worker-threads", help="Threads for blocking work [CLOUDLET_WORKER_THREADS, default 16].")
+@click.option("--lambda-concurrency-limit",
+              help="Concurrent executions per account [CLOUDLET_LAMBDA_CONCURRENCY_LIMIT, default 1000].")
+@click.option("--lambda-idle-timeout",
+              help="Seconds an idle environment stays warm [CLOUDLET_LAMBDA_IDLE_TIMEOUT, default 600].")
+@click.option("--lambda-retry-delays",
+              help="Seconds before each retry of a failed Event invocation [CLOUDLET_LAMBDA_RETRY_DELAYS, default 60,120].")
+@click.option("--lambda-prefork", help="Pre-forked environments per interpreter [CLOUDLET_LAMBDA_PREFORK, default 16].")
+@click.option("--lambda-network",
+              help="What functions reach: internet, isolated or host [CLOUDLET_LAMBDA_NETWORK, default internet].")
+@click.option("--debug-loop-blocking", help="Store calls on the event loop raise (PostgreSQL) [CLOUDLET_DEBUG_LOOP_BLOCKING].")
+@click.option("--operator-token", help="Token for POST /_cloudlet/reset [CLOUDLET_OPERATOR_TOKEN, default made at start].")
+def start(host, port, data_dir, blob_dir, database_url, ephemeral, log_level, enforce_sigv4, **more) -> None:
+    """Start the platform in the foreground (Ctrl-C stops it cleanly). Every setting is a flag or a
+    CLOUDLET_* variable; a flag wins."""
     from cloudlet.config import Settings
     from cloudlet.server import serve
 
+    # The flags without a click type are read as their variables are (one parser, one message).
+    env = {**os.environ, **{f"CLOUDLET_{name.upper()}": value for name, value in more.items() if value is not None}}
     try:
-        settings = Settings.from_env(host=host, port=port, data_dir=data_dir, blob_dir=blob_dir,
+        settings = Settings.from_env(env, host=host, port=port, data_dir=data_dir, blob_dir=blob_dir,
                                      database_url=database_url,
                                      ephemeral=ephemeral, log_level=log_level, enforce_sigv4=enforce_sigv4)
     except ValueError as exc:

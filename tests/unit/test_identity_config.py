@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from cloudlet.config import Settings, parse_credentials
@@ -52,11 +54,11 @@ def test_bad_default_account():
                                          "error, critical, not 'loud'"),
     ({"CLOUDLET_ENFORCE_SIGV4": "maybe"}, {}, "CLOUDLET_ENFORCE_SIGV4 (--enforce-sigv4) must be one of 1, true, "
                                               "yes, on or 0, false, no, off, not 'maybe'"),
-    ({"CLOUDLET_LAMBDA_CONCURRENCY_LIMIT": "-1"}, {}, "CLOUDLET_LAMBDA_CONCURRENCY_LIMIT must be at least 1, not -1"),
-    ({"CLOUDLET_LAMBDA_IDLE_TIMEOUT": "0"}, {}, "CLOUDLET_LAMBDA_IDLE_TIMEOUT must be a number of seconds above 0"),
-    ({"CLOUDLET_LAMBDA_RETRY_DELAYS": "soon"}, {}, "CLOUDLET_LAMBDA_RETRY_DELAYS must be seconds before each retry"),
-    ({"CLOUDLET_REGION": "mars"}, {}, "CLOUDLET_REGION must be a region name, like us-east-1, not 'mars'"),
-    ({"CLOUDLET_SQLITE_SYNCHRONOUS": "sometimes"}, {}, "CLOUDLET_SQLITE_SYNCHRONOUS must be one of OFF, NORMAL"),
+    ({"CLOUDLET_LAMBDA_CONCURRENCY_LIMIT": "-1"}, {}, "CLOUDLET_LAMBDA_CONCURRENCY_LIMIT (--lambda-concurrency-limit) must be at least 1, not -1"),
+    ({"CLOUDLET_LAMBDA_IDLE_TIMEOUT": "0"}, {}, "CLOUDLET_LAMBDA_IDLE_TIMEOUT (--lambda-idle-timeout) must be a number of seconds above 0"),
+    ({"CLOUDLET_LAMBDA_RETRY_DELAYS": "soon"}, {}, "CLOUDLET_LAMBDA_RETRY_DELAYS (--lambda-retry-delays) must be seconds before each retry"),
+    ({"CLOUDLET_REGION": "mars"}, {}, "CLOUDLET_REGION (--region) must be a region name, like us-east-1, not 'mars'"),
+    ({"CLOUDLET_SQLITE_SYNCHRONOUS": "sometimes"}, {}, "CLOUDLET_SQLITE_SYNCHRONOUS (--sqlite-synchronous) must be one of OFF, NORMAL"),
     ({"CLOUDLET_DATABASE_URL": "mysql://x"}, {}, "CLOUDLET_DATABASE_URL (--database-url) must be a postgresql:// URL"),
 ])
 def test_every_bad_setting_is_named_with_what_it_may_be(env, overrides, message):
@@ -76,7 +78,8 @@ def test_a_data_dir_that_is_a_file_is_refused(tmp_path):
 def test_lambda_network_setting():
     assert Settings().lambda_network == "internet"
     assert Settings.from_env({"CLOUDLET_LAMBDA_NETWORK": "host"}).lambda_network == "host"
-    with pytest.raises(ValueError, match="CLOUDLET_LAMBDA_NETWORK must be one of internet, isolated, host, not 'maybe'"):
+    with pytest.raises(ValueError, match=re.escape("CLOUDLET_LAMBDA_NETWORK (--lambda-network) must be one of "
+                                                    "internet, isolated, host, not 'maybe'")):
         Settings.from_env({"CLOUDLET_LAMBDA_NETWORK": "maybe"})
 
 
