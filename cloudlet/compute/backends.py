@@ -46,7 +46,7 @@ def process_argv(req: SandboxRequest) -> list[str]:
         assert runtime.executable is not None  # the catalog finds a Node runtime by its executable
         heap = max(16, int(spec.memory_mb * 0.85))
         return [runtime.executable, f"--max-old-space-size={heap}", f"{fs.runtime_dir}/{NODE_BOOTSTRAP_NAME}"]
-    rev = Path(req.data_dir) / "rev" / revision_key(spec)
+    rev = req.data_dir / "rev" / revision_key(spec)
     for host_path, view_path in ((Path(spec.code_dir) / "bootstrap", f"{fs.task}/bootstrap"),
                                  (rev / "opt" / "bootstrap", f"{fs.opt}/bootstrap")):
         if host_path.is_file():

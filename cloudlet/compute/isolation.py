@@ -300,17 +300,24 @@ OPEN_TREE_CLOEXEC = os.O_CLOEXEC
 AT_RECURSIVE = 0x8000
 
 
+LIBC = ctypes.CDLL(None, use_errno=True)  # for the system calls Python has no wrapper for
+
+
+def check_rc(rc: int, what: str) -> int:
+    """`rc` of a libc call, or OSError with errno's text when it failed (below 0)."""
+    if rc < 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}")
+    return rc
+
+
 def open_tree_clone(path: str) -> int:
     """An fd of a detached copy of the mount at `path`: a process in another mount namespace
     (an environment, whose namespace was made before the mount) can attach it with move_mount,
     where a bind mount of a path would find the namespace's own, older view."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    fd = libc.syscall(ctypes.c_long(SYS_OPEN_TREE), ctypes.c_int(-100), ctypes.c_char_p(path.encode()),
-                      ctypes.c_uint(OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE))
-    if fd < 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"open_tree {path}: {os.strerror(err)}")
-    return int(fd)
+    return check_rc(LIBC.syscall(ctypes.c_long(SYS_OPEN_TREE), ctypes.c_int(-100), ctypes.c_char_p(path.encode()),
+                                 ctypes.c_uint(OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE)),
+                    f"open_tree {path}")
 
 
 _PROBE = r"""

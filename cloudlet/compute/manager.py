@@ -307,7 +307,6 @@ class ComputeManager:
             return [account]
         return [(("function", spec.function_key), spec.reserved_concurrency, RESERVED_LIMIT), account]
 
-
     # ---- creating environments ------------------------------------------------------------------
 
     async def _zygote(self, runtime: catalog.Runtime | None) -> Zygote:

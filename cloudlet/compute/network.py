@@ -24,7 +24,7 @@ the calling thread, so the rest of the process stays in the host's network.
 from __future__ import annotations
 
 import asyncio
-import ctypes
+import contextlib
 import fcntl
 import os
 import select
@@ -32,9 +32,11 @@ import shutil
 import socket
 import struct
 import subprocess
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+from cloudlet.compute.isolation import LIBC, check_rc
 
 CLONE_NEWNET = 0x40000000
 SIOCGIFFLAGS = 0x8913
@@ -56,17 +58,23 @@ def egress_problem() -> str | None:
 # Serves cloudlet's endpoint on a socket listening in a namespace; the caller closes the server.
 ServeEndpoint = Callable[[socket.socket], Awaitable[asyncio.AbstractServer]]
 
-_libc = ctypes.CDLL(None, use_errno=True)
-
-
-def _check(rc: int, what: str) -> None:
-    if rc != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"{what}: {os.strerror(err)}")
-
-
 def _own_namespace() -> int:
     return os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+
+
+@contextlib.contextmanager
+def _inside(enter: Callable[[], int], what: str) -> Iterator[None]:
+    """(In the worker thread.) Run the block in the network namespace `enter` moves this thread
+    to (unshare or setns), then return the thread to the namespace it was in."""
+    own = _own_namespace()
+    try:
+        check_rc(enter(), what)
+        try:
+            yield
+        finally:
+            check_rc(LIBC.setns(own, CLONE_NEWNET), "returning to the host's network namespace")
+    finally:
+        os.close(own)
 
 
 def _listen(port: int) -> socket.socket:
@@ -109,38 +117,24 @@ def _make_namespace(endpoint_port: int | None, blocked: list[str]) -> tuple[int,
     """(In the worker thread.) A new network namespace with its loopback up, `blocked` addresses
     unreachable and a socket there listening at `endpoint_port`: (an fd of the namespace, the
     socket)."""
-    own = _own_namespace()
-    try:
-        _check(_libc.unshare(CLONE_NEWNET), "unshare(CLONE_NEWNET)")
+    with _inside(lambda: LIBC.unshare(CLONE_NEWNET), "unshare(CLONE_NEWNET)"):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            flags = IFREQ.unpack(fcntl.ioctl(s, SIOCGIFFLAGS, IFREQ.pack(b"lo", 0)))[1]
+            fcntl.ioctl(s, SIOCSIFFLAGS, IFREQ.pack(b"lo", flags | IFF_UP))
+        _block(blocked)  # (a child started from this thread starts in its namespace)
+        fd = _own_namespace()
         try:
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-                flags = IFREQ.unpack(fcntl.ioctl(s, SIOCGIFFLAGS, IFREQ.pack(b"lo", 0)))[1]
-                fcntl.ioctl(s, SIOCSIFFLAGS, IFREQ.pack(b"lo", flags | IFF_UP))
-            _block(blocked)  # (a child started from this thread starts in its namespace)
-            fd = _own_namespace()
-            try:
-                endpoint = _listen(endpoint_port) if endpoint_port else None
-            except OSError:
-                os.close(fd)
-                raise
-        finally:
-            _check(_libc.setns(own, CLONE_NEWNET), "returning to the host's network namespace")
-    finally:
-        os.close(own)
+            endpoint = _listen(endpoint_port) if endpoint_port else None
+        except OSError:
+            os.close(fd)
+            raise
     return fd, endpoint
 
 
 def _listen_in(namespace_fd: int, port: int) -> socket.socket:
     """(In the worker thread.) A socket listening on 127.0.0.1:`port` in the namespace."""
-    own = _own_namespace()
-    try:
-        _check(_libc.setns(namespace_fd, CLONE_NEWNET), "setns(CLONE_NEWNET)")
-        try:
-            return _listen(port)
-        finally:
-            _check(_libc.setns(own, CLONE_NEWNET), "returning to the host's network namespace")
-    finally:
-        os.close(own)
+    with _inside(lambda: LIBC.setns(namespace_fd, CLONE_NEWNET), "setns(CLONE_NEWNET)"):
+        return _listen(port)
 
 
 def _start_egress(namespace_fd: int) -> tuple[subprocess.Popen, int]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from cloudlet.compute.catalog import Runtime
@@ -97,7 +98,7 @@ class SandboxRequest:
     network: NetworkNamespace | None  # the namespace it joins (None: the host's network)
     networks: Networks | None
     hooks: Any                      # the engine: what an environment reports to (see Environment)
-    data_dir: Any                   # the engine's data directory (revisions live under it)
+    data_dir: Path                  # the engine's data directory (revisions live under it)
 
 
 @dataclass(frozen=True)

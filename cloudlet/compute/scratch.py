@@ -1,17 +1,19 @@
 """Private /tmp directories of execution environments, capped at the function's EphemeralStorage.
 
 Each /tmp is a small ext4 filesystem in a sparse image file under the data directory, mounted
-(loop, nosuid, nodev, discard) where the environment's /tmp is bound from: writing past its size
+(loop, nosuid, nodev, discard) on the host and attached as the environment's /tmp (a detached
+copy of the mount: the environment's namespace is older than the filesystem): writing past its size
 fails with ENOSPC, as on AWS, and nothing a function writes can fill the disk that holds the
 store. A tmpfs would cap it too, but its pages count against the function's memory, which /tmp
 on AWS does not. Deleted files give their blocks back to the host (discard punches holes in the
 image).
 
-Making one costs ~0.5 ms: mkfs runs once per size, for a template image of 0.3 MB of metadata
-in a sparse file; each filesystem is a sparse copy of it on a loop device of its own. They are
-pooled by size, emptied when their environment ends and kept for the next; spares of the default
-size are made ahead on a worker thread. Without root, or without loop devices and mkfs.ext4 (a container without /dev/loop*),
-/tmp is a plain directory with no cap and the log says so once.
+Making one costs ~1.3 ms of kernel work: mkfs runs once per size, for a template image of 0.3 MB
+of metadata in a sparse file; each filesystem is a sparse copy of it on a loop device of its own.
+They are pooled by size, emptied when their environment ends and kept for the next; spares of the
+default size are made ahead on a worker thread. Without root, or without loop devices and
+mkfs.ext4 (a container without /dev/loop*), /tmp is a plain directory with no cap and the log
+says so once.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import subprocess
 import threading
 from pathlib import Path
 
-from cloudlet.compute.isolation import open_tree_clone
+from cloudlet.compute.isolation import LIBC, check_rc, open_tree_clone
 
 log = logging.getLogger("cloudlet.compute")
 
@@ -39,13 +41,9 @@ POOL_MAX = 128  # idle ones kept per size at most
 MKFS = shutil.which("mkfs.ext4") or "/usr/sbin/mkfs.ext4"
 MNT_DETACH = 2
 
-_libc = ctypes.CDLL(None, use_errno=True)
-
 
 def _umount(path: str) -> None:
-    if _libc.umount2(path.encode(), MNT_DETACH) != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"umount {path}: {os.strerror(err)}")
+    check_rc(LIBC.umount2(path.encode(), MNT_DETACH), f"umount {path}")
 
 
 def mounts_under(root: Path) -> list[str]:
@@ -149,10 +147,8 @@ def mount_image(image: Path, path: Path) -> None:
                     if e.errno == errno.EBUSY:
                         continue
                     raise
-                if _libc.mount(device.encode(), str(path).encode(), b"ext4", ctypes.c_ulong(MS_NOSUID | MS_NODEV),
-                               b"discard,noinit_itable") != 0:
-                    err = ctypes.get_errno()
-                    raise OSError(err, f"mount {device} on {path}: {os.strerror(err)}")
+                check_rc(LIBC.mount(device.encode(), str(path).encode(), b"ext4", ctypes.c_ulong(MS_NOSUID | MS_NODEV),
+                                    b"discard,noinit_itable"), f"mount {device} on {path}")
                 return
             finally:
                 os.close(backing)
@@ -168,7 +164,6 @@ class ScratchPool:
     def __init__(self, root: Path, *, capped: bool) -> None:
         self.root = root
         self.capped = capped
-        self.problem: str | None = None if capped else "cloudlet is not root with mount namespaces"
         self._free: dict[int, list[Path]] = {}
         self._trees: dict[Path, int] = {}  # a spare's detached mount (see take)
         self._ids = itertools.count(1)
@@ -219,7 +214,6 @@ class ScratchPool:
                 self._make_filesystem(path, size)
             except (OSError, subprocess.SubprocessError) as e:
                 self.capped = False
-                self.problem = str(e)
                 log.warning("/tmp of functions has no size limit: cannot make capped filesystems (%s)", e)
         os.chmod(path, 0o1777)  # like /tmp, whatever the umask
         return path
@@ -273,17 +267,20 @@ class ScratchPool:
         try:
             empty(path)
         except OSError:
+            self.drop(path)  # (gone, or not ours to empty: not pooled)
             return
         with self._lock:
             keep = len(self._free.get(size, [])) < POOL_MAX and not self.closed
         if keep:
-            tree = self._tree(path)
-            with self._lock:
-                self._free.setdefault(size, []).append(path)
-                if tree >= 0:
-                    self._trees[path] = tree
-            return
-        self.drop(path)
+            self._pool(size, path, self._tree(path))
+        else:
+            self.drop(path)
+
+    def _pool(self, size: int, path: Path, tree: int) -> None:
+        with self._lock:
+            self._free.setdefault(size, []).append(path)
+            if tree >= 0:
+                self._trees[path] = tree
 
     def drop(self, path: Path) -> None:
         with self._lock:
@@ -317,12 +314,8 @@ class ScratchPool:
                     if len(self._free.get(size, [])) >= SPARE:
                         return
                 made, tree = self.make(size)
-                size_now = self.size_for(DEFAULT_MB)  # making it may have found that caps fail
-                with self._lock:
-                    self._free.setdefault(size_now, []).append(made)
-                    if tree >= 0:
-                        self._trees[made] = tree
-                size = size_now
+                size = self.size_for(DEFAULT_MB)  # making it may have found that caps fail
+                self._pool(size, made, tree)
         except OSError as e:
             log.warning("cannot make spare tmp directories: %s", e)
         finally:

@@ -117,7 +117,7 @@ class Zygote:
         self.pycache = pycache
         self.prefork = prefork
         self.namespaces = namespaces
-        self.pidns = pidns  # each child the init of a PID namespace of its own (needs namespaces)
+        self.pidns = pidns  # each child in a PID namespace of its own, with an init (needs namespaces)
         self.new_cgroup = new_cgroup
         self.drop_cgroup = drop_cgroup
         self.on_death = on_death

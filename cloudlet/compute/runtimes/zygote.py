@@ -22,8 +22,8 @@ namespace of its own, whose first (its init, pid 1) is a small process the zygot
 made (`init_factory_main`): the blank mounts that namespace's /proc, and when the blank ends the
 zygote kills its init, which takes whatever else still runs in the namespace with it. It waits on
 `ctrl` for one frame
-`{"k": "setup", "setup": {...}}` naming the function (with setup["netns"], an fd of the
-network namespace to join comes with it). It finishes isolating itself (`isolate`),
+`{"k": "setup", "setup": {...}}` naming the function, with fds passed along: setup["netns"] and
+setup["tmp_tree"] index the network namespace to join and its /tmp as a detached mount. It finishes isolating itself (`isolate`),
 points fd 1 and 2 at the log pipe, then serves the Python runtime over `ctrl` (mode "python") or
 execs setup["argv"] (mode "exec"); an exec failure is reported as one frame on `ctrl`, a
 successful exec closes it (CLOEXEC).
@@ -387,8 +387,8 @@ def load_seccomp():
         raise OSError(err, f"loading the seccomp filter: {os.strerror(err)}")
 
 
-def read_frame(sock, with_fds=False):
-    """One frame's meta (None at EOF); with_fds: (meta, the fds that came with it)."""
+def read_frame(sock):
+    """(One frame's meta, or None at EOF; the fds that came with it)."""
     head = b""
     fds = array.array("i")
     while len(head) < FRAME.size:
@@ -397,17 +397,16 @@ def read_frame(sock, with_fds=False):
             if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
                 fds.frombytes(cdata[:len(cdata) - (len(cdata) % fds.itemsize)])
         if not chunk:
-            return (None, list(fds)) if with_fds else None
+            return None, list(fds)
         head += chunk
     mlen, blen = FRAME.unpack(head)
     data = b""
     while len(data) < mlen + blen:
         chunk = sock.recv(mlen + blen - len(data))
         if not chunk:
-            return None
+            return None, list(fds)
         data += chunk
-    meta = json.loads(data[:mlen])
-    return (meta, list(fds)) if with_fds else meta
+    return json.loads(data[:mlen]), list(fds)
 
 
 def passed(fds, index):
@@ -418,8 +417,8 @@ def passed(fds, index):
 
 def blank_main(req, ctrl_fd, log_fd, in_pidns):
     """A pre-forked child: does the function-independent part of isolation now (its own session,
-    its cgroup, private mount, PID and network namespaces), then waits for the host to hand it a
-    function. `in_pidns`: the zygote forked it into a PID namespace of its own."""
+    its cgroup, private mount and PID namespaces), then waits for the host to hand it a function.
+    `in_pidns`: the zygote forked it into a PID namespace of its own."""
     ctrl = socket.socket(fileno=ctrl_fd)
     ctrl.setblocking(True)
     os.set_inheritable(ctrl_fd, False)
@@ -457,7 +456,7 @@ def blank_main(req, ctrl_fd, log_fd, in_pidns):
             mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)  # this namespace's
         except OSError as e:
             ns_error = str(e)
-    meta, fds = read_frame(ctrl, with_fds=True)  # blocks until the host adopts this child
+    meta, fds = read_frame(ctrl)  # blocks until the host adopts this child
     if meta is None:
         os._exit(0)
     t_start = time.time()
@@ -598,7 +597,7 @@ def start_init_factory(host):
 def new_pid_namespace(factory):
     """Enter (for our next child only) a new PID namespace whose init the factory made. Returns
     the init's pid, or 0 if there is none (the child then stays in our own namespace)."""
-    if factory is None or OWN_PIDNS[0] < 0:
+    if factory is None:  # (there is one only when our own namespace could be opened)
         return 0
     try:
         factory.send(b"n")
@@ -618,6 +617,7 @@ def new_pid_namespace(factory):
     finally:
         os.close(fd)
     return init
+
 
 def load_runtime():
     import importlib.util
