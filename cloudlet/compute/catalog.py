@@ -6,8 +6,11 @@ a shim re-resolves the version per directory and costs ~40 ms). Node runtimes al
 `node` found on PATH (one version serves nodejs18.x..22.x). Custom runtimes exec the function's
 `bootstrap` (code directory first, then /opt from the layers).
 
-An unknown runtime, or one whose executable this host lacks, raises RuntimeUnavailable; the
-manager turns it into an invocation error of type Runtime.InvalidRuntime (see manager.py).
+An unknown runtime, or one whose executable this host lacks, raises RuntimeUnavailable with a
+sentence naming what is missing. Lambda's control plane asks `check` when a function's
+configuration changes and stores a function it cannot run with State Failed and that reason
+(services/lambda_/configuration.py), so Invoke never starts one; the manager still turns it into
+an invocation error of type Runtime.InvalidRuntime should the host lose an interpreter later.
 """
 
 from __future__ import annotations
@@ -28,8 +31,20 @@ NODE_RE = re.compile(r"^nodejs(\d+)\.x$")
 PROVIDED = ("provided", "provided.al2", "provided.al2023")
 
 
+# Languages cloudlet has no runtime for, by identifier prefix (a Lambda runtime it knows of).
+_LANGUAGES = (("java", "Java"), ("dotnet", ".NET"), ("ruby", "Ruby"), ("go", "Go"), ("custom", "customer-managed"))
+_RUNS = "it runs python3.8 and later, nodejsNN.x and provided runtimes"
+
+
 class RuntimeUnavailable(Exception):
     """The function's runtime cannot run on this host."""
+
+
+def _unsupported(runtime: str) -> RuntimeUnavailable:
+    for prefix, language in _LANGUAGES:
+        if runtime.startswith(prefix):
+            return RuntimeUnavailable(f"cloudlet cannot run {runtime}: it has no {language} runtime ({_RUNS})")
+    return RuntimeUnavailable(f"cloudlet cannot run {runtime}: {_RUNS}")
 
 
 @dataclass(frozen=True)
@@ -78,11 +93,11 @@ def resolve(runtime: str) -> Runtime:
     if m:
         minor = int(m.group(1))
         if minor < 8:
-            raise RuntimeUnavailable(f"runtime {runtime} is not supported (python3.8 or later is required)")
+            raise _unsupported(runtime)
         exe = find_python(minor)
         if exe is None:
             raise RuntimeUnavailable(
-                f"runtime {runtime} is not available on this host: interpreter python3.{minor} not found "
+                f"cloudlet cannot run {runtime} on this host: interpreter python3.{minor} is not installed "
                 f"(looked for {PYENV_ROOT}/versions/3.{minor}.*/bin/python3.{minor} and python3.{minor} on PATH)")
         m2 = re.search(r"/versions/(\d+\.\d+\.\d+)/", exe)
         return Runtime(runtime, "python", exe, m2.group(1) if m2 else f"3.{minor}")
@@ -90,15 +105,16 @@ def resolve(runtime: str) -> Runtime:
     if m:
         node = find_node()
         if node is None:
-            raise RuntimeUnavailable(f"runtime {runtime} is not available on this host: `node` not found on PATH")
+            raise RuntimeUnavailable(f"cloudlet cannot run {runtime} on this host: Node.js is not installed "
+                                     "(`node` not found on PATH)")
         return Runtime(runtime, "node", node, "")
     if runtime in PROVIDED:
         return Runtime(runtime, "provided", None, "")
-    raise RuntimeUnavailable(f"runtime {runtime} is not supported by cloudlet")
+    raise _unsupported(runtime)
 
 
 def check(runtime: str) -> str | None:
-    """None when `runtime` can run here, else the reason (for the control plane's warnings)."""
+    """None when `runtime` can run here, else the reason (a function's StateReason)."""
     try:
         resolve(runtime)
     except RuntimeUnavailable as e:

@@ -55,10 +55,12 @@ def test_missing_runtime_is_a_clear_invocation_error(engine, tmp_path):
     assert result.function_error == "Unhandled"
     doc = json.loads(result.payload)
     assert doc["errorType"] == "Runtime.InvalidRuntime"
-    assert doc["errorMessage"].startswith("RequestId: req-rt Error: runtime python3.99 is not available on this host")
-    assert "python3.99" in doc["errorMessage"].split("interpreter", 1)[1]
+    assert doc["errorMessage"].startswith("RequestId: req-rt Error: cloudlet cannot run python3.99 on this host: "
+                                          "interpreter python3.99 is not installed")
     assert "Runtime.InvalidRuntime" in log_text(result) and log_text(result).startswith("START RequestId: req-rt")
-    assert catalog.check("python3.99") is not None and catalog.check("ruby3.3") == "runtime ruby3.3 is not supported by cloudlet"
+    assert catalog.check("python3.99") is not None
+    assert catalog.check("ruby3.3") == ("cloudlet cannot run ruby3.3: it has no Ruby runtime (it runs python3.8 and "
+                                        "later, nodejsNN.x and provided runtimes)")
 
 
 # ---- Node.js -----------------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from cloudlet.compute import TooManyRequests
 from cloudlet.delivery import Targets
 from cloudlet.infra import Infra
 from cloudlet.outbox import Failed
+from cloudlet.protocol.errors import ServiceError
 from cloudlet.store import Transaction
 
 from . import functions
@@ -76,5 +77,7 @@ class LambdaApi:
             outcome = await self.invoke(call, arn, payload, options.get("invocation_type", "RequestResponse"))
         except TooManyRequests as exc:
             raise Failed(f"{arn} is throttled: {exc.reason}", throttled=True) from None
+        except ServiceError as exc:  # no such function, or one that is not Active
+            raise Failed(f"{arn}: {exc.code}: {exc.message}") from None
         if outcome is not None and outcome.function_error:
             raise Failed(f"{arn} returned a function error ({outcome.function_error})")

@@ -109,6 +109,11 @@ class EventInvocations:
         except TooManyRequests as exc:
             raise Failed(f"throttled: {exc.reason}", throttled=True, policy=policy,
                          detail={**detail, "statusCode": 429}) from None
+        except ServiceError as exc:  # not Active since it was queued (invoke.check_active): retried, then reported
+            error = json.dumps({"errorMessage": exc.message, "errorType": exc.code}).encode()
+            raise Failed(f"{exc.code}: {exc.message}", policy=policy,
+                         detail={**detail, "statusCode": exc.status,
+                                 "response": base64.b64encode(error).decode()}) from None
         if result.function_error:
             raise Failed(f"function error ({result.function_error})", policy=policy,
                          detail={**detail, "functionError": result.function_error,

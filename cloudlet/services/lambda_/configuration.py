@@ -9,14 +9,8 @@ from typing import TYPE_CHECKING
 from .errors import InvalidParameterValueException
 from .functions import lambda_date, new_revision
 from .names import LATEST
-from .validation import (
-    check_environment,
-    check_handler,
-    check_limits,
-    check_role,
-    check_runtime,
-    check_snap_start,
-)
+from .runtimes import check_runtime, unrunnable_reason
+from .validation import check_environment, check_handler, check_limits, check_role, check_snap_start
 
 if TYPE_CHECKING:
     from .code import Package
@@ -24,6 +18,9 @@ if TYPE_CHECKING:
 DEFAULT_TIMEOUT = 3
 DEFAULT_MEMORY = 128
 IMAGE_FIELDS_MESSAGE = "Please don't provide Handler or Runtime or Layer when the intended function PackageType is Image."
+# The StateReasonCode / LastUpdateStatusReasonCode (model enums) of a runtime this host cannot run.
+INVALID_RUNTIME = "InvalidRuntime"
+_REASONS = ("StateReason", "StateReasonCode", "LastUpdateStatusReason", "LastUpdateStatusReasonCode")
 
 
 def runtime_version_arn(region: str, runtime: str) -> str:
@@ -67,8 +64,6 @@ def new_configuration(account: str, region: str, name: str, arn: str, params: di
         "Version": LATEST,
         "TracingConfig": {"Mode": (params.get("TracingConfig") or {}).get("Mode") or "PassThrough"},
         "RevisionId": new_revision(),
-        "State": "Active",
-        "LastUpdateStatus": "Successful",
         "PackageType": params.get("PackageType") or "Zip",
         "Architectures": params.get("Architectures") or ["x86_64"],
         "EphemeralStorage": {"Size": (params.get("EphemeralStorage") or {}).get("Size") or 512},
@@ -86,7 +81,24 @@ def new_configuration(account: str, region: str, name: str, arn: str, params: di
     _apply_optional(config, params)
     if layers:
         config["Layers"] = [{"Arn": layer["arn"], "CodeSize": layer["size"]} for layer in layers]
+    apply_state(config)
     return config
+
+
+def apply_state(config: dict) -> None:
+    """State and LastUpdateStatus of a new or changed configuration: Active and Successful, or,
+    when this host cannot run its runtime, Failed with the reason (StateReasonCode
+    InvalidRuntime), so that the waiters stop and Invoke refuses it as AWS refuses a function
+    that is not Active. Published versions keep the State they were published with."""
+    for key in _REASONS:
+        config.pop(key, None)
+    runtime = config.get("Runtime") if config.get("PackageType", "Zip") == "Zip" else None
+    reason = unrunnable_reason(runtime) if runtime else None
+    if reason is None:
+        config.update(State="Active", LastUpdateStatus="Successful")
+        return
+    config.update(State="Failed", StateReason=reason, StateReasonCode=INVALID_RUNTIME, LastUpdateStatus="Failed",
+                  LastUpdateStatusReason=reason, LastUpdateStatusReasonCode=INVALID_RUNTIME)
 
 
 def _logging_config(current: dict, requested: dict | None) -> dict:
@@ -180,7 +192,7 @@ def updated_configuration(config: dict, region: str, params: dict, layers: list[
 
 
 def touch(config: dict) -> None:
-    """A changed $LATEST: new RevisionId and LastModified, update done."""
+    """A changed $LATEST: new RevisionId and LastModified, update done (or failed: apply_state)."""
     config["RevisionId"] = new_revision()
     config["LastModified"] = lambda_date()
-    config["LastUpdateStatus"] = "Successful"
+    apply_state(config)

@@ -40,7 +40,7 @@ from cloudlet.store.keyspace import global_key
 
 from . import functions, platform_log
 from .code import UNZIP_ERROR, is_symlink
-from .errors import E, InvalidParameterValueException
+from .errors import E, InvalidParameterValueException, ResourceConflictException
 from .slots import SharedSlots
 
 log = logging.getLogger("cloudlet.lambda")
@@ -54,6 +54,15 @@ LOG_TAIL_BYTES = 4096
 TooManyRequestsException = E.TooManyRequestsException
 RequestTooLargeException = E.RequestTooLargeException
 InvalidRequestContentException = E.InvalidRequestContentException
+
+
+def check_active(resolved: functions.ResolvedFunction) -> None:
+    """Lambda invokes only Active functions: one in another State (here: Failed, a runtime this
+    host cannot run) is refused with ResourceConflictException before any environment starts."""
+    state = resolved.configuration.get("State", "Active")
+    if state != "Active":
+        raise ResourceConflictException(
+            f"The operation cannot be performed at this time. The function is currently in the following state: {state}")
 
 
 def check_json_payload(payload: bytes) -> None:
@@ -259,6 +268,7 @@ class Invoker:
     async def run(self, resolved: functions.ResolvedFunction, payload: bytes, *, request_id: str,
                   client_context: str | None = None, trace_id: str | None = None,
                   stream: ResponseStream | None = None) -> InvokeResult:
+        check_active(resolved)  # every path comes here (Invoke, streams, URLs, Event records, other services)
         # Reserved concurrency is no part of the revision (it changes no RevisionId): key on it too.
         key = (resolved.arn, resolved.version, resolved.revision, resolved.reserved_concurrency)
         spec = self._specs.get(key)

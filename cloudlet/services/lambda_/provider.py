@@ -117,11 +117,14 @@ class LambdaProvider(Provider):
 
     # ---- invoke (the data plane) ----
     async def _invocation(self, ctx, params) -> tuple[bytes, str, functions.ResolvedFunction]:
-        """What Invoke and InvokeWithResponseStream check first: the payload and the function."""
+        """What Invoke and InvokeWithResponseStream check first: the payload and the function (which
+        must be Active, whatever the InvocationType: an Event for a Failed function is refused now)."""
         payload = params.get("Payload") or b""
         kind = params.get("InvocationType") or "RequestResponse"
         _check_payload(payload, kind)
-        return payload, kind, await self.infra.run_store(self._resolve_invoke, ctx, params)
+        resolved = await self.infra.run_store(self._resolve_invoke, ctx, params)
+        inv.check_active(resolved)
+        return payload, kind, resolved
 
     async def invoke(self, ctx, params):
         payload, kind, resolved = await self._invocation(ctx, params)

@@ -10,7 +10,8 @@ runtime's Content-Type; a stream whose Content-Type is
 `application/vnd.awslambda.http-integration-response` starts with a JSON prelude (statusCode,
 headers, cookies) and 8 null bytes, which become the status and headers. The status is sent with
 the first chunk: a function that fails before writing gets a 502, one that fails later ends the
-body early. A function that does not stream is answered as in BUFFERED mode.
+body early. A function that does not stream is answered as in BUFFERED mode. A function that is
+not Active (State Failed: a runtime this host cannot run) is a 502 without running anything.
 
 Access is checked as on AWS (since October 2025 both actions are needed): with AuthType NONE
 the function's resource-based policy must let Principal "*" call lambda:InvokeFunctionUrl and
@@ -35,6 +36,7 @@ from cloudlet.protocol import HttpRequest, HttpResponse
 from cloudlet.protocol.errors import ServiceError
 
 from . import functions, invoke_stream, policy, urls
+from .errors import ResourceConflictException
 from .names import FunctionRef
 
 if TYPE_CHECKING:
@@ -192,6 +194,8 @@ class FunctionUrls:
                 resp = _json(502, "Internal Server Error") if result.function_error else to_response(result.payload)
         except TooManyRequests:
             return _json(429, "Rate Exceeded.")
+        except ResourceConflictException:  # the function is not Active (invoke.check_active)
+            return _json(502, "Internal Server Error")
         except ServiceError:
             return _json(404, "Not Found")
         resp.headers["x-amzn-RequestId"] = request_id

@@ -1,4 +1,5 @@
-"""Checks Lambda makes beyond the model's generic constraints, with AWS's codes and wording."""
+"""Checks Lambda makes beyond the model's generic constraints, with AWS's codes and wording
+(a function's Runtime: runtimes.py)."""
 
 from __future__ import annotations
 
@@ -7,23 +8,6 @@ import re
 
 from .errors import InvalidParameterValueException, ValidationException, invalid_value, pattern_error
 from .names import parse_layer_arn
-
-# Runtimes a function may be created or updated with, in the order AWS's error message lists them
-# (plus the newest ones of the botocore model).
-VALID_RUNTIMES = (
-    "nodejs20.x", "python3.14", "provided.al2023", "python3.12", "python3.13", "nodejs24.x", "nodejs22.x",
-    "java17", "nodejs16.x", "java25", "dotnet8", "python3.10", "java11", "python3.11", "dotnet6", "java21",
-    "nodejs18.x", "provided.al2", "ruby3.3", "ruby3.4", "java8.al2", "ruby3.2", "python3.8", "python3.9",
-    "dotnet10", "ruby4.0",
-)
-_VALID = frozenset(VALID_RUNTIMES)
-
-# Deprecated runtimes whose function create/update AWS blocks, and the upgrade it recommends.
-DEPRECATED_UPGRADES = {
-    "java8": "java21", "go1.x": "provided.al2023", "provided": "provided.al2023", "ruby2.7": "ruby3.2",
-    "nodejs14.x": "nodejs20.x", "python3.7": "python3.12", "dotnetcore3.1": "dotnet6",
-    "nodejs12.x": "nodejs18.x",
-}
 
 SNAP_START_RUNTIMES = frozenset({"java11", "java17", "java21", "java25", "python3.12", "python3.13",
                                  "python3.14", "dotnet8"})
@@ -39,19 +23,6 @@ MAX_TIMEOUT = 900
 MAX_ENV_BYTES = 4096
 MAX_LAYERS = 5
 MAX_TAGS = 50
-
-
-def check_runtime(runtime: str) -> None:
-    if runtime in _VALID:
-        return
-    upgrade = DEPRECATED_UPGRADES.get(runtime)
-    if upgrade is not None:
-        raise InvalidParameterValueException(
-            f"The runtime parameter of {runtime} is no longer supported for creating or updating AWS Lambda "
-            f"functions. We recommend you use the new runtime ({upgrade}) while creating or updating functions.")
-    raise InvalidParameterValueException(
-        f"Value {runtime} at 'runtime' failed to satisfy constraint: Member must satisfy enum value set: "
-        f"[{', '.join(VALID_RUNTIMES)}] or be a valid ARN")
 
 
 def check_role(role: str) -> None:
