@@ -135,7 +135,7 @@ class Settings:
     lambda_concurrency_limit: int = 1000
     lambda_idle_timeout: float = 600.0
     lambda_retry_delays: str = "60,120"     # seconds before the 1st and 2nd retry of an async invoke
-    lambda_prefork: int = 16                 # pre-forked blank environments kept per interpreter in use
+    lambda_prefork: int = 16                 # the most pre-forked blank environments per interpreter (pools follow demand)
     lambda_network: str = "internet"         # functions reach: "internet" (and cloudlet), "isolated" (only cloudlet), "host"
     debug_loop_blocking: bool = False        # PostgreSQL store calls on the event loop thread raise
     operator_token: str = ""                 # for state-changing /_cloudlet/ endpoints; "": one made at start

@@ -52,7 +52,8 @@ def main() -> None:
               help="Seconds an idle environment stays warm [CLOUDLET_LAMBDA_IDLE_TIMEOUT, default 600].")
 @click.option("--lambda-retry-delays",
               help="Seconds before each retry of a failed Event invocation [CLOUDLET_LAMBDA_RETRY_DELAYS, default 60,120].")
-@click.option("--lambda-prefork", help="Pre-forked environments per interpreter [CLOUDLET_LAMBDA_PREFORK, default 16].")
+@click.option("--lambda-prefork",
+              help="Most pre-forked environments per interpreter, kept as demand asks [CLOUDLET_LAMBDA_PREFORK, default 16].")
 @click.option("--lambda-network",
               help="What functions reach: internet, isolated or host [CLOUDLET_LAMBDA_NETWORK, default internet].")
 @click.option("--debug-loop-blocking", help="Store calls on the event loop raise (PostgreSQL) [CLOUDLET_DEBUG_LOOP_BLOCKING].")

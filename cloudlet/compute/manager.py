@@ -56,7 +56,7 @@ from cloudlet.compute.types import (
     TooManyRequests,
 )
 from cloudlet.compute.workspace import TEST_CREDENTIALS, Workspace, revision_key
-from cloudlet.compute.zygote import Zygote, ZygoteError, describe_status
+from cloudlet.compute.zygote import IDLE_SHRINK_S, Zygote, ZygoteError, describe_status
 
 log = logging.getLogger("cloudlet.compute")
 
@@ -74,8 +74,9 @@ class ComputeManager:
                  log_sink: LogSink | None = None, hide_paths: tuple[Path, ...] = (),
                  credentials: Callable[[str], tuple[str, str, str]] | None = None,
                  preload_sdk: bool = True, use_namespaces: bool = True, use_cgroups: bool = True,
-                 prefork: int = 16, slots: Slots | None = None, network: str = "isolated",
-                 endpoint_port: int | None = None, serve_endpoint: ServeEndpoint | None = None) -> None:
+                 prefork: int = 16, blank_idle_s: float = IDLE_SHRINK_S, slots: Slots | None = None,
+                 network: str = "isolated", endpoint_port: int | None = None,
+                 serve_endpoint: ServeEndpoint | None = None) -> None:
         self.data_dir = Path(data_dir)
         self.account_concurrency = account_concurrency
         self.slots: Slots = slots if slots is not None else LocalSlots()
@@ -86,7 +87,10 @@ class ComputeManager:
         self.preload_sdk = preload_sdk
         self.use_namespaces = use_namespaces
         self.use_cgroups = use_cgroups
+        # Pre-forked blanks per zygote (zygote.py): at most `prefork`, as many as recent cold
+        # starts took, back to a floor of 0-2 after `blank_idle_s` without a cold start.
         self.prefork = prefork
+        self.blank_idle_s = blank_idle_s
         self.namespaces = False
         self.namespace_problem: str | None = None
         # Networking (network.py): "internet" (a network namespace per account whose peers are
@@ -316,7 +320,8 @@ class ComputeManager:
         zygote = self._zygotes.get(key)
         if zygote is None or (not zygote.alive and zygote.pid is not None):
             common: dict[str, Any] = {
-                "prefork": self.prefork, "namespaces": self.namespaces, "on_death": self._zygote_died,
+                "prefork": self.prefork, "idle_s": self.blank_idle_s, "namespaces": self.namespaces,
+                "on_death": self._zygote_died,
                 "pidns": self.pidns,
                 "new_cgroup": self._new_cgroup if self.cgroups else None, "drop_cgroup": self._remove_cgroup}
             if runtime is None:
@@ -628,7 +633,7 @@ class ComputeManager:
             "busy_invocations": self._busy_total, "account_concurrency": self.account_concurrency,
             "functions": per_fn,
             "zygotes": {z.name: {"pid": z.pid, "alive": z.alive, "python": z.info.get("python"),
-                                 "preloaded": z.info.get("preloaded"),
+                                 "preloaded": z.info.get("preloaded"), "blanks": len(z.blanks),
                                  "start_ms": round(z.start_ms, 1) if z.start_ms else None}
                         for z in self._zygotes.values()},
             "isolation": {"mount_namespace": self.namespaces, "namespace_problem": self.namespace_problem,

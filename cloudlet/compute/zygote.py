@@ -3,11 +3,16 @@ the pool of pre-forked "blank" children it keeps ready.
 
 Forking is the slow part of a cold start here (0.5-1.5 ms for the fork, as much again before
 the child runs, and joining a cgroup v1 can stall for milliseconds on an RCU grace period), so
-each zygote keeps `prefork` blanks that already forked, took their own session, joined their
-own cgroup and unshared their mount namespace. A cold start adopts a blank (`take()`) and sends
-it the function with its limits; the pool refills in the background. A blank costs ~1.7 MiB of
-private memory; a pool of 16 (the platform's default, CLOUDLET_LAMBDA_PREFORK) takes the fork
-and that preparation off the first 16 cold starts of a burst.
+each zygote keeps blanks that already forked, took their own session, joined their own cgroup
+and unshared their mount namespace. A cold start adopts a blank (`take()`) and sends it the
+function with its limits; the pool refills in the background.
+
+The pool is elastic: a blank costs ~1.7 MiB of private memory and a process, so a zygote keeps
+as many as its recent demand asks for and no more. Its target is the number of blanks taken in
+the last DEMAND_WINDOW_S, at least its floor (none until the zygote served a second cold start,
+then POOL_FLOOR) and at most `prefork` (CLOUDLET_LAMBDA_PREFORK, default 16: the maximum per
+interpreter). A burst of cold starts thus grows the pool within a few of them, and a pool not
+taken from for `idle_s` (IDLE_SHRINK_S) shrinks back to its floor, on a timer of the event loop.
 
 The zygote is the children's parent, so it reports their exit statuses: a child's current
 owner (the pool while blank, then its Environment) gets `process_exited(status)` with the raw
@@ -27,6 +32,7 @@ import signal
 import socket
 import subprocess
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -38,6 +44,15 @@ log = logging.getLogger("cloudlet.compute")
 ZYGOTE_SCRIPT = str(RUNTIMES_DIR / "zygote.py")
 START_TIMEOUT_S = 60.0
 REFILL_DELAY_S = 0.025
+# The pool's target is the number of blanks taken within this window: long enough to span a burst
+# and the sequential cold starts of a deployment, short enough that a past burst stops counting.
+DEMAND_WINDOW_S = 5.0
+# Blanks kept while idle by a zygote that has served more than one cold start: the next one or two
+# skip the fork; a zygote used once (one function of a rarely used runtime) keeps none.
+POOL_FLOOR = 2
+# A pool not taken from for this long shrinks to its floor: its processes and memory go back to
+# the host, while bursts a few seconds apart still find it full.
+IDLE_SHRINK_S = 30.0
 
 
 class ZygoteError(Exception):
@@ -105,7 +120,7 @@ class Blank:
 class Zygote:
     def __init__(self, name: str, interpreter: str, *, python_runtime: bool, sdk_path: str | None = None,
                  preload_sdk: bool = False, pycache: str | None = None, prefork: int = 2, namespaces: bool = False,
-                 pidns: bool = False,
+                 pidns: bool = False, idle_s: float = IDLE_SHRINK_S,
                  new_cgroup: Callable[[str], Cgroup | None] | None = None,
                  drop_cgroup: Callable[[Cgroup], None] | None = None,
                  on_death: Callable[[Zygote], None] | None = None) -> None:
@@ -115,7 +130,8 @@ class Zygote:
         self.sdk_path = sdk_path
         self.preload_sdk = preload_sdk
         self.pycache = pycache
-        self.prefork = prefork
+        self.prefork = prefork  # the most blanks kept (see the module docstring)
+        self.idle_s = idle_s  # the pool shrinks to its floor after this long without a take()
         self.namespaces = namespaces
         self.pidns = pidns  # each child in a PID namespace of its own, with an init (needs namespaces)
         self.new_cgroup = new_cgroup
@@ -135,6 +151,10 @@ class Zygote:
         self._dead = False
         self._refilling = False
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._takes: deque[float] = deque(maxlen=max(0, prefork))  # when the latest blanks were taken
+        self._taken = 0  # blanks taken (or forked for a take) in all
+        self._last_take = 0.0
+        self._shrink_handle: asyncio.TimerHandle | None = None
 
     @property
     def alive(self) -> bool:
@@ -214,6 +234,9 @@ class Zygote:
 
     def _died(self) -> None:
         self._dead = True
+        if self._shrink_handle is not None:
+            self._shrink_handle.cancel()
+            self._shrink_handle = None
         if self._sock is not None and self._loop is not None:
             self._loop.remove_reader(self._sock.fileno())
             self._sock.close()
@@ -235,6 +258,9 @@ class Zygote:
 
     def stop(self) -> None:
         self._dead = True
+        if self._shrink_handle is not None:
+            self._shrink_handle.cancel()
+            self._shrink_handle = None
         # Forks in flight (a refill): their waiters fail, their blanks are closed now, not
         # left to the garbage collector when the loop goes.
         pending, self._pending = self._pending, {}
@@ -242,11 +268,9 @@ class Zygote:
             if not fut.done():
                 fut.set_exception(ZygoteError(f"zygote {self.name} stopped"))
             owner.discard()
-        for blank in self.blanks:
-            blank.discard()
-            if blank.cgroup is not None and self.drop_cgroup:
-                self.drop_cgroup(blank.cgroup)
-        self.blanks.clear()
+        blanks, self.blanks = self.blanks, []
+        for blank in blanks:
+            self._drop(blank)
         if self._sock is not None:
             if self._loop is not None:
                 try:
@@ -264,9 +288,22 @@ class Zygote:
 
     # ---- blanks ---------------------------------------------------------------------------------------
 
+    @property
+    def floor(self) -> int:
+        """Blanks kept however idle: none until a second cold start, then POOL_FLOOR."""
+        return min(self.prefork, POOL_FLOOR) if self._taken > 1 else 0
+
+    @property
+    def target(self) -> int:
+        """Blanks the pool refills to: the recent demand, within [floor, prefork]."""
+        cutoff = time.monotonic() - DEMAND_WINDOW_S
+        recent = sum(1 for t in self._takes if t >= cutoff)  # _takes holds at most `prefork`
+        return max(self.floor, min(self.prefork, recent))
+
     async def take(self) -> Blank:
         """A blank child for a new environment: from the pool, else forked now."""
         await self.start()
+        self._demanded()
         while self.blanks:
             blank = self.blanks.pop()
             if not blank.dead:
@@ -286,15 +323,44 @@ class Zygote:
         if self._loop is not None:
             self._loop.call_later(REFILL_DELAY_S, self._refill)
 
+    def _demanded(self) -> None:
+        """Count a take() towards the pool's target, and make sure an idle pool will shrink."""
+        now = time.monotonic()
+        self._takes.append(now)
+        self._taken += 1
+        self._last_take = now
+        if self._shrink_handle is None and self._loop is not None and not self._dead:
+            self._shrink_handle = self._loop.call_later(self.idle_s, self._shrink)
+
+    def _shrink(self) -> None:
+        """The idle timer: shrink the pool to its floor if nothing was taken for `idle_s`, else
+        come back when that will be so (one timer re-armed, not one per take())."""
+        self._shrink_handle = None
+        if self._dead or self._loop is None:
+            return
+        idle = time.monotonic() - self._last_take
+        if idle < self.idle_s:
+            self._shrink_handle = self._loop.call_later(self.idle_s - idle, self._shrink)
+            return
+        self._takes.clear()  # past demand no longer counts: a refill now aims at the floor
+        surplus = len(self.blanks) - self.floor
+        if surplus > 0:
+            # The oldest first (take() pops the newest); their processes exit, their cgroups go.
+            dropped, self.blanks = self.blanks[:surplus], self.blanks[surplus:]
+            for blank in dropped:
+                self._drop(blank)
+            log.debug("zygote %s idle for %.0f s: %d blanks discarded, %d kept", self.name, idle,
+                      surplus, len(self.blanks))
+
     def _refill(self) -> None:
-        if not self._refilling and self.alive and len(self.blanks) < self.prefork:
+        if not self._refilling and self.alive and len(self.blanks) < self.target:
             assert self._loop is not None  # alive: _spawn() set it
             self._refilling = True
             self._loop.create_task(self._refill_task())
 
     async def _refill_task(self) -> None:
         try:
-            while self.alive and len(self.blanks) < self.prefork:
+            while self.alive and len(self.blanks) < self.target:
                 blank = await self._fork_blank()
                 if self.alive:
                     self.blanks.append(blank)
@@ -308,9 +374,13 @@ class Zygote:
     def _blank_died(self, blank: Blank) -> None:
         if blank in self.blanks:
             self.blanks.remove(blank)
-            blank.discard()
-            if blank.cgroup is not None and self.drop_cgroup:
-                self.drop_cgroup(blank.cgroup)
+            self._drop(blank)
+
+    def _drop(self, blank: Blank) -> None:
+        """Discard a blank of the pool (already out of `blanks`) and its cgroup."""
+        blank.discard()
+        if blank.cgroup is not None and self.drop_cgroup:
+            self.drop_cgroup(blank.cgroup)
 
     async def _fork_blank(self) -> Blank:
         if not self.alive:
