@@ -38,12 +38,18 @@ async def run(settings: Settings, platform: Platform, gateway: Gateway) -> None:
     platform.infra.endpoint.port = server.port
     platform.infra.endpoint.serve_socket = server.serve_socket
     await platform.start()
+    # Node functions' AWS SDK, installed on the first start (when npm is here) without waiting for it.
+    from cloudlet.compute.nodesdk import BackgroundInstall
+
+    node_sdk = BackgroundInstall()
+    node_sdk.start()
     print(f"cloudlet {platform.version} listening on http://{settings.host}:{server.port} "
           f"(state: {platform.store.backend}, data: {platform.data_dir})", flush=True)
     print(f"operator token (POST /_cloudlet/reset): {platform.operator_token_file}", flush=True)
     await stop.wait()
     log.info("stopping: finishing in-flight requests")
     await server.stop(grace=15.0)
+    node_sdk.stop()
     await platform.stop()
 
 

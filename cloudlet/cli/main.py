@@ -76,6 +76,26 @@ def start(host, port, data_dir, blob_dir, database_url, ephemeral, log_level, en
 
 
 @main.command()
+@click.option("--force", is_flag=True, help="Install again even if it is there.")
+def setup(force) -> None:
+    """Install what functions get from AWS's runtimes that the Python package cannot carry: the
+    AWS SDK for JavaScript v3 of the Node runtimes (pinned in cloudlet/compute/runtimes/node-sdk/,
+    `npm ci` into ~/.cache/cloudlet/node-sdk/). `cloudlet start` does it in the background when it
+    is missing; this waits for it and says what happened."""
+    from cloudlet.compute import nodesdk
+
+    try:
+        done = nodesdk.install(force=force)
+    except nodesdk.NodeSdkError as exc:
+        click.echo(f"could not install the AWS SDK for JavaScript v3: {exc}", err=True)
+        sys.exit(1)
+    assert done is not None  # (it waits for another process's install)
+    what = "installed" if done.fresh else "already installed"
+    click.echo(f"AWS SDK for JavaScript v3 for Node functions {what} in {done.path}: {done.packages} packages, "
+               f"{done.files} files, {done.size_bytes / 1e6:.1f} MB" + (f", {done.seconds:.1f} s" if done.fresh else ""))
+
+
+@main.command()
 @click.option("--endpoint", help="Platform URL [CLOUDLET_ENDPOINT, AWS_ENDPOINT_URL, default http://127.0.0.1:4566].")
 @click.option("--json", "as_json", is_flag=True, help="Print the raw health document.")
 def status(endpoint, as_json) -> None:

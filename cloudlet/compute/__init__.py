@@ -11,7 +11,8 @@ Backend), backends (the backend of each kind of runtime), environment (the sandb
 backends: Python environments forked from zygotes, processes speaking the Runtime API), zygote (fork servers),
 runtime_api (HTTP Runtime API), streaming (a response read while the function writes it),
 workspace (files and variables), isolation (cgroups, mount namespaces), network (network
-namespaces), catalog (runtimes on this host), logs (an environment's output cut into events; the
+namespaces), catalog (runtimes on this host), nodesdk (the AWS SDK for JavaScript the Node
+runtimes offer, installed from npm), logs (an environment's output cut into events; the
 platform's own log lines are PlatformEvents the Lambda service words), runtimes/ (code that runs
 inside environments).
 """

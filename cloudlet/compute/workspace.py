@@ -9,6 +9,13 @@ Layout under the manager's data directory:
     sdk/                    links to this host's boto3 & co. for interpreters that lack them
     zygote-pycache/         bytecode the zygotes compiled for sdk/ (read-only inside environments)
 
+Node environments get the AWS SDK for JavaScript v3 that AWS's nodejs18.x+ runtimes ship, from
+the cache nodesdk.py installs it in: bound read-only at /var/runtime/node_modules (the runtime
+directory ships that mount point) and on NODE_PATH after the layers' folders, in AWS's order.
+ES module imports do not read NODE_PATH: a link /var/node_modules -> /var/runtime/node_modules
+(beside the code's folder, in every mode) serves them, unless layers bring Node packages
+(sdk_beside_code).
+
 Function code is compiled in memory at each cold start, as on AWS where /var/task is read-only
 (ship .pyc files to avoid it); the SDK and the standard library use their bytecode caches.
 
@@ -40,6 +47,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from cloudlet.compute import nodesdk
 from cloudlet.compute.catalog import RUNTIMES_DIR, Runtime, python_site_packages
 from cloudlet.compute.scratch import ScratchPool
 from cloudlet.compute.types import FunctionSpec
@@ -66,6 +74,7 @@ VAR_VIEW = os.path.isdir(VAR) and not os.path.islink(VAR)
 TOP_UP_DELAY_S = 0.05  # quiet time after the last cold start before spare /tmps are made
 TASK_ROOT = "/var/task"      # LAMBDA_TASK_ROOT
 RUNTIME_ROOT = "/var/runtime"  # LAMBDA_RUNTIME_DIR
+NODE_SDK_MOUNT_POINT = RUNTIMES_DIR / "node_modules"  # shipped empty: the SDK is bound on it
 
 
 @dataclass
@@ -79,6 +88,7 @@ class EnvFS:
     runtime_dir: str = str(RUNTIMES_DIR)  # LAMBDA_RUNTIME_DIR (bootstraps) as the function sees it
     tmp_size: int = 0  # MB: tmp_dir is a filesystem of that size (scratch.py); 0: a plain directory
     tmp_tree: int = -1  # an fd of a detached copy of that filesystem's mount, until passed on
+    node_sdk: str | None = None  # the runtime's node_modules (AWS SDK for JavaScript) as the function sees it
 
 
 def revision_key(spec: FunctionSpec) -> str:
@@ -107,6 +117,7 @@ class Workspace:
             self._resolv_binds = [{"src": str(resolv), "dst": _RESOLV, "ro": True, "file": True}]
         self._revisions: dict[str, asyncio.Future] = {}
         self.sdk: str | None = None  # set by sdk_dir(); bound read-only into environments
+        self._node_sdk: str | None = None  # nodesdk's node_modules, once installed
         self._sdk_binds: list[dict] = []
         # Private /tmp of each environment, capped at its EphemeralStorage where this host can.
         self.scratch = ScratchPool(data_dir / "envs", capped=namespaces and os.geteuid() == 0)
@@ -170,6 +181,14 @@ class Workspace:
             binds = [{"src": str(spec.code_dir), "dst": task, "ro": True},
                      {"src": str(rev / "opt"), "dst": opt, "ro": True},
                      {"src": str(RUNTIMES_DIR), "dst": runtime_dir, "ro": True}]
+            node_sdk = self.node_sdk() if runtime.kind == "node" else None
+            links: list[dict] = []
+            if node_sdk is not None:  # on its mount point in the runtime directory (else at its own path)
+                seen = f"{runtime_dir}/node_modules" if NODE_SDK_MOUNT_POINT.is_dir() else node_sdk
+                binds.append({"src": node_sdk, "dst": seen, "ro": True})
+                node_sdk = seen
+                if sdk_beside_code(rev, runtime):
+                    links.append({"dst": f"{os.path.dirname(task)}/node_modules", "target": seen})
             if sdk and self.sdk:
                 binds += self._sdk_binds
                 if runtime.name != f"python3.{sys.version_info[1]}":  # its zygote compiled the SDK there
@@ -188,7 +207,10 @@ class Workspace:
             if unprivileged or self._resolv_binds is not RESOLV_CONF_BIND:
                 binds += self._resolv_binds
             mounts = {"hide": outermost(hide), "tmp": str(tmp), "binds": binds}
-            return EnvFS(tmp, task, opt, "/tmp", mounts, runtime_dir=runtime_dir, tmp_size=size, tmp_tree=tree)
+            if links:
+                mounts["links"] = links
+            return EnvFS(tmp, task, opt, "/tmp", mounts, runtime_dir=runtime_dir, tmp_size=size, tmp_tree=tree,
+                         node_sdk=node_sdk)
         root = self.data_dir / "envs" / env_id
         try:
             await asyncio.get_running_loop().run_in_executor(None, _copy_into, Path(spec.code_dir), root / "task")
@@ -197,7 +219,19 @@ class Workspace:
             raise
         if tree >= 0:
             os.close(tree)  # copy mode: the directory itself is the function's TMPDIR
-        return EnvFS(tmp, str(root / "task"), str(rev / "opt"), str(tmp), None, root, tmp_size=size)
+        node_sdk = self.node_sdk() if runtime.kind == "node" else None
+        if node_sdk is not None and sdk_beside_code(rev, runtime):
+            os.symlink(node_sdk, root / "node_modules")
+        return EnvFS(tmp, str(root / "task"), str(rev / "opt"), str(tmp), None, root, tmp_size=size,
+                     node_sdk=node_sdk)
+
+    def node_sdk(self) -> str | None:
+        """The AWS SDK for JavaScript's node_modules on this host, once nodesdk installed it (a stat
+        per Node cold start until then: `cloudlet start` may be installing it meanwhile)."""
+        if self._node_sdk is None:
+            found = nodesdk.modules_dir()
+            self._node_sdk = str(found) if found is not None else None
+        return self._node_sdk
 
     def _reach_plan(self, runtime: Runtime) -> tuple[list[str], list[dict]]:
         """reach_plan for environments of `runtime`: the same for all of them (stat and resolve
@@ -300,6 +334,19 @@ class Workspace:
         return self.sdk
 
 
+def sdk_beside_code(rev: Path, runtime: Runtime) -> bool:
+    """Whether the code's folder gets a node_modules sibling linking to the runtime's SDK: how ES
+    modules of the code find it (Node searches NODE_PATH for require() only, AWS's runtimes for
+    import too; the folders of the code's ancestors are searched by both). Not when the layers have
+    Node packages: require() searches those folders before NODE_PATH, and on AWS the layers'
+    packages come before the runtime's; there the bootstrap searches NODE_PATH for imports itself
+    (runtimes/node_esm_paths.mjs, a loader thread that costs cold starts tens of milliseconds)."""
+    nodejs = rev / "opt" / "nodejs"
+    if not nodejs.is_dir():
+        return True
+    return not ((nodejs / "node_modules").is_dir() or (nodejs / f"node{runtime.name[6:8]}" / "node_modules").is_dir())
+
+
 def outermost(paths: list[str]) -> list[str]:
     """`paths` without repeats and without those under another of them: each is covered with a
     tmpfs, and the outer one already hides what is below (every mount costs an environment's
@@ -361,8 +408,10 @@ def function_environment(spec: FunctionSpec, runtime: Runtime, fs: EnvFS, log_st
         "AWS_XRAY_CONTEXT_MISSING": "LOG_ERROR",
         "AWS_XRAY_DAEMON_ADDRESS": "169.254.79.129:2000",
     }
-    if runtime.kind == "node":
-        env["NODE_PATH"] = f"{fs.opt}/nodejs/node{runtime.name[6:8]}/node_modules:{fs.opt}/nodejs/node_modules:{fs.task}"
+    if runtime.kind == "node":  # AWS's order: the layers', the runtime's (its SDK), the code's
+        sdk = [fs.node_sdk] if fs.node_sdk else []
+        env["NODE_PATH"] = ":".join([f"{fs.opt}/nodejs/node{runtime.name[6:8]}/node_modules",
+                                     f"{fs.opt}/nodejs/node_modules", *sdk, fs.task])
     env.update(spec.environment)
     key, secret, token = credentials
     env.update({

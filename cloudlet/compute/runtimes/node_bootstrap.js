@@ -12,6 +12,9 @@
 // travels in the Lambda-Runtime-Function-Error-Type/-Body trailers. awslambda.HttpResponseStream
 // .from(stream, {statusCode, headers, cookies}) puts the JSON prelude and 8 null bytes a function
 // URL expects before the body.
+//
+// The AWS SDK for JavaScript v3 is in the runtime's node_modules (NODE_PATH); ES module handlers
+// find it too (searchNodePathOnImport).
 "use strict";
 
 const http = require("node:http");
@@ -195,6 +198,40 @@ class RuntimeError extends Error {
   constructor(name, message) { super(message); this.name = name; }
 }
 
+// Whether Node loads `file` as an ES module: .mjs, or .js in a package whose type is "module".
+function isEsModule(file) {
+  if (file.endsWith(".mjs")) return true;
+  if (!file.endsWith(".js")) return false;
+  for (let dir = path.dirname(file); ; dir = path.dirname(dir)) {
+    const manifest = path.join(dir, "package.json");
+    if (fs.existsSync(manifest)) {
+      try { return JSON.parse(fs.readFileSync(manifest, "utf8")).type === "module"; } catch { return false; }
+    }
+    if (path.dirname(dir) === dir) return false;
+  }
+}
+
+// ES modules find packages in the NODE_PATH folders too, as in AWS's runtimes. Node's resolution
+// searches the node_modules folders of the module's ancestors, where cloudlet links the runtime's
+// SDK (workspace.py); a NODE_PATH folder that none of them is (a layer's) takes a resolution hook
+// (node_esm_paths.mjs), whose loader thread costs a cold start tens of milliseconds on Node 20.
+function searchNodePathOnImport(file) {
+  const { register } = require("node:module");
+  if (typeof register !== "function") return;
+  const real = (p) => { try { return fs.realpathSync(p); } catch { return null; } };
+  const searched = new Set();
+  for (let dir = path.dirname(real(file) || file); ; dir = path.dirname(dir)) {
+    searched.add(real(path.join(dir, "node_modules")));
+    if (path.dirname(dir) === dir) break;
+  }
+  const paths = (process.env.NODE_PATH || "").split(path.delimiter).filter(Boolean);
+  const missed = paths.some((p) => {
+    const folder = path.basename(p) === "node_modules" ? real(p) : null;
+    return folder !== null && !searched.has(folder);
+  });
+  if (missed) register(pathToFileURL(path.join(__dirname, "node_esm_paths.mjs")).href, { data: { paths } });
+}
+
 async function loadHandler() {
   const root = process.env.LAMBDA_TASK_ROOT;
   const spec = process.env._HANDLER || "";
@@ -211,6 +248,7 @@ async function loadHandler() {
     throw new RuntimeError("Runtime.ImportModuleError",
       `Error: Cannot find module '${modPath}'\nRequire stack:\n- ${__filename}`);
   }
+  if (isEsModule(file)) searchNodePathOnImport(file);
   let mod;
   try {
     mod = await import(pathToFileURL(file).href);
@@ -320,8 +358,20 @@ process.on("uncaughtException", (err) => {
   else done();
 });
 
+// os.homedir() as on AWS, where HOME is unset and the function's user has a home in /etc/passwd
+// (/home/sbx_user1051, which does not exist): an environment's own uid has no passwd entry here, and
+// Node would throw (the AWS SDK asks for it to look for ~/.aws/config).
+function patchHomedir() {
+  const os = require("node:os");
+  const homedir = os.homedir;
+  try { homedir(); return; } catch { /* neither HOME nor a passwd entry */ }
+  os.homedir = () => { try { return homedir(); } catch { return "/home/sbx_user1051"; } };
+  require("node:module").syncBuiltinESMExports();
+}
+
 async function main() {
   patchConsole();
+  patchHomedir();
   installGlobals();
   let handler;
   try {

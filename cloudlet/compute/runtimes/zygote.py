@@ -145,10 +145,10 @@ def isolate(setup):
 
 def setup_mounts(ns):
     """In the private mount namespace the blank made: hide the platform's directories, bind the
-    code read-only, a private /tmp and the layers on /opt, and make the rest read-only. Paths stay
-    the same as outside, so a failure of any step but the last is fatal (the host chose this plan
-    after probing that namespaces work). The sources are opened first: some live under the hidden
-    directories. Returns warnings."""
+    code read-only, a private /tmp and the layers on /opt, make the plan's symbolic links (on the
+    hiding tmpfs), and make the rest read-only. Paths stay the same as outside, so a failure of any
+    step but the last is fatal (the host chose this plan after probing that namespaces work). The
+    sources are opened first: some live under the hidden directories. Returns warnings."""
     binds = ns.get("binds", [])
     srcs = [os.open(b["src"], os.O_PATH | os.O_CLOEXEC | (0 if b.get("file") else os.O_DIRECTORY)) for b in binds]
     tree = ns.get("tmp_tree")  # /tmp as a detached mount (a capped filesystem), else a directory
@@ -176,6 +176,8 @@ def setup_mounts(ns):
             os.makedirs(dst)
         mount(f"/proc/self/fd/{fd}", dst, None, MS_BIND | MS_REC)
         os.close(fd)
+    for link in ns.get("links", []):  # (before the tmpfs turns read-only)
+        os.symlink(link["target"], link["dst"])
     return read_only_root([b["dst"] for b in binds if b.get("ro")])
 
 
