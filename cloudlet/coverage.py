@@ -6,6 +6,8 @@ from __future__ import annotations
 from cloudlet.gateway.authorize import coverage as iam_coverage
 from cloudlet.gateway.authorize import load_table
 from cloudlet.protocol import load_service
+from cloudlet.protocol.models_index import indexed_version
+from cloudlet.protocol.models_index import load as load_index
 from cloudlet.services import PROVIDERS, provider_class
 
 
@@ -35,6 +37,13 @@ def render() -> str:
         done = implemented(service)
         with_iam, total = iam_coverage(service, done)
         lines.append(f"| {service} | {spec.protocol} | {len(done)} | {len(spec.operations)} | {with_iam} / {total} |")
+    unserved = [e for name, e in sorted(load_index().items()) if name not in PROVIDERS]
+    lines += ["", "## Services not served yet", "",
+              f"Every other service botocore {indexed_version()} has a model for: each is recognised (by its",
+              "signing name, endpoint prefix or JSON target) and every operation answers HTTP 501",
+              "`NotImplemented` naming it, in the shape its protocol expects.", "",
+              "| service | protocol | state |", "|---|---|---|"]
+    lines += [f"| {e.service} | {', '.join(e.protocols)} | not served (501) |" for e in unserved]
     for service in sorted(PROVIDERS):
         implemented_here = set(implemented(service))
         limits = provider_class(service).limits

@@ -106,6 +106,7 @@ class Platform:
         self.blobs = DiskBlobStore(settings.blob_dir or data_dir / "blobs")
         self.identities = Identities(settings)
         self.detector = ServiceDetector(list(PROVIDERS))
+        self._implemented: dict[str, int] = {}  # operations per service, counted by _warm_models
         self.executor = ThreadPoolExecutor(max_workers=settings.worker_threads, thread_name_prefix="cloudlet-worker")
         self.background = BackgroundManager()
         self.background.add(StoreMaintenance(self))
@@ -136,12 +137,13 @@ class Platform:
         threading.Thread(target=self._warm_models, name="cloudlet-warm", daemon=True).start()
 
     def _warm_models(self) -> None:
-        for name in self.providers:
+        for name, provider in self.providers.items():
             try:
                 spec = load_service(name)
                 _ = spec.operations, spec.error_shapes
                 if spec.protocol in ("rest-json", "rest-xml"):
                     _ = spec.router
+                self._implemented[name] = len(provider.implemented_operations())
             except Exception:  # pragma: no cover - warming is best effort
                 log.exception("warming model %s failed", name)
         try:
@@ -172,10 +174,11 @@ class Platform:
             provider.reset()
 
     def health(self) -> dict:
-        services = {}
-        for name, provider in self.providers.items():
-            services[name] = {"state": "running" if self.started else "stopped",
-                              "operations_implemented": len(provider.implemented_operations())}
+        services: dict[str, dict] = {}
+        for name in self.providers:
+            services[name] = {"state": "running" if self.started else "stopped"}
+            if name in self._implemented:  # (counted once its model is loaded: health answers at once)
+                services[name]["operations_implemented"] = self._implemented[name]
         return {
             "version": self.version,
             "services": services,

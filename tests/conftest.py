@@ -123,8 +123,10 @@ def _models_speaking(service: str, protocol: str) -> str:
     """A folder of botocore data holding `service`'s model with `protocol` as its only protocol."""
     import botocore.loaders
 
+    from cloudlet.protocol.models_index import entry_of
+
     model = botocore.loaders.Loader().load_service_model(service, "service-2")
-    assert protocol in model["metadata"].get("protocols", [model["metadata"]["protocol"]]), protocol
+    assert protocol in entry_of(service, model["metadata"]).protocols, protocol
     model["metadata"].update(protocol=protocol, protocols=[protocol])
     root = Path(tempfile.mkdtemp(prefix=f"cloudlet-models-{service}-"))
     atexit.register(shutil.rmtree, root, ignore_errors=True)
@@ -141,6 +143,23 @@ def _session_speaking(service: str, protocol: str):
     core = botocore.session.get_session()
     core.get_component("data_loader").search_paths.insert(0, _models_speaking(service, protocol))
     return boto3.session.Session(botocore_session=core)
+
+
+def parse_as_served(service: str, req):
+    """The error the gateway's parse step raises for `req` as if `service` served its operation
+    (for protocols no served service speaks yet), written in the service's wire format:
+    (the ServiceError, the HttpResponse). Fails the test if parsing raises nothing."""
+    from cloudlet.gateway.pipeline import Exchange, Parse
+    from cloudlet.protocol import load_service, protocol_for
+    from cloudlet.protocol.errors import ServiceError
+
+    ex = Exchange(req, False)
+    ex.spec = spec = load_service(service)
+    ex.protocol = wire = protocol_for(spec, req)
+    op, state = wire.find_operation(spec, req)
+    with pytest.raises(ServiceError) as err:
+        Parse.parse(ex, op, state)
+    return err.value, wire.serialize_error(spec, op, err.value, ex.rid)
 
 
 def aws_cli_v2() -> str | None:

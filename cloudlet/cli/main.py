@@ -257,9 +257,17 @@ def aws(args) -> None:
 
 
 @main.command()
-@click.option("--write", "write_to", is_flag=True, help="Write docs/coverage.md instead of printing.")
+@click.option("--write", "write_to", is_flag=True,
+              help="Write docs/coverage.md (and the index of botocore's models it lists) instead of printing.")
 def coverage(write_to) -> None:
-    """Print (or write) the operation coverage table generated from the providers."""
+    """Print (or write) the operation coverage table generated from the providers. After a
+    botocore bump, `--write` regenerates the models index first (protocol/models_index.py)."""
+    from cloudlet.protocol import models_index
+
+    if write_to:
+        models_index.INDEX_FILE.write_text(models_index.render(models_index.build()))
+        models_index.load.cache_clear()
+        click.echo(f"wrote {models_index.INDEX_FILE}")
     from cloudlet.coverage import render
 
     text = render()

@@ -1,17 +1,22 @@
-"""Which service a request is for.
+"""Which service a request is for, among every service botocore has a model for (served or
+not: an operation cloudlet does not serve answers 501 naming it, in its protocol's shape).
 
 Rules, first match wins:
  1. `X-Amz-Target: <prefix>.<op>` names a JSON-protocol service by its target prefix; so does
     the path of a Smithy RPC v2 request (`smithy-protocol` header, `/service/<prefix>/operation/<op>`).
  2. The SigV4 credential scope (Authorization header or presigned `X-Amz-Credential`) names
-    the signing service. Signing names shared by several services are told apart by path
-    (`apigateway` signs API Gateway v1 and v2; v2 paths start with /v2/).
+    the signing service. A signing name several services share is told apart by the request:
+    a path prefix first (`apigateway` signs API Gateway v1 and v2; v2 paths start with /v2/),
+    then the operation the request names (an action, a target) or the route it matches,
+    served services first.
  3. The host: `<bucket>.s3.<domain>` and `s3.<domain>` are S3; `<svc>.<region>.<domain>` names
     a service by endpoint prefix.
  4. Unsigned query-protocol requests (`Action=...`): the served query service with that action.
  5. Unsigned REST requests whose path starts like one service's routes (`/2015-03-31/functions`).
  6. Anything else is S3, as on AWS, where plain `GET /bucket/key` is an S3 request.
 Domains accepted: localhost, localhost.localstack.cloud, amazonaws.com, and IP addresses.
+The names come from protocol/models_index.py, so no model is loaded to tell services apart
+unless they share a name.
 """
 
 from __future__ import annotations
@@ -21,21 +26,18 @@ from functools import cached_property
 
 from cloudlet.protocol import HttpRequest, load_service
 from cloudlet.protocol.cbor import route as rpc_v2_route
+from cloudlet.protocol.models_index import ModelEntry
+from cloudlet.protocol.models_index import load as load_index
 from cloudlet.protocol.query import form_params
-from cloudlet.protocol.service import known_services
 
 from .sigv4 import CredentialScope
 
-# Signing or endpoint names that differ from botocore's service name.
-ALIASES = {
-    "monitoring": "cloudwatch", "states": "stepfunctions", "email": "ses", "execute-api": "apigateway",
-    "elasticloadbalancing": "elbv2", "tagging": "resourcegroupstaggingapi", "streams.dynamodb": "dynamodbstreams",
-    "events": "events", "awslambda": "lambda", "sso-oauth": "sso-oidc",
-}
-
-# Services that share a signing name, with the path prefix that picks each (checked in order).
+# Signing names whose services are told apart by a path prefix and a header (checked in
+# order) before anything else: their routes overlap (S3's `/{Bucket}` matches S3 Control's
+# paths, whose requests all carry the account id).
 SHARED_SIGNING = {
-    "apigateway": (("/v2/", "apigatewayv2"), ("", "apigateway")),
+    "apigateway": (("/v2/", "", "apigatewayv2"), ("", "", "apigateway")),
+    "s3": (("/v20180820/", "x-amz-account-id", "s3control"), ("", "", "s3")),
 }
 
 _S3_HOST = re.compile(r"^(?:(?P<bucket>.+)\.)?s3(?:[.-](?:[a-z0-9-]+))?\.(?:localhost(?:\.localstack\.cloud)?|amazonaws\.com)$")
@@ -57,21 +59,32 @@ def s3_bucket_from_host(host: str) -> str | None:
 class ServiceDetector:
     def __init__(self, served: list[str]) -> None:
         self.served = list(served)
+        self._segments: dict[str, frozenset[str]] = {}
 
     @cached_property
-    def _known(self) -> set[str]:
-        return set(known_services())
+    def _index(self) -> dict[str, ModelEntry]:
+        return load_index()
+
+    def _names(self, key: str) -> dict[str, list[str]]:
+        """Services by one of their names (`signing`, `endpoint`, `target`), served first."""
+        out: dict[str, list[str]] = {}
+        for entry in sorted(self._index.values(), key=lambda e: e.service not in self.served):
+            name = getattr(entry, key)
+            if name:
+                out.setdefault(name, []).append(entry.service)
+        return out
 
     @cached_property
-    def _by_target(self) -> dict[str, str]:
-        return {load_service(s).target_prefix: s for s in self.served if load_service(s).target_prefix}
+    def _by_target(self) -> dict[str, list[str]]:
+        return self._names("target")
 
     @cached_property
     def _by_signing(self) -> dict[str, list[str]]:
-        out: dict[str, list[str]] = {}
-        for s in self.served:
-            out.setdefault(load_service(s).signing_name, []).append(s)
-        return out
+        return self._names("signing")
+
+    @cached_property
+    def _by_endpoint(self) -> dict[str, list[str]]:
+        return self._names("endpoint")
 
     @cached_property
     def _query_actions(self) -> dict[str, str]:
@@ -99,44 +112,89 @@ class ServiceDetector:
 
     def warm(self) -> None:
         """Build every index now rather than on the first request that needs it."""
-        _ = self._known, self._by_target, self._by_signing, self._query_actions, self._path_prefixes
+        _ = self._by_target, self._by_signing, self._by_endpoint, self._query_actions, self._path_prefixes
+        for svc in self.served:  # the services sharing a signing name with a served one
+            for other in self._by_signing.get(self._index[svc].signing, ()):
+                self._first_segments(other)
 
-    def resolve_name(self, name: str) -> str | None:
-        """A botocore service name for a signing/endpoint name, served or merely known."""
-        if name in self._by_signing:
-            return self._by_signing[name][0]
-        name = ALIASES.get(name, name)
-        return name if name in self._known else None
+    def resolve_name(self, name: str, req: HttpRequest | None = None) -> str | None:
+        """The botocore service a signing or endpoint name stands for, served or merely known;
+        told apart by `req` where several share the name."""
+        for prefix, header, svc in SHARED_SIGNING.get(name, ()):
+            if req is None or req.path.startswith(prefix) and (not header or header in req.headers):
+                return svc
+        choices = self._by_signing.get(name) or self._by_endpoint.get(name)
+        if not choices:
+            return None
+        if len(choices) == 1 or req is None:
+            return choices[0]
+        return self._pick(choices, req)
+
+    def _pick(self, choices: list[str], req: HttpRequest) -> str:
+        """Of services sharing a name (served first), the one whose model has the operation
+        `req` calls: by its target or action, else by the route it matches."""
+        headers = req.headers
+        target = headers.get("x-amz-target")
+        if target:
+            return self._with_operation(choices, target.rpartition(".")[2])
+        if "x-www-form-urlencoded" in headers.get("content-type", "") or "Action=" in req.query_string:
+            try:
+                action = form_params(req).get("Action")
+            except Exception:
+                action = None
+            if action:
+                return self._with_operation(choices, action)
+        first = req.path.split("/", 2)[1] if req.path.startswith("/") else ""
+        owners = [svc for svc in choices if first in self._first_segments(svc)]
+        if len(owners) == 1:  # (the common case, without matching a route: lambda's /2015-03-31)
+            return owners[0]
+        for svc in owners or choices:
+            spec = load_service(svc)
+            if spec.protocol.startswith("rest") and spec.router.match(req.method, req.path, req.query, headers):
+                return svc
+        return choices[0]
+
+    def _first_segments(self, service: str) -> frozenset[str]:
+        """The literal first path segments of a REST service's routes."""
+        found = self._segments.get(service)
+        if found is None:
+            spec = load_service(service)
+            uris = [op.http.get("requestUri", "/") for op in spec.operations.values()] \
+                if spec.protocol.startswith("rest") else []
+            found = self._segments[service] = frozenset(
+                seg for seg in (u.split("?")[0].split("/")[1] if u.startswith("/") else "" for u in uris)
+                if seg and "{" not in seg)
+        return found
+
+    @staticmethod
+    def _with_operation(choices: list[str], operation: str) -> str:
+        if len(choices) > 1:
+            for svc in choices:
+                if operation in load_service(svc).operations:
+                    return svc
+        return choices[0]
 
     def detect(self, req: HttpRequest, scope: CredentialScope | None) -> str | None:
         target = req.headers.get("x-amz-target")
         if target:
-            prefix = target.rpartition(".")[0]
-            svc = self._by_target.get(prefix)
-            if svc:
-                return svc
+            prefix, _, operation = target.rpartition(".")
+            choices = self._by_target.get(prefix)
+            if choices:
+                return self._with_operation(choices, operation)
         if "smithy-protocol" in req.headers:
             names = rpc_v2_route(req.path)
-            svc = self._by_target.get(names[0]) if names is not None else None
-            if svc:
-                return svc
-        if scope is not None and scope.service:
-            choices = SHARED_SIGNING.get(scope.service)
+            choices = self._by_target.get(names[0]) if names is not None else None
             if choices:
-                for path_prefix, svc in choices:
-                    if req.path.startswith(path_prefix) and svc in self.served:
-                        return svc
-            found = self.resolve_name(scope.service)
-            if found:
-                return found
-            return scope.service
+                return self._with_operation(choices, names[1] if names is not None else "")
+        if scope is not None and scope.service:
+            return self.resolve_name(scope.service, req) or scope.service
         host = strip_port(req.host).lower()
         if host and not host[0].isdigit():
             if _S3_HOST.match(host):
                 return "s3"
             m = _SERVICE_HOST.match(host)
             if m:
-                found = self.resolve_name(m.group("svc"))
+                found = self.resolve_name(m.group("svc"), req)
                 if found:
                     return found
         if req.method == "POST" and "x-www-form-urlencoded" in req.headers.get("content-type", "") or (

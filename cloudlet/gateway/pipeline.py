@@ -119,6 +119,10 @@ def operation_of(spec: ServiceSpec, protocol: Protocol, req: HttpRequest) -> Ope
         return None
 
 
+def not_implemented(service: str, operation: str) -> NotImplementedOperation:
+    return NotImplementedOperation(f"cloudlet does not implement the operation {operation} of service {service} yet")
+
+
 # ---- the steps ------------------------------------------------------------------------------
 
 class Detect:
@@ -291,12 +295,14 @@ class Unwrap:
 
 class Parse:
     """Operation and params, from the botocore model. Sets `op`, `params` and ctx.operation;
-    raises the protocol's errors (unknown operation, malformed body) and the service's
-    validation error. A body over PARSE_OFF_LOOP bytes is parsed on a worker thread: then
-    the step returns an awaitable."""
+    raises the protocol's errors (unknown operation, malformed body), NotImplemented (501)
+    for an operation no provider serves (before validating input it would not use), and the
+    service's validation error. A body over PARSE_OFF_LOOP bytes is parsed on a worker
+    thread: then the step returns an awaitable."""
 
-    def __init__(self, executor: Executor) -> None:
+    def __init__(self, executor: Executor, providers: dict[str, Provider]) -> None:
         self.executor = executor
+        self.providers = providers
 
     def __call__(self, ex: Exchange) -> asyncio.Future[None] | None:
         spec, req = ex.spec, ex.req
@@ -305,17 +311,24 @@ class Parse:
         op, state = ex.protocol.find_operation(spec, req)
         ex.op = op
         ex.ctx.operation = op.name
+        provider = self.providers.get(spec.name)
+        served = provider is not None and provider.handler(op.name) is not None
         body = req.body
         if isinstance(body, bytes) and len(body) > PARSE_OFF_LOOP:
-            return asyncio.get_running_loop().run_in_executor(self.executor, self.parse, ex, op, state)
-        self.parse(ex, op, state)
+            return asyncio.get_running_loop().run_in_executor(self.executor, self.parse, ex, op, state, served)
+        self.parse(ex, op, state, served)
         return None
 
     @staticmethod
-    def parse(ex: Exchange, op: OperationModel, state: Any) -> None:
+    def parse(ex: Exchange, op: OperationModel, state: Any, served: bool = True) -> None:
+        """The body decoded (a malformed one is the protocol's error, served or not), then
+        NotImplemented for an operation no provider serves (its input's constraints would only
+        mislead), else the input validated."""
         spec = ex.spec
         try:
             params = ex.protocol.parse(spec, op, ex.req, state)
+            if not served:
+                raise not_implemented(spec.name, op.name)
             problems = (validate(op.input_shape, params, spec.quirks.unvalidated)
                         if spec.quirks.validate and op.input_shape is not None else [])
         except RecursionError:
@@ -358,8 +371,7 @@ class Call:
         provider = self.providers.get(spec.name)
         found = provider.handler(operation) if provider is not None else None
         if found is None:
-            what = f"operation {operation} of service {spec.name}"
-            raise NotImplementedOperation(f"cloudlet does not implement the {what} yet")
+            raise not_implemented(spec.name, operation)
         fn, mode = found
         if mode == "inline":
             return fn(ctx, ex.params)
@@ -416,7 +428,7 @@ class Pipeline:
         self.admit = Admit(settings)
         self.authenticate = Authenticate(platform.identities, settings)
         self.unwrap = Unwrap(platform.identities, settings)
-        self.parse = Parse(platform.executor)
+        self.parse = Parse(platform.executor, platform.providers)
         self.authorize = Authorize()
         self.call = Call(platform)
         self.serialize = Serialize()

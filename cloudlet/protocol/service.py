@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING
 
+from .models_index import entry_of
 from .router import RestRouter
 
 if TYPE_CHECKING:
@@ -76,7 +77,7 @@ class ServiceSpec:
 
     @cached_property
     def protocols(self) -> list[str]:
-        return list(self.model.metadata.get("protocols") or [self.model.protocol])
+        return list(entry_of(self.name, self.model.metadata).protocols)
 
     @cached_property
     def operations(self) -> dict[str, OperationModel]:
@@ -153,5 +154,3 @@ def load_service(name: str) -> ServiceSpec:
     return spec
 
 
-def known_services() -> list[str]:
-    return _loader().list_available_services("service-2")

@@ -48,7 +48,7 @@ def test_each_protocol_gets_not_implemented_in_its_format(server, protocol, cont
     headers = _not_implemented(client.list_metrics, "ListMetrics")
     assert headers["content-type"] == content_type
     assert ("smithy-protocol" in sent[0]) == ("smithy-protocol" in headers) == (protocol == "smithy-rpc-v2-cbor")
-    # An input with timestamps, doubles and nested lists is parsed and validated first.
+    # An input with timestamps, doubles and nested lists is parsed first.
     _not_implemented(lambda: client.put_metric_data(Namespace="cloudlet/test", MetricData=[{
         "MetricName": "latency", "Timestamp": datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
         "Values": [1.5, 2.25], "Counts": [3.0, 1.0], "Unit": "Milliseconds",
@@ -56,12 +56,53 @@ def test_each_protocol_gets_not_implemented_in_its_format(server, protocol, cont
 
 
 @pytest.mark.parametrize("protocol", ["smithy-rpc-v2-cbor", "json", "query"])
-def test_validation_error_in_each_protocol(server, protocol):
-    """Constraint violations are checked before the missing provider is noticed."""
+def test_unserved_operation_with_bad_input_is_501_in_each_protocol(server, protocol):
+    """An operation no provider serves answers 501 before its input's constraints are judged."""
+    _not_implemented(lambda: _client_speaking(server, protocol).list_metrics(Namespace=""), "ListMetrics")
+
+
+@pytest.mark.parametrize("protocol", ["smithy-rpc-v2-cbor", "json", "query"])
+def test_validation_error_in_each_protocol(protocol):
+    """Constraint violations, in the shape each protocol's client parses. Cloudwatch is not
+    served yet, so the request a real client builds goes through the gateway's parse step as if
+    it were, and the error it raises is written and parsed back by the same client."""
+    from botocore.awsrequest import AWSResponse
+    from botocore.config import Config
+
+    from cloudlet.protocol import HttpRequest
+    from tests.conftest import _session_speaking, parse_as_served
+
+    client = _session_speaking("cloudwatch", protocol).client(
+        "cloudwatch", endpoint_url="http://localhost:4566", region_name="us-east-1",
+        aws_access_key_id="test", aws_secret_access_key="test", config=Config(parameter_validation=False))
+    answered = {}
+
+    def answer(request, **_):
+        path, _, query = request.url.partition("//")[2].partition("/")[2].partition("?")
+        body = request.body if isinstance(request.body, bytes) else (request.body or "").encode()
+        req = HttpRequest(request.method, "/" + path, query, {k.lower(): (v.decode() if isinstance(v, bytes) else v)
+                                                              for k, v in request.headers.items()}, body, "localhost")
+        err, resp = parse_as_served("cloudwatch", req)
+        assert err.code == "ValidationException"
+        answered["content-type"] = resp.headers.get("Content-Type")
+        return AWSResponse(request.url, resp.status, resp.headers, _Raw(resp.body))
+
+    client.meta.events.register("before-send", answer)
     with pytest.raises(ClientError) as err:
-        _client_speaking(server, protocol).list_metrics(Namespace="")
+        client.list_metrics(Namespace="")
     assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
     assert "Member must have length greater than or equal to 1" in err.value.response["Error"]["Message"]
+    assert answered["content-type"] in ("application/cbor", "application/x-amz-json-1.0", "text/xml")
+
+
+class _Raw:
+    """The raw body botocore's AWSResponse reads."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def stream(self, *_, **__):
+        yield self.data
 
 
 def _post(server, operation: str, body: bytes, headers: dict | None = None) -> tuple[int, dict, bytes]:

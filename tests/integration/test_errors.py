@@ -7,7 +7,7 @@ import socket
 import urllib.request
 
 import pytest
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from cloudlet.services.provider import snake_case
 
@@ -48,7 +48,8 @@ def _unimplemented(server, service):
 
 def _probe_value(member: str, shape) -> str:
     """A made-up value that meets the member's length constraints (the model's, which grow)."""
-    value = "cloudlet-probe" if member == "Bucket" else "arn:aws:iam::000000000000:role/probe"
+    value = {"Bucket": "cloudlet-probe", "AccountId": "000000000000"}.get(
+        member, "arn:aws:iam::000000000000:role/probe")
     return value.ljust(shape.metadata.get("min", 0), "x")[:shape.metadata.get("max", len(value))]
 
 
@@ -70,6 +71,92 @@ def test_known_but_unserved_service_is_501(server):
         ec2.describe_regions()
     assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 501
     assert "DescribeRegions" in err.value.response["Error"]["Message"]
+
+
+# Services the sweep below cannot call through boto3 against a local endpoint: SigV2-only
+# services (detected by credential scope, which they do not send), unsigned and bearer-token
+# operations, endpoints that need an ARN to resolve or put the account id in the host name
+# (s3control: told apart in tests/unit/test_detect.py), and cloudsearchdomain's Search, which
+# botocore sends as a POST its model does not route.
+_SWEEP_SKIPS = {"sdb", "importexport", "sso", "sso-oidc", "account-access-runtime", "codecatalyst",
+                "cloudfront-keyvaluestore", "cloudsearchdomain", "s3control"}
+
+
+def _sweep_operation(model):
+    """An operation of `model` whose required input is all strings, with made-up values."""
+    for name in model.operation_names:
+        op = model.operation_model(name)
+        if op.has_event_stream_input or op.has_event_stream_output:
+            continue
+        shape = op.input_shape
+        required = shape.required_members if shape is not None else []
+        if all(shape.members[m].type_name == "string" for m in required):
+            return name, {m: _probe_value(m, shape.members[m]) for m in required}
+    return None
+
+
+@pytest.mark.parametrize("shard", range(4))
+def test_every_known_service_answers_501_in_its_protocol(server, shard):
+    """Every service botocore has a model for is recognised, and an operation cloudlet does not
+    serve answers 501 NotImplemented naming it, in a shape boto3 parses (json, query, rest-json,
+    rest-xml, CBOR): each service once, through its own client (in four shards: loading ~450
+    models on both sides takes a while)."""
+    import botocore.session
+    from botocore.config import Config
+
+    from cloudlet.services import PROVIDERS
+
+    session = botocore.session.get_session()
+    config = Config(parameter_validation=False, inject_host_prefix=False, retries={"max_attempts": 1})
+    wrong, tried = [], 0
+    for service in session.get_available_services()[shard::4]:
+        if service in PROVIDERS or service in _SWEEP_SKIPS:
+            continue
+        found = _sweep_operation(session.get_service_model(service))
+        if found is None:
+            continue
+        op, params = found
+        client = session.create_client(service, endpoint_url=server.url, region_name="us-east-1",
+                                       aws_access_key_id="test", aws_secret_access_key="test", config=config)
+        tried += 1
+        try:
+            client._make_api_call(op, params)
+            wrong.append((service, op, "succeeded"))
+        except ClientError as err:
+            resp = err.response
+            got = (resp["ResponseMetadata"]["HTTPStatusCode"], resp.get("Error", {}).get("Code"))
+            if got != (501, "NotImplemented") or op not in resp["Error"].get("Message", ""):
+                wrong.append((service, op, got, resp.get("Error", {}).get("Message", "")[:80]))
+        except BotoCoreError as err:  # (an answer botocore could not parse, among others)
+            wrong.append((service, op, repr(err)[:120]))
+        finally:
+            client.close()
+    assert tried > 100
+    assert not wrong, wrong
+
+
+def test_query_request_to_a_json_service_is_answered_in_query(server):
+    """SQS speaks JSON now; a query-protocol client (older SDKs) gets an XML answer it parses."""
+    sqs = server.client("sqs", protocol="query")
+    with pytest.raises(ClientError) as err:
+        sqs.list_queues()
+    assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 501
+    assert err.value.response["Error"]["Code"] == "NotImplemented"
+    assert "ListQueues" in err.value.response["Error"]["Message"]
+    status, headers, body = raw(server, headers={"Authorization": auth("sqs"),
+                                                 "Content-Type": "application/x-www-form-urlencoded"},
+                                body=b"Action=ListQueues&Version=2012-11-05")
+    assert status == 501 and body.startswith(b"<ErrorResponse")
+
+
+def test_unserved_operation_is_501_before_its_input_is_validated(server):
+    """Input of an operation cloudlet does not serve is not judged: the answer is the 501."""
+    status, headers, body = raw(server, headers={"Authorization": auth("dynamodb"),
+                                                 "X-Amz-Target": "DynamoDB_20120810.CreateBackup",
+                                                 "Content-Type": "application/x-amz-json-1.0"},
+                                body=b'{"TableName": "x"}')
+    assert status == 501
+    assert json.loads(body)["__type"] == "NotImplemented"
 
 
 def test_unknown_service(server):
@@ -137,10 +224,10 @@ def test_validation_out_of_range_and_missing_required(server):
     assert err["message"].startswith("2 validation errors detected: ")
     assert "Value '1000' at 'limit' failed to satisfy constraint: Member must have value less than or equal to 100" in err["message"]
     assert "at 'exclusiveStartTableName' failed to satisfy constraint: Member must have length greater than or equal to 3" in err["message"]
-    status, _, body = raw(server, headers={"Authorization": auth("dynamodb"),
-                                           "X-Amz-Target": "DynamoDB_20120810.DescribeTable"}, body=b"{}")
+    status, _, body = raw(server, headers={"Authorization": auth("logs"),
+                                           "X-Amz-Target": "Logs_20140328.CreateLogGroup"}, body=b"{}")
     assert status == 400
-    assert "Value null at 'tableName' failed to satisfy constraint: Member must not be null" in json.loads(body)["message"]
+    assert "Value null at 'logGroupName' failed to satisfy constraint: Member must not be null" in json.loads(body)["message"]
 
 
 def test_invalid_enum_value(server):
@@ -151,13 +238,18 @@ def test_invalid_enum_value(server):
     assert "Member must satisfy enum value set: [ALL]" in err["message"]
 
 
-def test_query_protocol_validation_error_code(server):
-    status, _, body = raw(server, headers={"Authorization": auth("sts"),
-                                           "Content-Type": "application/x-www-form-urlencoded"},
-                          body=b"Action=AssumeRole&Version=2011-06-15")
-    assert status == 400
-    assert b"<Code>ValidationError</Code>" in body
-    assert b"Value null at &apos;roleArn&apos;" in body or b"Value null at 'roleArn'" in body
+def test_query_protocol_validation_error_code():
+    """A query service's validation errors are ValidationError (STS serves no operation with
+    required input yet, so the parse step is called directly: a served one would answer this)."""
+    from cloudlet.protocol import HttpRequest
+    from tests.conftest import parse_as_served
+
+    req = HttpRequest("POST", "/", "", {"content-type": "application/x-www-form-urlencoded"},
+                      b"Action=AssumeRole&Version=2011-06-15", "localhost")
+    err, resp = parse_as_served("sts", req)
+    assert err.code == "ValidationError"
+    assert "Value null at 'roleArn' failed to satisfy constraint: Member must not be null" in err.message
+    assert resp.status == 400 and b"<Code>ValidationError</Code>" in resp.body
 
 
 def test_garbage_authorization_header_is_tolerated_when_not_enforcing(server):

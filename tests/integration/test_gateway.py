@@ -191,9 +191,9 @@ def test_large_bodies_are_parsed_off_the_event_loop(srv, monkeypatch):
     on_loop = []
     parse = pipeline.Parse.parse
 
-    def recording(ex, op, state):
+    def recording(ex, op, state, served=True):
         on_loop.append(threading.current_thread() is srv._thread)
-        return parse(ex, op, state)
+        return parse(ex, op, state, served)
     monkeypatch.setattr(pipeline.Parse, "parse", staticmethod(recording))
     ddb = srv.client("dynamodb", parameter_validation=False)
     ddb.list_tables()

@@ -64,9 +64,45 @@ def test_shared_signing_name_split_by_path(detector):
     assert detect(detector, req("GET", "/restapis", headers=signed("apigateway"))) == "apigateway"
 
 
+def test_shared_signing_name_told_apart_by_the_request():
+    """Services sharing a signing name, none served: told apart by the operation the request
+    names (target, action) or the route it matches; served services come first."""
+    detector = ServiceDetector(["lambda", "s3"])
+    assert detect(detector, req("POST", "/endpoints/ep/invocations", headers=signed("sagemaker"))) == "sagemaker-runtime"
+    assert detect(detector, req(headers={**signed("sagemaker"), "X-Amz-Target": "SageMaker.ListModels"})) == "sagemaker"
+    form = {**signed("elasticloadbalancing"), "Content-Type": "application/x-www-form-urlencoded"}
+    assert detect(detector, req(headers=form, body=b"Action=DescribeTargetGroups&Version=2015-12-01")) == "elbv2"
+    assert detect(detector, req(headers=form, body=b"Action=CreateAppCookieStickinessPolicy")) == "elb"
+    # One JSON target prefix, two services: the operation decides.
+    target = {**signed("timestream"), "X-Amz-Target": "Timestream_20181101.WriteRecords"}
+    assert detect(detector, req(headers=target)) == "timestream-write"
+    assert detect(detector, req(headers={**target, "X-Amz-Target": "Timestream_20181101.Query"})) == "timestream-query"
+    # lambda's own routes stay lambda's; a route of a newer service signing as lambda is that service's.
+    assert detect(detector, req("POST", "/2015-03-31/functions/f/invocations", headers=signed("lambda"))) == "lambda"
+    assert detect(detector, req("PUT", "/2025-03-07/web-functions", headers=signed("lambda"))) == "lambda-web"
+    # S3 Control signs as s3; its requests carry the account id (a bucket named v20180820 does not).
+    control = {**signed("s3"), "x-amz-account-id": "000000000000"}
+    assert detect(detector, req("GET", "/v20180820/jobs", headers=control)) == "s3control"
+    assert detect(detector, req("GET", "/v20180820/key", headers=signed("s3"))) == "s3"
+
+
+def test_query_compatible_service_takes_form_requests():
+    """SQS moved to JSON but older SDKs send query requests: both are SQS, in their own shape."""
+    from cloudlet.protocol import load_service, protocol_for
+
+    spec = load_service("sqs")
+    assert spec.protocols == ["json", "query"]
+    form = req(headers={**signed("sqs"), "Content-Type": "application/x-www-form-urlencoded"},
+               body=b"Action=ListQueues&Version=2012-11-05")
+    assert detect(ServiceDetector(["s3"]), form) == "sqs"
+    assert protocol_for(spec, form).name == "query"
+    assert protocol_for(spec, req(headers={**signed("sqs"), "X-Amz-Target": "AmazonSQS.ListQueues"})).name == "json"
+
+
 def test_known_unserved_and_unknown_signing_names(detector):
     assert detect(detector, req(headers=signed("ec2"))) == "ec2"
     assert detect(detector, req(headers=signed("monitoring"))) == "cloudwatch"
+    assert detect(detector, req(headers=signed("mturk-requester"))) == "mturk"
     assert detect(detector, req(headers=signed("made-up"))) == "made-up"
 
 
