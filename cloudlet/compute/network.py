@@ -15,7 +15,10 @@ With `egress` (CLOUDLET_LAMBDA_NETWORK=internet, the default, as functions on AW
 internet) a namespace also gets a route out through slirp4netns, a user-mode NAT (one process
 per account): functions resolve names through its DNS forwarder (10.0.2.3, their resolv.conf) and
 connect to the internet, but not to the host's loopback (refused by slirp4netns) nor to any other
-address of the host (unreachable routes in the namespace), where its services listen.
+address of the host, where its services listen, nor to private, link-local and shared address
+space (PRIVATE_RANGES: the host's LAN, and the cloud metadata service at 169.254.169.254 that
+would hand out the host's own credentials): unreachable routes in the namespace. A function on
+AWS outside a VPC reaches the internet and no one's private network either.
 
 A worker thread of ours makes the namespaces and the sockets in them: setns and unshare move only
 the calling thread, so the rest of the process stays in the host's network.
@@ -47,6 +50,10 @@ SLIRP4NETNS = shutil.which("slirp4netns") or "slirp4netns"
 IP = shutil.which("ip") or "/usr/sbin/ip"
 EGRESS_START_TIMEOUT_S = 10.0
 SLIRP_DNS = "10.0.2.3"  # slirp4netns's DNS forwarder, the namespace's resolver
+# Unreachable from a namespace with a route out: RFC 1918 private networks, link-local (cloud
+# metadata services), RFC 6598 shared address space. slirp4netns's own 10.0.2.0/24 (its gateway
+# and DNS forwarder) stays reachable: its route is more specific.
+PRIVATE_RANGES = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16", "100.64.0.0/10")
 
 
 def egress_problem() -> str | None:
@@ -106,10 +113,10 @@ def host_addresses() -> list[str]:
     return found
 
 
-def _block(addresses: list[str]) -> None:
-    """(In the namespace.) Make `addresses` unreachable from it."""
-    if addresses:
-        script = "".join(f"route add unreachable {a}/32\n" for a in addresses)
+def _block(prefixes: list[str]) -> None:
+    """(In the namespace.) Make `prefixes` (address/length) unreachable from it."""
+    if prefixes:
+        script = "".join(f"route add unreachable {p}\n" for p in prefixes)
         subprocess.run([IP, "-batch", "-"], input=script.encode(), check=True, capture_output=True, timeout=10)
 
 
@@ -207,7 +214,7 @@ class Networks:
         self.endpoint_port = endpoint_port
         self.serve_endpoint = serve_endpoint
         self.egress = egress
-        self.blocked = host_addresses() if egress else []
+        self.blocked = [f"{a}/32" for a in host_addresses()] + list(PRIVATE_RANGES) if egress else []
         self._worker = ThreadPoolExecutor(1, thread_name_prefix="cloudlet-netns")
         self._namespaces: dict[str, NetworkNamespace] = {}
         self._lock = asyncio.Lock()

@@ -390,13 +390,15 @@ def handler(event, context):
         "bpf": outcome(libc.syscall(nr["bpf"], 0, 0, 0)),
         "mount": outcome(libc.mount(b"none", b"/tmp", b"tmpfs", 0, None)),
         "subprocess": subprocess.run(["/bin/sh", "-c", "echo fine"], capture_output=True, text=True).stdout,
+        "personality": {hex(p): outcome(libc.personality(ctypes.c_ulong(p)))
+                        for p in (0xFFFFFFFF, 0x0, 0x8, 0x20008, 0x0040000, 0x80040000, 0x400000, 0xFFFFFFFE)},
     }
 '''
 
 
 def test_a_syscall_filter_refuses_what_functions_have_no_business_calling(sandboxed):
-    """User namespaces (the door to much kernel attack surface), mounts, keyrings and BPF are
-    refused; threads, forks and programs still run."""
+    """User namespaces (the door to much kernel attack surface), mounts, keyrings, BPF and unsafe
+    personalities are refused; threads, forks and programs still run."""
     if platform.machine() != "x86_64":
         pytest.skip("the probe uses x86_64 syscall numbers")
     if ctypes.util.find_library("seccomp") is None:
@@ -408,7 +410,12 @@ def test_a_syscall_filter_refuses_what_functions_have_no_business_calling(sandbo
     assert out == {"seccomp": "2", "unshare_user": "Operation not permitted",
                    "clone_user": "Operation not permitted", "keyctl": "Operation not permitted",
                    "bpf": "Operation not permitted", "mount": "Operation not permitted",
-                   "subprocess": "fine\n"}
+                   "subprocess": "fine\n",
+                   # Read, and the harmless values container runtimes allow; not ASLR off
+                   # (0x40000, also with bit 31 set), READ_IMPLIES_EXEC, nor nearly every bit.
+                   "personality": {"0xffffffff": "ok", "0x0": "ok", "0x8": "ok", "0x20008": "ok",
+                                   "0x40000": "Operation not permitted", "0x80040000": "Operation not permitted",
+                                   "0x400000": "Operation not permitted", "0xfffffffe": "Operation not permitted"}}
 
 
 NETWORK_PROBE = r'''
@@ -440,6 +447,8 @@ def handler(event, context):
         "loopback": attempt("127.0.0.1", port),
         "host_loopback": attempt("10.0.2.2", port),  # slirp4netns's way to the host's 127.0.0.1
         "host": {address: attempt(address, port) for address in event["host_addresses"]},
+        "private": {address: attempt(address, 80) for address in ("169.254.169.254", "192.168.0.1", "10.1.2.3")},
+        "resolver": attempt("10.0.2.3", 53),
         "cloudlet": status(os.environ["AWS_ENDPOINT_URL"] + "/_cloudlet/health"),
     }
 '''
@@ -448,7 +457,7 @@ def handler(event, context):
 def test_functions_reach_the_internet_but_not_the_host():
     """CLOUDLET_LAMBDA_NETWORK=internet (the default): an account's namespace has a route out
     through slirp4netns; names resolve and the internet answers, the host does not, on any of
-    its addresses."""
+    its addresses, and neither do private networks or a metadata service."""
     if os.geteuid() != 0 or probe_namespaces():
         pytest.skip("no namespaces here (cloudlet is not root, or the kernel refuses them)")
     if egress_problem():
@@ -474,6 +483,9 @@ def test_functions_reach_the_internet_but_not_the_host():
     assert out["loopback"] == "Connection refused"
     assert out["host_loopback"] != "ok"
     assert out["host"] and set(out["host"].values()) == {"No route to host"}, out["host"]
+    # Nor the LAN, nor a cloud host's metadata service (it hands out the host's credentials).
+    assert set(out["private"].values()) == {"No route to host"}, out["private"]
+    assert out["resolver"] == "ok"  # slirp4netns's DNS forwarder, inside the blocked 10.0.0.0/8
     assert out["cloudlet"] == 403  # reachable, and its platform API refuses functions
 
 

@@ -298,8 +298,11 @@ SECCOMP_DENIED = (
     "keyctl", "add_key", "request_key", "swapon", "swapoff", "reboot", "acct", "quotactl",
     "open_by_handle_at", "name_to_handle_at", "lookup_dcookie", "iopl", "ioperm", "syslog",
     "settimeofday", "clock_settime", "clock_adjtime", "adjtimex", "vhangup", "nfsservctl",
-    "personality",
 )
+# personality(2) as container runtimes allow it: reading it (0xffffffff) and setting PER_LINUX,
+# PER_LINUX32 (0x8) and UNAME26 (0x20000), alone or together; not ADDR_NO_RANDOMIZE (ASLR off
+# for what it execs), READ_IMPLIES_EXEC and the rest.
+PERSONALITY_BITS = (0x8, 0x20000)
 CLONE_NEWUSER = 0x10000000
 SCMP_ACT_ALLOW = 0x7FFF0000
 SCMP_CMP_MASKED_EQ = 7
@@ -357,6 +360,13 @@ def build_seccomp():
         for name in SECCOMP_DENIED:
             deny(name)
         deny("clone", eperm, _ArgCmp(0, SCMP_CMP_MASKED_EQ, CLONE_NEWUSER, CLONE_NEWUSER))
+        # A rule compares an argument once, so "only the allowed bits, or all 32 bits" takes one
+        # rule per bit: with bit 31 clear, no other bit may be set; with it set, none may be clear.
+        top = 1 << 31
+        for bit in (1 << b for b in range(31)):
+            if bit not in PERSONALITY_BITS:
+                deny("personality", eperm, _ArgCmp(0, SCMP_CMP_MASKED_EQ, bit | top, bit))
+            deny("personality", eperm, _ArgCmp(0, SCMP_CMP_MASKED_EQ, bit | top, top))
         # clone3 passes its flags in memory a filter cannot read: say it does not exist, and libc
         # falls back to clone, whose flags it can.
         deny("clone3", SCMP_ACT_ERRNO(errno.ENOSYS))
