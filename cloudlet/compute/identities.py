@@ -8,7 +8,8 @@ consecutive ids that this process claims for its lifetime with a lock file per b
 /etc/passwd (as on Lambda, where functions run as an unnamed sandbox user).
 
 Ids are handed out in turn and reused only after the whole block went round (`BLOCK` environments
-later), so a process that outlived its environment never shares an id with a newer one. A block
+later), and then only once the environment that had it was stopped (`release`): an id a live
+environment holds is skipped, however long that environment lives. A block
 whose lock is free belonged to a cloudlet process that is gone (perhaps `kill -9`): whatever still
 runs under its ids (a daemon a function double-forked) is killed when the block is claimed again.
 """
@@ -33,23 +34,25 @@ class NoIdentities(Exception):
 class Identities:
     """A claimed block of ids; `next()` gives the id for a new environment (uid and gid alike)."""
 
-    def __init__(self, lock_dir: Path = LOCK_DIR, *, base: int = BASE) -> None:
+    def __init__(self, lock_dir: Path = LOCK_DIR, *, base: int = BASE, block: int = BLOCK) -> None:
         lock_dir.mkdir(parents=True, exist_ok=True)
         os.chmod(lock_dir, 0o700)
         self._fd = -1
-        for block in range(BLOCKS):
-            fd = os.open(lock_dir / f"{block}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        for index in range(BLOCKS):
+            fd = os.open(lock_dir / f"{index}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 os.close(fd)
                 continue
-            self._fd, self.first = fd, base + block * BLOCK
+            self._fd, self.first = fd, base + index * BLOCK
             self._kill_leftovers()
             break
         else:
             raise NoIdentities(f"all {BLOCKS} blocks of environment ids in {lock_dir} are taken")
+        self.size = block  # ids handed out of the block (all of it, but in tests)
         self._turn = 0
+        self._live: set[int] = set()
 
     def _kill_leftovers(self) -> None:
         for entry in os.scandir("/proc"):
@@ -63,9 +66,18 @@ class Identities:
                 pass
 
     def next(self) -> int:
-        uid = self.first + self._turn
-        self._turn = (self._turn + 1) % BLOCK
-        return uid
+        """The id for a new environment: the next in turn that no live environment holds."""
+        for _ in range(self.size):
+            uid = self.first + self._turn
+            self._turn = (self._turn + 1) % self.size
+            if uid not in self._live:
+                self._live.add(uid)
+                return uid
+        raise NoIdentities(f"all {self.size} ids of this cloudlet's block are held by live environments")
+
+    def release(self, uid: int) -> None:
+        """The environment that had `uid` is stopped (and all it started with it)."""
+        self._live.discard(uid)
 
     def owns(self, uid: int) -> bool:
         return self.first <= uid < self.first + BLOCK

@@ -112,6 +112,7 @@ class ComputeManager:
         self._functions: dict[str, SandboxPool] = {}  # unqualified function ARN -> its sandboxes
         self._keys: dict[str, str] = {}
         self._envs: dict[str, Sandbox] = {}
+        self._identity_of: dict[str, int] = {}  # environment id -> the uid it holds (identities.py)
         self._zygotes: dict[str, Zygote] = {}
         self._busy_total = 0
         self._rev_users: Counter[str] = Counter()
@@ -367,7 +368,7 @@ class ComputeManager:
         backend = BACKENDS[runtime.kind]
         env_id = secrets.token_hex(8)
         zygote = await self._zygote(runtime if backend.forks_interpreter else None)
-        identity = self.identities.next() if self.identities is not None else None
+        identity = self.identities.next() if self.identities is not None else None  # (released in _destroy)
         # The syscall filter goes with the unprivileged id (it is loaded after dropping root).
         seccomp = identity is not None and not zygote.info.get("seccomp_problem")
         if identity is not None and not seccomp:
@@ -384,10 +385,14 @@ class ComputeManager:
                 self._endpoint_url(), network, self.networks, self, self.data_dir))
         except BaseException:
             self._workspace().remove(fs)
+            if identity is not None and self.identities is not None:
+                self.identities.release(identity)
             raise
         env.log_stream = stream
         env.busy = True
         self._envs[env_id] = env
+        if identity is not None:
+            self._identity_of[env_id] = identity
         pool.add(env)
         self._rev_users[revision_key(spec)] += 1
         return env
@@ -561,6 +566,9 @@ class ComputeManager:
             pool.discard(env)
         if env.cgroup is not None:
             self._remove_cgroup(env.cgroup)
+        identity = self._identity_of.pop(env.id, None)
+        if identity is not None and self.identities is not None:
+            self.identities.release(identity)  # its processes die with its PID namespace
         rev = revision_key(env.spec)
         self._rev_users[rev] -= 1
         if self._rev_users[rev] <= 0:

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from cloudlet.compute.identities import BASE, BLOCK, Identities
+from cloudlet.compute.identities import BASE, BLOCK, Identities, NoIdentities
 
 # Ids of no real cloudlet process here: claiming a block kills what runs under its ids.
 TEST_BASE = BASE + (1 << 29)
@@ -50,3 +50,21 @@ def test_a_leftover_under_a_freed_blocks_ids_dies_when_it_is_claimed_again(tmp_p
     finally:
         leftover.kill()
         leftover.wait()
+
+
+def test_an_id_held_by_a_live_environment_is_never_handed_out_again(tmp_path):
+    """Ids go round the block, skipping those whose environments still live; with every id held
+    there is none to give."""
+    ids = Identities(tmp_path, base=TEST_BASE, block=4)
+    try:
+        first = [ids.next() for _ in range(4)]
+        assert first == [ids.first + i for i in range(4)]
+        ids.release(first[2])
+        assert ids.next() == first[2]  # the only free one, however far round
+        with pytest.raises(NoIdentities):
+            ids.next()
+        ids.release(first[0])
+        ids.release(first[1])
+        assert [ids.next(), ids.next()] == [first[0], first[1]]
+    finally:
+        ids.close()

@@ -99,3 +99,16 @@ def test_no_pool_without_prefork(tmp_path, code):
         assert zygote.target == 0 and zygote.blanks == []
     finally:
         eng.close()
+
+
+def test_a_stopped_environment_gives_its_id_back(engine, code):
+    """Each environment holds a uid of its own while it lives; retiring the function frees them
+    (identities.py skips held ids when it goes round its block)."""
+    ids = engine.manager.identities
+    if ids is None:
+        pytest.skip("environments get no ids of their own here (not root, or no namespaces)")
+    spec = make_spec(code)
+    engine.invoke_many(spec, 3)
+    assert len(ids._live) == 3 and set(engine.manager._identity_of.values()) == ids._live
+    engine.manager.retire(spec.function_arn)
+    assert not ids._live and not engine.manager._identity_of
