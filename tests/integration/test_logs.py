@@ -100,6 +100,55 @@ def test_create_log_group_options(logs):
     assert classes == []
 
 
+def test_list_log_groups(logs):
+    """ListLogGroups: names, ARNs and classes; the pattern takes up to five alternatives, `^` for
+    a prefix, else a substring (case-sensitive); class and tag filters must all hold."""
+    base = name("/test/list")
+    token = base.rsplit("/", 1)[1]
+    logs.create_log_group(logGroupName=f"{base}/api", tags={"team": "a"})
+    logs.create_log_group(logGroupName=f"{base}/worker", tags={"team": "b"})
+    logs.create_log_group(logGroupName=f"{base}/cold", logGroupClass="INFREQUENT_ACCESS")
+
+    def listed(**kw):
+        return [g["logGroupName"] for g in logs.list_log_groups(**kw)["logGroups"]]
+
+    [one] = logs.list_log_groups(logGroupNamePattern=f"{token}/api")["logGroups"]
+    assert one == {"logGroupName": f"{base}/api", "logGroupClass": "STANDARD",
+                   "logGroupArn": f"arn:aws:logs:us-east-1:000000000000:log-group:{base}/api"}
+    assert listed(logGroupNamePattern=f"{token}/api|{token}/cold") == [f"{base}/api", f"{base}/cold"]
+    assert listed(logGroupNamePattern=f"^{base[:20]}|nothing-here") == sorted(
+        g["logGroupName"] for g in logs.describe_log_groups(logGroupNamePrefix=base[:20])["logGroups"])
+    assert listed(logGroupNamePattern=f"^{token}") == []  # a prefix of the name, not of a part
+    assert listed(logGroupNamePattern=f"{token.upper()}/API") == []
+    assert listed(logGroupNamePattern=token, logGroupClass="INFREQUENT_ACCESS") == [f"{base}/cold"]
+    assert listed(logGroupNamePattern=token, logGroupTags=[{"key": "team", "values": ["b"]}]) == [f"{base}/worker"]
+    assert listed(logGroupNamePattern=token, logGroupTags=[{"key": "team"}]) == [f"{base}/api", f"{base}/worker"]
+    page = logs.list_log_groups(logGroupNamePattern=token, limit=2)
+    assert len(page["logGroups"]) == 2 and page["nextToken"]
+    rest = logs.list_log_groups(logGroupNamePattern=token, limit=2, nextToken=page["nextToken"])
+    assert [g["logGroupName"] for g in rest["logGroups"]] == [f"{base}/worker"] and "nextToken" not in rest
+
+
+def test_log_group_identifiers_as_aws_checks_them(logs):
+    """An ARN identifier is the log group's ARN without the `:*` DescribeLogGroups shows; a name
+    and an identifier together are a ValidationException."""
+    group = name("/test/ident")
+    logs.create_log_group(logGroupName=group)
+    arn = f"arn:aws:logs:us-east-1:000000000000:log-group:{group}"
+    assert logs.describe_log_streams(logGroupIdentifier=arn)["logStreams"] == []
+    with pytest.raises(ClientError) as exc:
+        logs.describe_log_streams(logGroupIdentifier=arn + ":*")
+    assert error(exc) == ("InvalidParameterException", f"1 validation error detected: Value '{arn}:*' at "
+                          "'logGroupIdentifier' failed to satisfy constraint: Member must satisfy regular "
+                          "expression pattern: [\\w#+=/:,.@-]*")
+    with pytest.raises(ClientError) as exc:
+        logs.describe_log_groups(logGroupIdentifiers=[arn + ":*"])
+    assert error(exc)[0] == "InvalidParameterException"
+    with pytest.raises(ClientError) as exc:
+        logs.get_log_events(logGroupName=group, logGroupIdentifier=arn, logStreamName="s")
+    assert error(exc) == ("ValidationException", "LogGroup name and LogGroup ARN are mutually exclusive parameters.")
+
+
 def test_describe_log_groups_prefix_pattern_and_pagination(logs):
     base = name("/test/describe")
     names = [f"{base}/{i:02d}" for i in range(7)] + [f"{base}-other/x"]
@@ -116,17 +165,18 @@ def test_describe_log_groups_prefix_pattern_and_pagination(logs):
     assert paged == sorted(names)
     last = logs.describe_log_groups(logGroupNamePrefix=base, limit=8)
     assert "nextToken" not in last and len(last["logGroups"]) == 8
-    # a case-sensitive substring search that answers only name, arn and creation time
+    # a case-sensitive substring search, answered with every field as the other forms are
     token = base.rsplit("/", 1)[1]
     found = logs.describe_log_groups(logGroupNamePattern=token + "-other")["logGroups"]
     assert [g["logGroupName"] for g in found] == [f"{base}-other/x"]
-    assert set(found[0]) == {"logGroupName", "arn", "creationTime"}
+    assert {"logGroupName", "arn", "creationTime", "logGroupArn", "logGroupClass", "metricFilterCount",
+            "storedBytes"} <= set(found[0])
     assert logs.describe_log_groups(logGroupNamePattern=token.upper() + "-OTHER")["logGroups"] == []
     with pytest.raises(ClientError) as exc:
         logs.describe_log_groups(logGroupNamePrefix=base, logGroupNamePattern="x")
     assert error(exc)[0] == "InvalidParameterException"
     by_id = logs.describe_log_groups(logGroupIdentifiers=[
-        names[2], f"arn:aws:logs:us-east-1:000000000000:log-group:{names[1]}:*", base + "/missing"])
+        names[2], f"arn:aws:logs:us-east-1:000000000000:log-group:{names[1]}", base + "/missing"])
     assert [g["logGroupName"] for g in by_id["logGroups"]] == [names[1], names[2]]
     with pytest.raises(ClientError) as exc:
         logs.describe_log_groups(nextToken="garbage!")
@@ -274,11 +324,11 @@ def test_describe_log_streams_order_prefix_and_pagination(logs):
             assert len(p["logStreams"]) <= 2
             paged += names(p)
         assert paged == names(logs.describe_log_streams(logGroupName=group, **kwargs)), kwargs
-    arn = f"arn:aws:logs:us-east-1:000000000000:log-group:{group}:*"
+    arn = f"arn:aws:logs:us-east-1:000000000000:log-group:{group}"
     assert names(logs.describe_log_streams(logGroupIdentifier=arn, limit=1)) == ["a"]
     with pytest.raises(ClientError) as exc:
         logs.describe_log_streams(logGroupName=group, logGroupIdentifier=arn)
-    assert error(exc)[0] == "InvalidParameterException"
+    assert error(exc)[0] == "ValidationException"
 
 
 # ---- PutLogEvents ----

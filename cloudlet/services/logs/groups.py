@@ -109,6 +109,16 @@ def check_group_name(name: str, member: str = "logGroupName") -> None:
         raise InvalidParameterException(_pattern_problem(name, member, _GROUP_NAME_PATTERN))
 
 
+_IDENTIFIER = re.compile(r"[\w#+=/:,.@-]*")
+_IDENTIFIER_PATTERN = r"[\w#+=/:,.@-]*"
+
+
+def check_identifier(ident: str, member: str = "logGroupIdentifier") -> None:
+    """A logGroupIdentifier: a name, or an ARN without the `:*` DescribeLogGroups shows."""
+    if not _IDENTIFIER.fullmatch(ident):
+        raise InvalidParameterException(_pattern_problem(ident, member, _IDENTIFIER_PATTERN))
+
+
 def check_stream_name(name: str, member: str = "logStreamName") -> None:
     if ":" in name or "*" in name:
         raise InvalidParameterException(_pattern_problem(name, member, _STREAM_NAME_PATTERN))
@@ -137,6 +147,16 @@ def new_stream(now_ms: int) -> dict:
 
 def sequence_token(seq: int) -> str:
     return f"{seq:056d}"
+
+
+def name_pattern_matcher(pattern: str | None):
+    """ListLogGroups' logGroupNamePattern as a predicate on names: alternatives split by `|`,
+    each a prefix when it starts with `^`, else a substring; case-sensitive."""
+    if not pattern:
+        return lambda name: True
+    prefixes = tuple(p[1:] for p in pattern.split("|") if p.startswith("^"))
+    parts = [p for p in pattern.split("|") if not p.startswith("^")]
+    return lambda name: name.startswith(prefixes) or any(p in name for p in parts)
 
 
 def describe_group(account: str, region: str, name: str, record: dict, stored_bytes: int) -> dict:

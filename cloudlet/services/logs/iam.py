@@ -3,7 +3,8 @@ Reference, "Actions, resources, and condition keys for Amazon CloudWatch Logs"
 (https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazoncloudwatchlogs.html).
 A log group is `arn:${Partition}:logs:${Region}:${Account}:log-group:${LogGroupName}`, a stream
 `...:log-group:${LogGroupName}:log-stream:${LogStreamName}`. Operations that take a
-logGroupIdentifier accept a name or an ARN (which DescribeLogGroups prints with a `:*` suffix).
+logGroupIdentifier accept a name or an ARN (the service refuses the `:*` suffix DescribeLogGroups
+prints; the table tolerates it).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ TABLE = IamTable(
             "AssociateKmsKey", "DisassociateKmsKey")},
         **{op: STREAM for op in ("CreateLogStream", "DeleteLogStream", "PutLogEvents", "GetLogEvents")},
         "DescribeLogGroups": "arn:{partition}:logs:{region}:{account}:log-group:*",
+        "ListLogGroups": "arn:{partition}:logs:{region}:{account}:log-group:*",
         "TagResource": "{resourceArn}",
         "UntagResource": "{resourceArn}",
         "ListTagsForResource": "{resourceArn}",

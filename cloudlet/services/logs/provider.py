@@ -23,6 +23,7 @@ from .groups import (
     ResourceNotFoundException,
     TooManyTagsException,
     check_group_name,
+    check_identifier,
     check_new_group_name,
     check_stream_name,
     describe_group,
@@ -31,6 +32,7 @@ from .groups import (
     group_key,
     groups_prefix,
     invalid_token,
+    name_pattern_matcher,
     new_group,
     new_stream,
     parse_group_arn,
@@ -70,7 +72,7 @@ class LogsProvider(Provider):
         """The group named by logGroupName or logGroupIdentifier (a name or an ARN)."""
         name, ident = params.get("logGroupName"), params.get("logGroupIdentifier")
         if name and ident:
-            raise InvalidParameterException("LogGroup name and LogGroup ARN are mutually exclusive parameters.")
+            raise LogsValidationException("LogGroup name and LogGroup ARN are mutually exclusive parameters.")
         if name:
             check_group_name(name)
             return name
@@ -87,6 +89,7 @@ class LogsProvider(Provider):
 
     def _identifier_here(self, ctx, ident: str) -> str | None:
         """The group name a logGroupIdentifier gives, or None for an ARN of another account or region."""
+        check_identifier(ident)
         if ident.startswith("arn:"):
             parsed = parse_group_arn(ident)
             if parsed is None:
@@ -189,12 +192,46 @@ class LogsProvider(Provider):
                 if len(out_groups) == limit:
                     next_token = encode_token(out_groups[-1]["logGroupName"])
                     break
-                if pattern:
-                    out_groups.append({"logGroupName": name, "creationTime": record["creationTime"],
-                                       "arn": describe_group(ctx.account, ctx.region, name, record, 0)["arn"]})
-                else:
-                    out_groups.append(describe_group(ctx.account, ctx.region, name, record,
-                                                     self._stored_bytes(tx, ctx, name)))
+                out_groups.append(describe_group(ctx.account, ctx.region, name, record,
+                                                 self._stored_bytes(tx, ctx, name)))
+        out: dict = {"logGroups": out_groups}
+        if next_token:
+            out["nextToken"] = next_token
+        return out
+
+    def list_log_groups(self, ctx, params):
+        """The newer listing: names, ARNs and classes, filtered by a name pattern (up to five
+        alternatives, `^` for a prefix, else a substring; case-sensitive), class and tags (all
+        filters must hold). No group has data sources or field indexes here, so filtering by
+        them leaves none. Linked accounts: there is no cross-account observability, so only
+        this account's groups."""
+        matches = name_pattern_matcher(params.get("logGroupNamePattern"))
+        group_class = params.get("logGroupClass")
+        tag_filters = params.get("logGroupTags") or []
+        limit = params.get("limit") or 50
+        base = groups_prefix(ctx.account, ctx.region)
+        out_groups: list[dict] = []
+        next_token = None
+        if params.get("dataSources") or params.get("fieldIndexNames"):
+            return {"logGroups": []}
+        with self.store.transaction(write=False) as tx:
+            after = decode_token(params.get("nextToken"), invalid_token, _is_name)
+            for key, raw in self._scan(tx, base, None, None if after is None else base + (after,)):
+                name = key[-1]
+                if not matches(name):
+                    continue
+                record = json.loads(raw)
+                if group_class and record.get("logGroupClass", "STANDARD") != group_class:
+                    continue
+                tags = record.get("tags") or {}
+                if not all(f["key"] in tags and (not f.get("values") or tags[f["key"]] in f["values"])
+                           for f in tag_filters):
+                    continue
+                if len(out_groups) == limit:
+                    next_token = encode_token(out_groups[-1]["logGroupName"])
+                    break
+                described = describe_group(ctx.account, ctx.region, name, record, 0)
+                out_groups.append({k: described[k] for k in ("logGroupName", "logGroupArn", "logGroupClass")})
         out: dict = {"logGroups": out_groups}
         if next_token:
             out["nextToken"] = next_token
