@@ -56,6 +56,7 @@ __all__ = ["ConflictError", "Listener", "Store", "Transaction", "dumps_json", "r
 log = logging.getLogger("cloudlet.store")
 
 Row = tuple[tuple, bytes]
+PackedRow = tuple[bytes, bytes]  # (a key packed, relative to the range's prefix; its value)
 Listener = Callable[[str], None]
 T = TypeVar("T")
 
@@ -125,11 +126,13 @@ def put_row(execute: Execute, sql: Any, key: tuple, value: bytes, if_version: in
     return row[0]
 
 
-def put_rows(executemany: Callable[[str, list[tuple]], Any], sql: Any, rows: Iterable[tuple[tuple, bytes]]) -> None:
+def put_rows(executemany: Callable[[str, list[tuple]], Any], sql: Any, rows: Iterable[tuple[tuple, bytes]],
+             prefix: tuple = ()) -> None:
+    head = pack(prefix)  # (a packed key is its elements' packings end to end)
     params = []
     for key, value in rows:
         check_value(value)
-        params.append((pack(key), value))
+        params.append((head + pack(key), value))
     if params:
         executemany(sql.put_many, params)
 
@@ -149,13 +152,26 @@ def delete_row(execute: Execute, sql: Any, key: tuple, if_version: int | None) -
 
 
 def range_rows(execute: Execute, sql: Any, prefix: tuple, start: tuple | None, end: tuple | None, reverse: bool,
-               limit: int | None, after: tuple | None = None) -> list[Row]:
+               limit: int | None, after: tuple | None = None, relative: bool = False) -> list[Row]:
+    if relative:  # only the elements after the prefix are decoded: the rest is known
+        return [(unpack(k), v) for k, v in packed_rows(execute, sql, prefix, start, end, reverse, limit, after)]
+    return [(unpack(k), v) for k, v in _fetch(execute, sql, prefix, start, end, reverse, limit, after)]
+
+
+def packed_rows(execute: Execute, sql: Any, prefix: tuple, start: tuple | None, end: tuple | None, reverse: bool,
+                limit: int | None, after: tuple | None = None) -> list[PackedRow]:
+    skip = len(pack(prefix))
+    return [(bytes(k[skip:]), v) for k, v in _fetch(execute, sql, prefix, start, end, reverse, limit, after)]
+
+
+def _fetch(execute: Execute, sql: Any, prefix: tuple, start: tuple | None, end: tuple | None, reverse: bool,
+           limit: int | None, after: tuple | None) -> list[tuple[bytes, bytes]]:
     check_limit(limit)
     low, high = range_bounds(prefix, start, end, after)
     if low >= high or limit == 0:
         return []
     rows = execute(sql.range_rev if reverse else sql.range, (low, high, sql.no_limit if limit is None else limit))
-    return [(unpack(k), v) for k, v in rows.fetchall()]
+    return rows.fetchall()
 
 
 class Transaction(ABC):
@@ -186,9 +202,10 @@ class Transaction(ABC):
         key must exist with that version, else ConflictError."""
 
     @abstractmethod
-    def put_many(self, rows: Iterable[tuple[tuple, bytes]]) -> None:
+    def put_many(self, rows: Iterable[tuple[tuple, bytes]], *, prefix: tuple = ()) -> None:
         """:meth:`put` of each ``(key, value)`` without preconditions, in one
-        statement batch (cheaper than a put each; versions are bumped as usual)."""
+        statement batch (cheaper than a put each; versions are bumped as usual).
+        With ``prefix``, each key is ``prefix + key`` (the prefix packed once)."""
 
     @abstractmethod
     def delete_many(self, keys: Iterable[tuple]) -> None:
@@ -204,13 +221,29 @@ class Transaction(ABC):
         reverse: bool = False,
         limit: int | None = None,
         after: tuple | None = None,
+        relative: bool = False,
     ) -> list[Row]:
         """``(key, value)`` pairs of keys strictly extending ``prefix`` (the
         prefix key itself is excluded), narrowed by ``start`` (inclusive, full
         key), ``after`` (exclusive, full key: the page after a last-seen key)
         and ``end`` (exclusive, full key), in packed-key order (descending
         if ``reverse``), at most ``limit`` rows (taken from the start of that
-        order, so ``reverse=True, limit=1`` is the last key)."""
+        order, so ``reverse=True, limit=1`` is the last key). With
+        ``relative`` the keys come without ``prefix`` (cheaper: only the rest is decoded)."""
+
+    @abstractmethod
+    def range_packed(
+        self,
+        prefix: tuple,
+        *,
+        start: tuple | None = None,
+        end: tuple | None = None,
+        reverse: bool = False,
+        limit: int | None = None,
+        after: tuple | None = None,
+    ) -> list[PackedRow]:
+        """:meth:`range` with the keys left packed, without ``prefix``: bytes that sort as the
+        tuples do, for scans that decode only the few keys they keep (``keys.unpack``)."""
 
     @abstractmethod
     def delete_range(self, prefix: tuple) -> int:

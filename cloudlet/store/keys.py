@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import struct
 
-__all__ = ["pack", "unpack", "prefix_range"]
+__all__ = ["pack", "unpack", "prefix_range", "split_first"]
 
 _NONE = 0x00
 _BYTES = 0x01
@@ -122,6 +122,23 @@ def _read_escaped(data: bytes, pos: int) -> tuple[bytes, int]:
     if b"\x00\xff" in raw:
         raw = raw.replace(b"\x00\xff", b"\x00")
     return raw, end + 1
+
+
+def split_first(data: bytes) -> tuple[bytes, bytes]:
+    """The packed first element of a packed key, and the rest: each sorts as its elements do,
+    so a scan can order keys by their parts without decoding them."""
+    code = data[0]
+    if _INT_NEG_BIG < code < _INT_POS_BIG:
+        end = 1 + abs(code - _INT_ZERO)
+    elif code in (_INT_POS_BIG, _INT_NEG_BIG):
+        end = 2 + (data[1] if code == _INT_POS_BIG else data[1] ^ 0xFF)
+    elif code in (_BYTES, _STR):
+        end = _read_escaped(data, 1)[1]
+    elif code == _FLOAT:
+        end = 9
+    else:  # None, False, True
+        end = 1
+    return data[:end], data[end:]
 
 
 def unpack(data: bytes) -> tuple:

@@ -44,11 +44,13 @@ from .base import (
     ConflictError,
     Execute,
     Listener,
+    PackedRow,
     Row,
     Store,
     Transaction,
     delete_row,
     delete_rows,
+    packed_rows,
     put_row,
     put_rows,
     range_bounds,
@@ -198,8 +200,8 @@ class PostgresTransaction(Transaction):
     def delete(self, key: tuple, *, if_version: int | None = None) -> bool:
         return delete_row(_executor(self._writable()), self._store._sql, key, if_version)
 
-    def put_many(self, rows: Iterable[tuple[tuple, bytes]]) -> None:
-        put_rows(functools.partial(_execute_many, self._writable()), self._store._sql, rows)
+    def put_many(self, rows: Iterable[tuple[tuple, bytes]], *, prefix: tuple = ()) -> None:
+        put_rows(functools.partial(_execute_many, self._writable()), self._store._sql, rows, prefix)
 
     def delete_many(self, keys: Iterable[tuple]) -> None:
         delete_rows(functools.partial(_execute_many, self._writable()), self._store._sql, keys)
@@ -213,8 +215,21 @@ class PostgresTransaction(Transaction):
         reverse: bool = False,
         limit: int | None = None,
         after: tuple | None = None,
+        relative: bool = False,
     ) -> list[Row]:
-        return range_rows(_executor(self._c), self._store._sql, prefix, start, end, reverse, limit, after)
+        return range_rows(_executor(self._c), self._store._sql, prefix, start, end, reverse, limit, after, relative)
+
+    def range_packed(
+        self,
+        prefix: tuple,
+        *,
+        start: tuple | None = None,
+        end: tuple | None = None,
+        reverse: bool = False,
+        limit: int | None = None,
+        after: tuple | None = None,
+    ) -> list[PackedRow]:
+        return packed_rows(_executor(self._c), self._store._sql, prefix, start, end, reverse, limit, after)
 
     def delete_range(self, prefix: tuple) -> int:
         low, high = range_bounds(prefix, None, None)

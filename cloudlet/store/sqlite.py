@@ -24,11 +24,13 @@ from pathlib import Path
 
 from . import migrations
 from .base import (
+    PackedRow,
     Row,
     Store,
     Transaction,
     delete_row,
     delete_rows,
+    packed_rows,
     put_row,
     put_rows,
     range_bounds,
@@ -131,8 +133,8 @@ class SQLiteTransaction(Transaction):
     def delete(self, key: tuple, *, if_version: int | None = None) -> bool:
         return delete_row(self._writable().execute, _SQL, key, if_version)
 
-    def put_many(self, rows: Iterable[tuple[tuple, bytes]]) -> None:
-        put_rows(self._writable().executemany, _SQL, rows)
+    def put_many(self, rows: Iterable[tuple[tuple, bytes]], *, prefix: tuple = ()) -> None:
+        put_rows(self._writable().executemany, _SQL, rows, prefix)
 
     def delete_many(self, keys: Iterable[tuple]) -> None:
         delete_rows(self._writable().executemany, _SQL, keys)
@@ -146,8 +148,21 @@ class SQLiteTransaction(Transaction):
         reverse: bool = False,
         limit: int | None = None,
         after: tuple | None = None,
+        relative: bool = False,
     ) -> list[Row]:
-        return range_rows(self._conn.execute, _SQL, prefix, start, end, reverse, limit, after)
+        return range_rows(self._conn.execute, _SQL, prefix, start, end, reverse, limit, after, relative)
+
+    def range_packed(
+        self,
+        prefix: tuple,
+        *,
+        start: tuple | None = None,
+        end: tuple | None = None,
+        reverse: bool = False,
+        limit: int | None = None,
+        after: tuple | None = None,
+    ) -> list[PackedRow]:
+        return packed_rows(self._conn.execute, _SQL, prefix, start, end, reverse, limit, after)
 
     def delete_range(self, prefix: tuple) -> int:
         low, high = range_bounds(prefix, None, None)

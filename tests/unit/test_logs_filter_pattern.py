@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from cloudlet.services.logs.filter_pattern import FilterPatternError, compile_pattern, split_fields
 
@@ -206,3 +208,16 @@ def test_syntax_errors(pattern):
 
 def test_compiled_patterns_are_cached():
     assert compile_pattern("ERROR") is compile_pattern("ERROR")
+
+
+_words = st.sampled_from(["ERROR", "error", "é", "x y", "日本", "-", "a"])
+
+
+@given(st.lists(_words, max_size=6).map(" ".join), st.lists(st.sampled_from(["ERROR", "?é", "-a", '"x y"', "日本"]),
+                                                             min_size=1, max_size=3).map(" ".join))
+def test_term_patterns_match_the_same_on_stored_bytes(message, pattern):
+    """A scan tests term patterns on the stored UTF-8 (after the 8-byte ingestion time) instead
+    of decoding every event: the answer must be the one on the text."""
+    matches = compile_pattern(pattern)
+    raw = b"\x00" * 8 + message.encode("utf-8")
+    assert matches.on_bytes(raw, 8) == matches(message)

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from cloudlet.store import ConflictError, PostgresUnavailable, Store, open_store, pack
+from cloudlet.store.keys import unpack
 from cloudlet.store.migrations import latest_version
 from cloudlet.store.sqlite import SQLiteStore
 from tests.conftest import PG_URL, require_postgres
@@ -137,6 +138,21 @@ def test_range_ordering_and_bounds(store: Store):
     assert len(store.range()) == len(children) + 4
     with pytest.raises(ValueError):
         store.range(p, limit=-1)
+
+
+def test_relative_and_packed_ranges_and_prefixed_put_many(store: Store):
+    """range(relative=True) answers keys without the prefix; range_packed leaves them packed (in
+    the same order); put_many(prefix=) stores prefix + key."""
+    p = ("acct", "logs", "g")
+    with store.transaction() as tx:
+        tx.put_many([((2, 1), b"b"), ((1, 7), b"a"), ((10, 0), b"c")], prefix=p)
+        tx.put(("acct", "logs", "h", 1, 1), b"elsewhere")
+        assert tx.range(p, relative=True) == [((1, 7), b"a"), ((2, 1), b"b"), ((10, 0), b"c")]
+        assert tx.range(p, start=p + (2,), relative=True, limit=1) == [((2, 1), b"b")]
+        packed = tx.range_packed(p, reverse=True)
+        assert [(unpack(k), v) for k, v in packed] == [((10, 0), b"c"), ((2, 1), b"b"), ((1, 7), b"a")]
+        assert [unpack(k) for k, _ in tx.range_packed(p, after=p + (1, 7), end=p + (10,))] == [(2, 1)]
+    assert [k for k, _ in store.range(p)] == [p + (1, 7), p + (2, 1), p + (10, 0)]
 
 
 def test_delete_range(store: Store):

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cloudlet.store.keys import pack, prefix_range, unpack
+from cloudlet.store.keys import pack, prefix_range, split_first, unpack
 
 BIG = 1 << 300
 
@@ -73,6 +73,16 @@ def test_order_preserved_same_types(pair):
 @given(tuples, tuples)
 def test_order_preserved_mixed_types(a, b):
     assert (sort_key(a) < sort_key(b)) == (pack(a) < pack(b))
+
+
+@given(tuples, tuples)
+def test_packing_is_concatenative_and_split_first_splits(a, b):
+    """pack(a + b) is pack(a) then pack(b) (put_many's prefix, range_packed's relative keys rely
+    on it), and split_first takes one packed element off the front."""
+    assert pack(a + b) == pack(a) + pack(b)
+    if a:
+        first, rest = split_first(pack(a + b))
+        assert first == pack(a[:1]) and rest == pack(a[1:] + b)
 
 
 @given(tuples, tuples)

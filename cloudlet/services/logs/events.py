@@ -23,6 +23,7 @@ from typing import Any
 
 from cloudlet.services.paging import decode_token, encode_token
 from cloudlet.store import Store, Transaction
+from cloudlet.store.keys import split_first, unpack
 
 from .groups import (
     GROUP_NOT_FOUND,
@@ -133,16 +134,17 @@ def _put_events(tx: Transaction, prefix: tuple, meta: dict, events: list[Event],
     first = meta.get("firstEventTimestamp")
     last = meta.get("lastEventTimestamp")
     rows = []
+    head = _INGESTION.pack(ingestion)
     for ts, message in events:
         seq += 1
-        raw = encode_event(ingestion, message)
-        rows.append((prefix + (ts, seq), raw))
-        stored += len(raw) - _INGESTION.size
+        body = message.encode("utf-8", "surrogatepass")
+        rows.append(((ts, seq), head + body))  # (encode_event, with the ingestion time packed once)
+        stored += len(body)
         if first is None or ts < first:
             first = ts
         if last is None or ts > last:
             last = ts
-    tx.put_many(rows)
+    tx.put_many(rows, prefix=prefix)
     meta.update(seq=seq, storedBytes=meta.get("storedBytes", 0) + stored, firstEventTimestamp=first,
                 lastEventTimestamp=last, lastIngestionTime=ingestion)
 
@@ -189,15 +191,15 @@ def read_stream(tx: Transaction, account: str, region: str, group: str, stream: 
         rows = []
     else:
         rows = tx.range(prefix, start=prefix + low, end=None if high is None else prefix + high,
-                        reverse=not forward, limit=limit)
+                        reverse=not forward, limit=limit, relative=True)
     events: list[tuple[tuple[int, int], dict]] = []
     size = 0
-    for key, raw in rows:
+    for (ts, seq), raw in rows:
         ingestion, message = decode_event(raw)
         size += len(raw) - _INGESTION.size + EVENT_OVERHEAD
         if events and size > MAX_PAGE_BYTES:
             break
-        events.append(((key[-2], key[-1]), {"timestamp": key[-2], "message": message, "ingestionTime": ingestion}))
+        events.append(((ts, seq), {"timestamp": ts, "message": message, "ingestionTime": ingestion}))
     if not forward:
         events.reverse()
     if events:
@@ -221,21 +223,29 @@ def _is_filter_position(position: Any) -> bool:
 
 
 def _stream_rows(tx: Transaction, prefix: tuple, name: str, start: tuple, end: tuple | None
-                 ) -> Iterator[tuple[int, str, int, bytes]]:
-    """Events of one stream in key order as `(ts, stream, seq, raw)`, fetched in growing chunks."""
+                 ) -> Iterator[tuple[bytes, str, bytes]]:
+    """Events of one stream in key order as `(key, stream, raw)`, the key (timestamp, seq) still
+    packed (it sorts as the numbers do; the scan decodes only the events it keeps), fetched in
+    growing chunks."""
     base = prefix + (name,)
     chunk = _CHUNK_FIRST
     lo = base + start
     hi = None if end is None else base + end
     while True:
-        rows = tx.range(base, start=lo, end=hi, limit=chunk)
+        rows = tx.range_packed(base, start=lo, end=hi, limit=chunk)
         for key, raw in rows:
-            yield key[-2], name, key[-1], raw
+            yield key, name, raw
         if len(rows) < chunk:
             return
-        last = rows[-1][0]
-        lo = base + (last[-2], last[-1] + 1)
+        ts, seq = unpack(rows[-1][0])
+        lo = base + (ts, seq + 1)
         chunk = min(chunk * 4, _CHUNK_MAX)
+
+
+def _merge_order(row: tuple[bytes, str, bytes]) -> tuple[bytes, str, bytes]:
+    """(timestamp, stream, seq), packed: the order of FilterLogEvents across streams."""
+    ts, seq = split_first(row[0])
+    return ts, row[1], seq
 
 
 def filter_group(tx: Transaction, account: str, region: str, group: str, streams: dict[str, dict], *,
@@ -271,32 +281,37 @@ def filter_group(tx: Transaction, account: str, region: str, group: str, streams
                 after = (r_ts,)
             start = max(start, after)
         iters.append(_stream_rows(tx, prefix, name, start, end))
-    merged = heapq.merge(*iters)
+    merged = iters[0] if len(iters) == 1 else heapq.merge(*iters, key=_merge_order)
+    on_bytes = getattr(matches, "on_bytes", None)  # (term patterns test the bytes: no decoding)
     events: list[dict] = []
     size = scanned = 0
-    done: tuple | None = None       # position of the last event this page accounts for
+    done: tuple[bytes, str] | None = None  # (packed key, stream) of the last event this page accounts for
     more = False
-    for ts, name, seq, raw in merged:
-        ingestion, message = decode_event(raw)
-        if matches is None or matches(message):
+    for key, name, raw in merged:
+        if matches is None or (on_bytes(raw, 8) if on_bytes is not None else matches(decode_event(raw)[1])):
             size += len(raw) - _INGESTION.size + EVENT_OVERHEAD
             if events and size > MAX_PAGE_BYTES:
                 more = True         # this event starts the next page
                 break
+            ts, seq = unpack(key)
+            ingestion, message = decode_event(raw)
             events.append({"logStreamName": name, "timestamp": ts, "message": message, "ingestionTime": ingestion,
                            "eventId": event_id(ts, streams[name].get("uid", 0), seq)})
             if len(events) >= limit:
-                done = (ts, name, seq)
+                done = (key, name)
                 more = next(merged, None) is not None
                 break
-        done = (ts, name, seq)
+        done = (key, name)
         scanned += 1
         if scanned >= scan_budget:
             more = True
             break
+        if not scanned & 511:
+            time.sleep(0)  # the event loop's thread gets the GIL: other requests go on meanwhile
     out: dict[str, Any] = {"events": events}
     if more and done is not None:
-        out["nextToken"] = encode_token(done)
+        ts, seq = unpack(done[0])
+        out["nextToken"] = encode_token((ts, done[1], seq))
     return out
 
 

@@ -101,6 +101,23 @@ def _compile_terms(s: str) -> Matcher:
             return any(term in message for term in optional)
         return True
 
+    # The same test on a stored event's UTF-8 bytes from `start` on (a substring of UTF-8 text
+    # is one of its bytes): a scan decodes only the events that match.
+    required_b, optional_b, excluded_b = ([t.encode("utf-8", "surrogatepass") for t in terms]
+                                          for terms in (required, optional, excluded))
+
+    def on_bytes(raw: bytes, start: int) -> bool:
+        for term in required_b:
+            if raw.find(term, start) < 0:
+                return False
+        for term in excluded_b:
+            if raw.find(term, start) >= 0:
+                return False
+        if optional_b:
+            return any(raw.find(term, start) >= 0 for term in optional_b)
+        return True
+
+    matches.on_bytes = on_bytes  # type: ignore[attr-defined]
     return matches
 
 
