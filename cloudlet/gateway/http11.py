@@ -138,6 +138,7 @@ class HttpProtocol(asyncio.Protocol):
     def __init__(self, state: ServerState, origin: str = "") -> None:
         self.state = state
         self.origin = origin  # HttpRequest.origin of every request on this connection
+        self.peer = ""  # HttpRequest.peer: the client's IP address
         self.loop = asyncio.get_event_loop()
         self.parser = httptools.HttpRequestParser(self)
         self.transport: asyncio.Transport | None = None
@@ -164,6 +165,8 @@ class HttpProtocol(asyncio.Protocol):
     # ---- connection ----
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        peer = transport.get_extra_info("peername")
+        self.peer = str(peer[0]) if isinstance(peer, tuple) and peer else ""
         sock = transport.get_extra_info("socket")
         if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
             try:
@@ -289,7 +292,7 @@ class HttpProtocol(asyncio.Protocol):
         method = self.parser.get_method().decode("latin-1")
         # Host names are case-insensitive: lower-cased once here, so routes compare plainly.
         req = HttpRequest(method, path, query.decode("latin-1"), headers, b"", headers.get("host", "").lower(),
-                          origin=self.origin)
+                          origin=self.origin, peer=self.peer)
         keep_alive = self.parser.should_keep_alive() and not self.state.stopping
         self._current = _Pending(req, False, keep_alive)
         if self.parser.should_upgrade():

@@ -39,6 +39,8 @@ class HttpRequest:
     # Where the connection came from: "" (the host's network), or "function" (a function's
     # network namespace, whose only peer is cloudlet).
     origin: str = ""
+    # The address of the client at the other end of the TCP connection ("" when unknown).
+    peer: str = ""
 
     @property
     def query(self) -> dict[str, list[str]]:

@@ -633,7 +633,7 @@ def test_function_url_invokes_the_function(server):
     status, _, body = _fetch(server, host, "/fail")
     assert status == 502
     status, _, _ = _fetch(server, "0" * 32 + ".lambda-url.us-east-1.localhost", "/")
-    assert status == 404
+    assert status == 403
 
 
 def test_function_url_none_auth_needs_public_policy(server):
@@ -641,7 +641,8 @@ def test_function_url_none_auth_needs_public_policy(server):
     name = create(lam, files={"app.py": URL_HANDLER})
     host = lam.create_function_url_config(FunctionName=name, AuthType="NONE")["FunctionUrl"].split("//")[1].rstrip("/")
     status, _, body = _fetch(server, host, "/plain")
-    assert (status, json.loads(body)) == (403, {"Message": "Forbidden"})
+    assert (status, json.loads(body)) == (403, {"Message": "Forbidden. For troubleshooting Function URL authorization "
+                                                "issues, see: https://docs.aws.amazon.com/lambda/latest/dg/urls-auth.html"})
     lam.add_permission(FunctionName=name, StatementId="url", Action="lambda:InvokeFunctionUrl", Principal="*",
                        FunctionUrlAuthType="NONE")
     assert _fetch(server, host, "/plain")[0] == 403  # lambda:InvokeFunction is needed too

@@ -238,5 +238,5 @@ def test_function_url_of_a_failed_function_runs_nothing(server, lam, role, names
     req = urllib.request.Request(server.url + "/", headers={"Host": host})
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(req, timeout=30)
-    assert refused.value.code == 502 and json.loads(refused.value.read()) == {"Message": "Internal Server Error"}
+    assert refused.value.code == 502 and refused.value.read() == b"Internal Server Error"
     assert_nothing_ran(server, name)

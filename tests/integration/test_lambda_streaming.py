@@ -249,7 +249,7 @@ def test_response_stream_url_without_prelude_and_failures(server):
     lam.update_function_configuration(FunctionName=name, Handler="index.failsFirst")
     lam.get_waiter("function_updated_v2").wait(FunctionName=name)
     resp, pieces = fetch_incrementally(server, host)
-    assert resp.status == 502 and json.loads(b"".join(p for _, p in pieces)) == {"Message": "Internal Server Error"}
+    assert resp.status == 502 and b"".join(p for _, p in pieces) == b"Internal Server Error"
 
 
 def test_response_stream_url_of_a_function_that_does_not_stream(server):

@@ -140,8 +140,7 @@ def test_event_invoke_config_and_url_lookup(platform):
     url = call(platform, "CreateFunctionUrlConfig", {"FunctionName": "g", "AuthType": "NONE"})["FunctionUrl"]
     url_id = url.split("//")[1].split(".")[0]
     assert lookup_url(platform.store, url_id) == {"account": ACCOUNT, "region": "us-east-1", "function": "g",
-                                                  "qualifier": "$LATEST", "AuthType": "NONE",
-                                                  "InvokeMode": "BUFFERED"}
+                                                  "qualifier": "$LATEST", "AuthType": "NONE"}
     call(platform, "DeleteFunction", {"FunctionName": "g"})
     assert lookup_url(platform.store, url_id) is None
 

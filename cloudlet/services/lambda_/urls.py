@@ -37,7 +37,7 @@ def new_url_id() -> str:
 
 def lookup_url(store: Store, url_id: str) -> dict | None:
     """What the function URL id `url_id` serves, or None: `{"account", "region", "function",
-    "qualifier" ("$LATEST" or an alias), "AuthType", "InvokeMode", "Cors"?}`."""
+    "qualifier" ("$LATEST" or an alias), "AuthType", "InvokeMode"? (absent: BUFFERED), "Cors"?}`."""
     with store.transaction(write=False) as tx:
         entry = tx.get_json(url_index_key(url_id))
         if entry is None:
@@ -87,10 +87,10 @@ def create_function_url_config(p: LambdaProvider, ctx: RequestContext, ref: Func
         url_id = new_url_id()
         created = _now()
         record = {"url_id": url_id, "FunctionArn": ref.qualified_arn, "AuthType": params["AuthType"],
-                  "CreationTime": created, "LastModifiedTime": created,
-                  "InvokeMode": params.get("InvokeMode") or "BUFFERED"}
-        if params.get("Cors") is not None:
-            record["Cors"] = params["Cors"]
+                  "CreationTime": created, "LastModifiedTime": created}
+        for key in ("Cors", "InvokeMode"):  # echoed only when the caller set them, as AWS does
+            if params.get(key) is not None:
+                record[key] = params[key]
         tx.put_json(url_key(ref, qualifier), record, if_absent=True)
         tx.put_json(url_index_key(url_id), {"account": ref.account, "region": ref.region, "function": ref.name,
                                             "qualifier": qualifier}, if_absent=True)
