@@ -1,24 +1,48 @@
 """The backends that make sandboxes (sandbox.py), by runtime kind.
 
   python    a PythonEnvironment: forked from the zygote of the runtime's interpreter, the Lambda
-            runtime loop running in the forked process itself
+            runtime loop running in the forked process itself; with AWS_LAMBDA_EXEC_WRAPPER set,
+            the forked process execs `<wrapper> <interpreter> python_bootstrap.py ...`, which runs
+            the same loop in a fresh interpreter
   node      a ProcessEnvironment: node running cloudlet's bootstrap, which speaks the Runtime API
-  provided  a ProcessEnvironment: the function's (or a layer's) `bootstrap` executable
+            (through AWS_LAMBDA_EXEC_WRAPPER when the function sets one)
+  provided  a ProcessEnvironment: the function's (or a layer's) `bootstrap` executable (AWS starts
+            no wrapper for OS-only runtimes)
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from cloudlet.compute.environment import NODE_BOOTSTRAP_NAME, ProcessEnvironment, PythonEnvironment
+from cloudlet.compute.environment import (
+    NODE_BOOTSTRAP_NAME,
+    NODE_LOG_TOKEN_VAR,
+    ProcessEnvironment,
+    PythonEnvironment,
+)
 from cloudlet.compute.sandbox import Backend, InitFailure, Sandbox, SandboxRequest
-from cloudlet.compute.workspace import function_environment, python_paths, revision_key
+from cloudlet.compute.workspace import (
+    exec_wrapper,
+    function_environment,
+    python_paths,
+    python_site_dirs,
+    revision_key,
+)
+
+PYTHON_BOOTSTRAP_NAME = "python_bootstrap.py"  # in the runtime directory: the loop in a fresh interpreter
 
 
 async def create_python(req: SandboxRequest) -> Sandbox:
     spec, runtime, fs = req.spec, req.runtime, req.fs
-    extra = {"handler": spec.handler, "paths": python_paths(fs, runtime), "snap_start": spec.snap_start,
-             "identity": req.identity, "seccomp": req.seccomp}
+    extra: dict[str, Any] = {
+        "handler": spec.handler, "paths": python_paths(fs, runtime, spec),
+        "site_dirs": python_site_dirs(fs, runtime, spec), "snap_start": spec.snap_start,
+        "identity": req.identity, "seccomp": req.seccomp}
+    wrapper = exec_wrapper(spec, runtime)
+    if wrapper:
+        extra["wrapper"] = wrapper
+        extra["bootstrap"] = f"{fs.runtime_dir}/{PYTHON_BOOTSTRAP_NAME}"
     env_vars = function_environment(spec, runtime, fs, req.log_stream, credentials=req.credentials,
                                     endpoint=req.endpoint)
     env = PythonEnvironment(req.env_id, spec, runtime, fs, env_vars, req.zygote, extra, req.hooks)
@@ -28,8 +52,11 @@ async def create_python(req: SandboxRequest) -> Sandbox:
 
 async def create_process(req: SandboxRequest) -> Sandbox:
     spec, runtime, fs = req.spec, req.runtime, req.fs
-    env = ProcessEnvironment(req.env_id, spec, runtime, fs, {}, req.zygote,
-                             {"identity": req.identity, "seccomp": req.seccomp}, req.hooks, argv=process_argv(req))
+    extra: dict[str, Any] = {"identity": req.identity, "seccomp": req.seccomp}
+    wrapper = exec_wrapper(spec, runtime)
+    if wrapper:
+        extra["wrapper"] = wrapper
+    env = ProcessEnvironment(req.env_id, spec, runtime, fs, {}, req.zygote, extra, req.hooks, argv=process_argv(req))
     env.netns_fd = req.network.fd if req.network is not None else None
     listener = None
     if req.network is not None and req.networks is not None:  # the Runtime API, in its network
@@ -37,6 +64,8 @@ async def create_process(req: SandboxRequest) -> Sandbox:
     api = await env.open_api(listener)
     env.env_vars = function_environment(spec, runtime, fs, req.log_stream, credentials=req.credentials,
                                         runtime_api=api, endpoint=req.endpoint)
+    if runtime.kind == "node":  # cloudlet's bootstrap frames console.* events with it (and forgets it)
+        env.env_vars[NODE_LOG_TOKEN_VAR] = env.log_token
     return env
 
 

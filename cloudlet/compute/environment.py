@@ -21,6 +21,7 @@ import array
 import asyncio
 import json
 import os
+import secrets
 import signal
 import socket
 import struct
@@ -43,9 +44,12 @@ MAX_RESPONSE = 6 * 1024 * 1024 + 100  # 6291556 bytes, the synchronous response 
 # raised its limit from a 20 MB soft limit to 200 MB in July 2025. Responses streamed to an Invoke
 # caller are buffered and keep the 6 MB limit.
 MAX_STREAMED_RESPONSE = 200 * 1024 * 1024
-# Lambda's quotas per execution environment: processes and threads together, file descriptors.
+# Lambda's quotas per execution environment: processes and threads together, file descriptors
+# (https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html).
 MAX_TASKS = 1024
+MAX_FILES = 1024
 NODE_BOOTSTRAP_NAME = "node_bootstrap.js"  # in the runtime directory (EnvFS.runtime_dir)
+NODE_LOG_TOKEN_VAR = "_CLOUDLET_LOG_TOKEN"  # the log token (logs.py) for node_bootstrap.js, which unsets it
 
 
 @dataclass
@@ -87,6 +91,7 @@ class Environment:
         self.setup_extra = setup_extra
         self.hooks = hooks  # the manager: env_idle_lines(env, lines), env_dead(env)
         self.log_stream = env_vars.get("AWS_LAMBDA_LOG_STREAM_NAME") or log_stream_name(spec.version)
+        self.log_token = secrets.token_hex(8)  # marks the runtime's own log events in its output (logs.py)
         self.pid: int | None = None
         self.pidfd: int | None = None
         self._ctrl: socket.socket | None = None
@@ -166,7 +171,7 @@ class Environment:
         self.pid, self.pidfd, blank.pidfd = blank.pid, blank.pidfd, None
         self.cgroup = blank.cgroup
         self.zygote.adopt(blank, self)
-        self.logs = LogPipe(blank.log_r, self._idle_lines)
+        self.logs = LogPipe(blank.log_r, self._idle_lines, self.log_token)
         self.logs.record()
         self._ctrl = blank.ctrl
         self._ctrl.setblocking(False)
@@ -174,8 +179,8 @@ class Environment:
         if blank.dead:
             self.process_exited(blank.exit_status if blank.exit_status is not None else 9)
             return fut
-        setup = {"mode": mode, "env": self.env_vars, "cwd": self.fs.task, "nofile": 1024, "max_tasks": MAX_TASKS,
-                 "ns": self.fs.mounts,
+        setup = {"mode": mode, "env": self.env_vars, "cwd": self.fs.task, "nofile": MAX_FILES, "max_tasks": MAX_TASKS,
+                 "ns": self.fs.mounts, "log_token": self.log_token,
                  **self.setup_extra, **setup}
         if self.cgroup is not None:
             setup["cgroup_writes"] = self.cgroup.limit_writes(self.spec.memory_mb)

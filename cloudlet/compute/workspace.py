@@ -390,28 +390,51 @@ def reach_plan(*, through: list[Path], back: list[Path]) -> tuple[list[str], lis
     return closed, binds
 
 
+# X-Ray's daemon, where AWS's runtimes say it is (cloudlet runs none).
+XRAY_DAEMON = ("169.254.79.129", "2000")
+# Where interpreters of the host's own system live: their lib/ is the system's, no runtime's own.
+SYSTEM_PREFIXES = ("/", "/usr")
+
+
 def function_environment(spec: FunctionSpec, runtime: Runtime, fs: EnvFS, log_stream: str, *,
                          credentials: tuple[str, str, str] = TEST_CREDENTIALS,
                          runtime_api: str | None = None, endpoint: str | None = None) -> dict[str, str]:
     """The variables AWS sets, the user's, and the ones the user may not override. `endpoint`:
-    cloudlet's URL as the environment reaches it (default: the spec's platform_endpoint)."""
-    bin_dirs = [os.path.dirname(runtime.executable)] if runtime.executable else []
-    path = ":".join([*bin_dirs, "/usr/local/bin", "/usr/bin", "/bin", f"{fs.opt}/bin"])
+    cloudlet's URL as the environment reaches it (default: the spec's platform_endpoint).
+
+    As AWS's runtimes set them (https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html
+    #configuration-envvars-runtime, and what a function sees there): PATH and LD_LIBRARY_PATH
+    with the runtime's own folders (AWS's /var/lang) first, PYTHONPATH=$LAMBDA_RUNTIME_DIR for
+    Python, NODE_PATH with the layers', the runtime's and the code's folders for Node, PWD the
+    code's folder (the working directory), TZ=:UTC, LANG, X-Ray's addresses. The user's variables
+    may replace these; not the reserved ones that follow them.
+    """
+    lang = _runtime_prefix(runtime)
+    path = ":".join([*([os.path.join(lang, "bin")] if lang else []), "/usr/local/bin", "/usr/bin/", "/bin",
+                     f"{fs.opt}/bin"])
+    libs = [*([os.path.join(lang, "lib")] if lang and lang not in SYSTEM_PREFIXES else []), "/lib64", "/usr/lib64",
+            fs.runtime_dir, f"{fs.runtime_dir}/lib", fs.task, f"{fs.task}/lib", f"{fs.opt}/lib"]
+    xray_host, xray_port = XRAY_DAEMON
     env = {
         "PATH": path,
         "LANG": "en_US.UTF-8",
         "TZ": ":UTC",
-        "LD_LIBRARY_PATH": f"{fs.task}:{fs.task}/lib:{fs.opt}/lib",
+        "LD_LIBRARY_PATH": ":".join(libs),
+        "PWD": fs.task,
+        "SHLVL": "0",
         "TMPDIR": fs.tmp,
         "AWS_ENDPOINT_URL": endpoint or spec.platform_endpoint,
-        "AWS_LAMBDA_INITIALIZATION_TYPE": "snap-start" if spec.snap_start else "on-demand",
         "AWS_XRAY_CONTEXT_MISSING": "LOG_ERROR",
-        "AWS_XRAY_DAEMON_ADDRESS": "169.254.79.129:2000",
+        "AWS_XRAY_DAEMON_ADDRESS": f"{xray_host}:{xray_port}",
+        "_AWS_XRAY_DAEMON_ADDRESS": xray_host,
+        "_AWS_XRAY_DAEMON_PORT": xray_port,
     }
-    if runtime.kind == "node":  # AWS's order: the layers', the runtime's (its SDK), the code's
+    if runtime.kind == "python":
+        env["PYTHONPATH"] = fs.runtime_dir
+    if runtime.kind == "node":  # AWS's order: the layers', the runtime's (its SDK, its folder), the code's
         sdk = [fs.node_sdk] if fs.node_sdk else []
         env["NODE_PATH"] = ":".join([f"{fs.opt}/nodejs/node{runtime.name[6:8]}/node_modules",
-                                     f"{fs.opt}/nodejs/node_modules", *sdk, fs.task])
+                                     f"{fs.opt}/nodejs/node_modules", *sdk, fs.runtime_dir, fs.task])
     env.update(spec.environment)
     key, secret, token = credentials
     env.update({
@@ -421,6 +444,7 @@ def function_environment(spec: FunctionSpec, runtime: Runtime, fs: EnvFS, log_st
         "AWS_LAMBDA_FUNCTION_NAME": spec.function_name,
         "AWS_LAMBDA_FUNCTION_VERSION": spec.version,
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory_mb),
+        "AWS_LAMBDA_INITIALIZATION_TYPE": "snap-start" if spec.snap_start else "on-demand",
         "AWS_LAMBDA_LOG_GROUP_NAME": spec.log_group or f"/aws/lambda/{spec.function_name}",
         "AWS_LAMBDA_LOG_STREAM_NAME": log_stream,
         "LAMBDA_TASK_ROOT": fs.task,
@@ -436,6 +460,34 @@ def function_environment(spec: FunctionSpec, runtime: Runtime, fs: EnvFS, log_st
     return env
 
 
-def python_paths(fs: EnvFS, runtime: Runtime) -> list[str]:
-    """sys.path entries ahead of the interpreter's own, in the AWS order."""
+def _runtime_prefix(runtime: Runtime) -> str | None:
+    """The runtime's installation (bin/, lib/), AWS's /var/lang: the interpreter's prefix."""
+    if not runtime.executable:
+        return None
+    return os.path.dirname(os.path.dirname(runtime.executable)) or "/"
+
+
+def exec_wrapper(spec: FunctionSpec, runtime: Runtime) -> str | None:
+    """AWS_LAMBDA_EXEC_WRAPPER, which AWS's managed runtimes (not the OS-only ones) start
+    through: `<wrapper> <the runtime's command line>`."""
+    if runtime.kind == "provided":
+        return None
+    return spec.environment.get("AWS_LAMBDA_EXEC_WRAPPER") or None
+
+
+def python_paths(fs: EnvFS, runtime: Runtime, spec: FunctionSpec | None = None) -> list[str]:
+    """sys.path entries ahead of the interpreter's own, in the AWS order: the code, then the
+    layers' folders; with PYTHONPATH set by the function, the code and its entries instead (AWS's
+    bootstrap adds the layers' folders only when PYTHONPATH is unset, the interpreter adds its
+    entries)."""
+    user = spec.environment.get("PYTHONPATH") if spec is not None else None
+    if user is not None:
+        return [fs.task, *[p for p in user.split(":") if p]]
+    return [fs.task, python_site_packages(fs.opt, runtime.version), f"{fs.opt}/python"]
+
+
+def python_site_dirs(fs: EnvFS, runtime: Runtime, spec: FunctionSpec) -> list[str]:
+    """The folders whose .pth files AWS's bootstrap processes (site.addsitedir)."""
+    if spec.environment.get("PYTHONPATH") is not None:
+        return [fs.task]
     return [fs.task, python_site_packages(fs.opt, runtime.version), f"{fs.opt}/python"]

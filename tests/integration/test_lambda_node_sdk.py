@@ -60,7 +60,7 @@ export const handler = async (event, context) => {
   const link = join(dirname(process.env.LAMBDA_TASK_ROOT), "node_modules");
   return { account: who.Account, runtime: me.Runtime, handler: me.Handler,
            documentClient: typeof DynamoDBDocumentClient.from, linked: lstatSync(link).isSymbolicLink(),
-           sameSdk: realpathSync(link) === realpathSync(process.env.NODE_PATH.split(":").at(-2)) };
+           sameSdk: realpathSync(link) === realpathSync(process.env.NODE_PATH.split(":").at(-3)) };
 };
 """
 
@@ -73,9 +73,9 @@ def test_a_commonjs_handler_requires_the_runtime_sdk_and_calls_cloudlet(server, 
     assert name in out["names"]  # ListFunctions answered by cloudlet, through AWS_ENDPOINT_URL
     sdk = out["resolved"].split("/@aws-sdk/")[0]
     assert out["resolved"] == f"{sdk}/@aws-sdk/client-lambda/dist-cjs/index.js"
-    # AWS's order: the layers' folders, the runtime's SDK, the code.
+    # AWS's order: the layers' folders, the runtime's SDK, the runtime's folder, the code.
     paths = out["nodePath"].split(":")
-    assert paths[-2:] == [sdk, paths[-1]] and paths[-1].endswith("task")
+    assert paths[-3:] == [sdk, paths[-2], paths[-1]] and paths[-1].endswith("task")
     assert paths[0].endswith("/nodejs/node20/node_modules") and paths[1].endswith("/nodejs/node_modules")
     assert out["write"] in ("EROFS", "EACCES")  # the SDK is read-only for functions
 

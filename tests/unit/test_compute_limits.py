@@ -87,7 +87,7 @@ def test_timeout_kills_the_environment(engine, code):
                                           "errorMessage": "RequestId: req-slow Error: Task timed out after 0.50 seconds"}
     assert result.environment_id == warm.environment_id
     assert 500 <= result.duration_ms < 3000
-    assert re.search(r"\d{4}-\d\d-\d\dT[\d:.]+Z req-slow Task timed out after 0.50 seconds\nEND RequestId: req-slow\n",
+    assert re.search(r"\d{4}-\d\d-\d\dT[\d:.]+Z req-slow Task timed out after 0.50 seconds\n\nEND RequestId: req-slow\n",
                      log_text(result)), log_text(result)
     assert log_text(result).splitlines()[-1].endswith("\tStatus: timeout\t")
     after = engine.invoke(spec)

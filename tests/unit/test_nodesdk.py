@@ -73,13 +73,14 @@ NODE = Runtime("nodejs20.x", "node", "/usr/bin/node", "")
 
 def test_node_path_puts_the_runtime_sdk_after_the_layers_and_before_the_code(tmp_path):
     spec = make_spec(tmp_path, runtime="nodejs20.x", handler="index.handler")
-    fs = EnvFS(tmp_path, "/var/task", "/opt", "/tmp", None, node_sdk="/var/runtime/node_modules")
+    fs = EnvFS(tmp_path, "/var/task", "/opt", "/tmp", None, runtime_dir="/var/runtime",
+               node_sdk="/var/runtime/node_modules")
     env = function_environment(spec, NODE, fs, "stream")
     assert env["NODE_PATH"] == ("/opt/nodejs/node20/node_modules:/opt/nodejs/node_modules:"
-                                "/var/runtime/node_modules:/var/task")
+                                "/var/runtime/node_modules:/var/runtime:/var/task")  # AWS's, to the letter
     fs.node_sdk = None  # not installed (yet)
     assert function_environment(spec, NODE, fs, "stream")["NODE_PATH"] == (
-        "/opt/nodejs/node20/node_modules:/opt/nodejs/node_modules:/var/task")
+        "/opt/nodejs/node20/node_modules:/opt/nodejs/node_modules:/var/runtime:/var/task")
 
 
 def test_the_sdk_is_linked_beside_the_code_unless_layers_bring_node_packages(tmp_path):

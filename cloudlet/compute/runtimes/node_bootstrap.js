@@ -3,7 +3,10 @@
 //
 // Handlers may be async (return a promise), take a callback (event, context, callback), or
 // return a plain value (answered once the event loop is empty, as on AWS). console.* writes
-// "<ISO time>\t<request id>\t<LEVEL>\t<message>" with inner newlines as "\r" (one log event).
+// "<ISO time>\t<request id>\t<LEVEL>\t<message>\n" as one log event whatever lines it holds, as
+// AWS's runtime does through its telemetry fd: a frame in the output pipe marked with the token
+// the host gives in _CLOUDLET_LOG_TOKEN (compute/logs.py); what the function writes to stdout and
+// stderr itself is cut into lines by the host.
 // Errors answer {"errorType", "errorMessage", "trace"} like the AWS Node runtime.
 //
 // Handlers wrapped in awslambda.streamifyResponse(async (event, responseStream, context) => ...)
@@ -29,17 +32,47 @@ const BASE = "/2018-06-01/runtime";
 let currentRequestId = "";
 
 // ---- logging ---------------------------------------------------------------------------------
+const LOG_TOKEN = process.env._CLOUDLET_LOG_TOKEN;
+delete process.env._CLOUDLET_LOG_TOKEN;
+const LOG_MARK = LOG_TOKEN ? `\u0000cloudlet-log-${LOG_TOKEN}\u0000` : null;
+
+// One log event, written at once (a frame the host reads as one event).
+function writeEvent(text) {
+  if (LOG_MARK === null) { // no token: AWS's runtime without a telemetry fd writes "\r" for "\n"
+    process.stdout.write(text.replace(/\n(?!$)/g, "\r"));
+    return;
+  }
+  const data = Buffer.from(LOG_MARK + JSON.stringify(text) + "\n", "utf8");
+  for (let off = 0; off < data.length;) {
+    try {
+      off += fs.writeSync(1, data, off);
+    } catch (e) {
+      if (e.code !== "EAGAIN") throw e;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1); // the pipe is full: the host reads it
+    }
+  }
+}
+
+function logLine(level, message) {
+  writeEvent(`${new Date().toISOString()}\t${currentRequestId || "undefined"}\t${level}\t${message}\n`);
+}
+
+// As AWS's runtime (LogPatch): console.log is console.info; AWS_LAMBDA_LOG_LEVEL silences the levels
+// below it; console.fatal always logs.
 function patchConsole() {
-  const write = (level) => (...args) => {
-    const msg = util.format(...args).replace(/\n/g, "\r");
-    process.stdout.write(`${new Date().toISOString()}\t${currentRequestId || "undefined"}\t${level}\t${msg}\n`);
-  };
-  console.log = write("INFO");
+  const levels = ["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"];
+  const wanted = (process.env.AWS_LAMBDA_LOG_LEVEL || "").toUpperCase();
+  const lowest = Math.max(0, levels.indexOf(wanted));
+  const write = (level) => levels.indexOf(level) < lowest && level !== "FATAL"
+    ? () => {}
+    : (...args) => logLine(level, util.format(...args));
+  console.trace = write("TRACE");
+  console.debug = write("DEBUG");
   console.info = write("INFO");
+  console.log = console.info;
   console.warn = write("WARN");
   console.error = write("ERROR");
-  console.debug = write("DEBUG");
-  console.trace = write("TRACE");
+  console.fatal = write("FATAL");
 }
 
 // ---- Runtime API client ------------------------------------------------------------------------
@@ -74,8 +107,7 @@ function errorDoc(err) {
 const logDoc = (doc) => ({ errorType: doc.errorType, errorMessage: doc.errorMessage, stack: doc.trace });
 
 function logInvokeError(doc) {
-  process.stdout.write(`${new Date().toISOString()}\t${currentRequestId || "undefined"}\tERROR\t` +
-    `Invoke Error \t${JSON.stringify(logDoc(doc)).replace(/\n/g, "\r")}\n`);
+  logLine("ERROR", `Invoke Error \t${JSON.stringify(logDoc(doc))}`);
 }
 
 function postError(urlPath, err, logIt) {
@@ -350,8 +382,7 @@ function invoke(handler, next) {
 process.on("uncaughtException", (err) => {
   const id = currentRequestId;
   const doc = errorDoc(err);
-  process.stdout.write(`${new Date().toISOString()}\t${id || "undefined"}\tERROR\tUncaught Exception \t` +
-    `${JSON.stringify(logDoc(doc)).replace(/\n/g, "\r")}\n`);
+  logLine("ERROR", `Uncaught Exception \t${JSON.stringify(logDoc(doc))}`);
   const done = () => process.exit(129);
   if (id && currentStreamFail) currentStreamFail(err, false).then(done, done);
   else if (id) postError(`/invocation/${id}/error`, err, false).then(done, done);
@@ -377,9 +408,8 @@ async function main() {
   try {
     handler = await loadHandler();
   } catch (e) {
-    const doc = errorDoc(e);
-    process.stdout.write(`${new Date().toISOString()}\tundefined\tERROR\t` +
-      `${JSON.stringify(logDoc(doc)).replace(/\n/g, "\r")}\n`);
+    const doc = errorDoc(e); // worded as AWS's runtime words an init error
+    logLine("ERROR", `Uncaught Exception \t${JSON.stringify(logDoc(doc))}`);
     await postError("/init/error", e, false).catch(() => {});
     process.exit(1);
   }

@@ -13,10 +13,12 @@ frames of `<u32 meta length><u32 body length><meta JSON><body bytes>`:
 
 Behaviour follows the AWS Python runtime (awslambdaric): handler "pkg/mod.fn" or "pkg.mod.fn",
 the same context object, error payloads {"errorMessage", "errorType", "requestId", "stackTrace"},
-log lines "[LEVEL]\t<time>\t<request id>\t<message>" from the root logger, and fault types
+log events "[LEVEL]\t<time>\t<request id>\t<message>\n" from the root logger, and fault types
 Runtime.ImportModuleError / HandlerNotFound / UserCodeSyntaxError / MalformedHandlerName /
-UnmarshalError / MarshalError. A multi-line log event is written with "\r" between its lines
-(the host turns it back into one event).
+UnmarshalError / MarshalError. The runtime's own events (logging records, context.log(), error
+reports) are one log event each whatever lines they hold, as awslambdaric sends them through its
+framed telemetry fd: here they are frames in the output pipe, marked with the environment's token
+(setup["log_token"], compute/logs.py). What the function prints is cut into lines by the host.
 """
 
 import decimal
@@ -36,6 +38,8 @@ THIS_FILE = os.path.abspath(__file__)
 SDK_FAMILY = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six")
 
 _request_id = ""
+_log_mark = None  # "\0cloudlet-log-<token>\0": starts a frame of one log event (compute/logs.py frame_mark)
+ERROR_LOG_INDENT = "\u00a0"  # awslambdaric indents an error's stack trace with no-break spaces
 
 
 class Fault(Exception):
@@ -161,7 +165,7 @@ class LambdaContext:
         return left if left > 0 else 0
 
     def log(self, msg):
-        sys.stdout.write(str(msg))
+        write_event(str(msg))  # one event, as awslambdaric's log sink writes it (no newline added)
 
     def __repr__(self):
         return (f"LambdaContext([aws_request_id={self.aws_request_id},log_group_name={self.log_group_name},log_stream_name={self.log_stream_name},function_name={self.function_name},"
@@ -228,6 +232,8 @@ def error_from_exception(exc_info, request_id):
 
 
 def log_error(error):
+    """One event, as awslambdaric's log_error words it: "[ERROR] <type>: <message>", the stack
+    trace's lines indented with no-break spaces, no newline at the end."""
     head = "[ERROR]"
     if error.get("errorType"):
         head += " " + error["errorType"]
@@ -237,8 +243,26 @@ def log_error(error):
     if error.get("stackTrace") is not None:
         lines.append("Traceback (most recent call last):")
         for element in error["stackTrace"]:
-            lines.extend(element.splitlines() or [""])
-    sys.stdout.write("\r".join(lines).replace("\n", "\r") + "\n")
+            if element == "":
+                lines.append("")
+                continue
+            for line in element.splitlines():
+                indent = len(line) - len(line.lstrip(" "))
+                lines.append(ERROR_LOG_INDENT * indent + line[indent:])
+    write_event("\n".join(lines))
+
+
+def write_event(text):
+    """One log event, whatever lines `text` holds: a frame in the output pipe, written at once."""
+    if _log_mark is None:  # (no token: plain lines, a multi-line event cut in lines)
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        return
+    data = (_log_mark + json.dumps(text) + "\n").encode()  # (JSON escapes what is not ASCII)
+    while data:
+        try:
+            data = data[os.write(1, data):]
+        except InterruptedError:
+            continue
 
 
 def _default(obj):
@@ -265,15 +289,14 @@ class _RequestIdFilter(logging.Filter):
 class _LambdaLogHandler(logging.Handler):
     def emit(self, record):
         try:
-            msg = self.format(record)
-            sys.stdout.write(msg.replace("\n", "\r") + "\n")
+            write_event(self.format(record))
         except Exception:
             self.handleError(record)
 
 
 def setup_logging():
     handler = _LambdaLogHandler()
-    fmt = logging.Formatter("[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s",
+    fmt = logging.Formatter("[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s\n",
                             "%Y-%m-%dT%H:%M:%S")
     fmt.converter = time.gmtime
     handler.setFormatter(fmt)
@@ -315,6 +338,20 @@ def drop_shadowed_sdk(paths):
                 return
 
 
+def add_site_dirs(dirs):
+    """The .pth files of the code and the layers' Python folders, as AWS's bootstrap processes
+    them (site.addsitedir; the folders are on sys.path already)."""
+    if not dirs:
+        return
+    import site
+    for directory in dirs:
+        try:
+            if any(name.endswith(".pth") for name in os.listdir(directory)):
+                site.addsitedir(directory)
+        except OSError:
+            pass
+
+
 def _exit_code(exc):
     code = exc.code
     if code is None:
@@ -331,12 +368,15 @@ def _exit_code(exc):
 # ---- the loop -----------------------------------------------------------------------------------
 
 def serve(ctrl, setup, t_start, warnings):
-    global _request_id
+    global _request_id, _log_mark
     sys.stdout = _text_stream(1)
     sys.stderr = _text_stream(2)
+    if setup.get("log_token"):
+        _log_mark = "\x00cloudlet-log-" + setup["log_token"] + "\x00"
     paths = setup.get("paths", [])
     sys.path[:0] = paths
     drop_shadowed_sdk(paths)
+    add_site_dirs(setup.get("site_dirs", ()))
     sys.dont_write_bytecode = True  # the code is read-only; compiled in memory, as on AWS
     setup_logging()
     phases = setup.get("_phases", [])

@@ -509,17 +509,61 @@ def blank_main(req, ctrl_fd, log_fd, in_pidns):
     except BaseException as e:  # noqa: B036 - report any setup failure to the host
         send_frame(ctrl, {"k": "setup_error", "msg": f"{type(e).__name__}: {e}"})
         os._exit(126)
+    wrapper = setup.get("wrapper")  # AWS_LAMBDA_EXEC_WRAPPER: the runtime starts through it
+    if wrapper:
+        check_wrapper(wrapper)
     if setup["mode"] == "exec":
         argv = setup["argv"]
         send_frame(ctrl, {"k": "setup", "warnings": warnings})
+        if wrapper:
+            exec_wrapper(wrapper, argv, setup["env"])
         try:
             os.execve(argv[0], argv, setup["env"])
         except OSError as e:
             send_frame(ctrl, {"k": "exec_error", "errno": e.errno, "msg": e.strerror or str(e)})
             os._exit(127)
+    if wrapper:
+        exec_python_runtime(ctrl, setup, t_start, warnings, wrapper)
     runtime = sys.modules["_cloudlet_python_runtime"]
     runtime.serve(ctrl, setup, t_start, warnings)  # never returns
     os._exit(0)
+
+
+def check_wrapper(wrapper):
+    """As AWS's runtime bootstrap checks AWS_LAMBDA_EXEC_WRAPPER: a missing or non-executable
+    wrapper is said in the log and the runtime exits (127, 126)."""
+    if not os.path.isfile(wrapper):
+        why, status = "does not exist", 127
+    elif not os.access(wrapper, os.X_OK):
+        why, status = "is not an executable", 126
+    else:
+        return
+    os.write(1, f"{wrapper}: {why}\n".encode("utf-8", "surrogateescape"))
+    os._exit(status)
+
+
+def exec_wrapper(wrapper, argv, env):
+    """exec `<wrapper> <argv...>` (never returns): the wrapper runs the runtime's command line."""
+    try:
+        os.execve(wrapper, [wrapper, *argv], env)
+    except OSError as e:  # (a shell's exec would say so and exit 126)
+        os.write(1, f"{wrapper}: {e.strerror or e}\n".encode("utf-8", "surrogateescape"))
+        os._exit(126)
+
+
+def exec_python_runtime(ctrl, setup, t_start, warnings, wrapper):
+    """The Python runtime through AWS_LAMBDA_EXEC_WRAPPER: instead of serving in this forked
+    process, exec `<wrapper> <interpreter> python_bootstrap.py <ctrl fd> <setup fd>`, which runs
+    the same loop (python_runtime.serve) in a fresh interpreter with the environment the wrapper
+    hands on. The setup goes along in a memfd; `ctrl` stays the channel to the host."""
+    blob = {"setup": {k: v for k, v in setup.items() if k not in ("env", "ns")}, "t_start": t_start,
+            "warnings": warnings, "sdk_path": PYTHON_EXEC["sdk_path"], "pycache": PYTHON_EXEC["pycache"]}
+    fd = os.memfd_create("cloudlet-runtime-setup", 0)  # (no MFD_CLOEXEC: the runtime reads it)
+    data = json.dumps(blob).encode()
+    while data:
+        data = data[os.write(fd, data):]
+    os.set_inheritable(ctrl.fileno(), True)
+    exec_wrapper(wrapper, [sys.executable, setup["bootstrap"], str(ctrl.fileno()), str(fd)], setup["env"])
 
 
 # ---- the fork server ----------------------------------------------------------------------
@@ -527,6 +571,9 @@ def blank_main(req, ctrl_fd, log_fd, in_pidns):
 INITS_AHEAD = 4  # inits the factory keeps ready
 OWN_PIDNS = []  # type: list[int]  # an fd of the zygote's own PID namespace, to return to after each new one
 INITS = {}  # type: dict[int, int]  # pid of a child in a PID namespace of its own -> pid of that namespace's init
+# What a fresh interpreter needs to import what this zygote offers (exec_python_runtime): the
+# host's SDK folder when this zygote put it on sys.path, and where its bytecode is kept.
+PYTHON_EXEC = {"sdk_path": None, "pycache": None}  # type: dict[str, str | None]
 
 
 def init_factory_main(sock):
@@ -715,6 +762,8 @@ def main(argv):
     factory = start_init_factory(sock) if "--pid-namespaces" in argv and OWN_PIDNS[0] >= 0 else None
     preloaded, sdk_used, sdk_problem = (preload(sdk_path, "--preload-sdk" in argv, pycache) if python_runtime
                                         else ([], False, None))
+    PYTHON_EXEC["sdk_path"] = sdk_path if sdk_used else None
+    PYTHON_EXEC["pycache"] = pycache if sdk_used else None
     seccomp_problem = build_seccomp()
     rfd, wfd = os.pipe()
     os.set_blocking(wfd, False)

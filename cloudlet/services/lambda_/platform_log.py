@@ -1,10 +1,15 @@
 """Lambda's platform lines, worded as AWS writes them to a function's log stream: the engine
-reports what happened (compute.PlatformEvent), this module says it.
+reports what happened (compute.PlatformEvent), this module says it. Each is one log event ending
+in a newline, as in AWS's streams (a REPORT's fields each end in a tab):
 
-    INIT_START Runtime Version: python:3.12.v1	Runtime Version ARN: arn:aws:lambda:...
-    START RequestId: <id> Version: $LATEST
-    END RequestId: <id>
-    REPORT RequestId: <id>	Duration: 1.23 ms	Billed Duration: 2 ms	Memory Size: 128 MB	...
+    INIT_START Runtime Version: python:3.12.v1\tRuntime Version ARN: arn:aws:lambda:...\n
+    START RequestId: <id> Version: $LATEST\n
+    END RequestId: <id>\n
+    REPORT RequestId: <id>\tDuration: 1.23 ms\tBilled Duration: 2 ms\tMemory Size: 128 MB\t...\t\n
+
+The function's own events keep what its runtime gave them (a printed line its "\n", a Python
+runtime's error report none). LogType=Tail's text is the events one after the other, the init's
+platform lines left out, as AWS's tail shows them.
 """
 
 from __future__ import annotations
@@ -29,31 +34,38 @@ def report(e: PlatformEvent) -> str:
         text += f"Status: {e.status}\t"
         if e.error_type and e.status == "error":
             text += f"Error Type: {e.error_type}\t"
-    return text
+    return text + "\n"
 
 
 def init_start(e: PlatformEvent) -> str:
-    label = e.runtime.replace("python", "python:").replace("nodejs", "nodejs:").replace(".x", "")
+    label = (e.runtime.replace("python", "python:").replace("nodejs", "nodejs:").replace(".x", "")
+             .replace("provided.", "provided:"))  # python:3.12, nodejs:20, provided:al2023
     digest = hashlib.sha256(e.runtime.encode()).hexdigest()
-    return f"INIT_START Runtime Version: {label}.v1\tRuntime Version ARN: arn:aws:lambda:{e.region}::runtime:{digest}"
+    return f"INIT_START Runtime Version: {label}.v1\tRuntime Version ARN: arn:aws:lambda:{e.region}::runtime:{digest}\n"
+
+
+def init_report(e: PlatformEvent) -> str:
+    text = f"INIT_REPORT Init Duration: {e.duration_ms:.2f} ms\tPhase: init\tStatus: {e.status}"
+    if e.error_type and e.status == "error":  # (a timeout names no error type, as in REPORT)
+        text += f"\tError Type: {e.error_type}"
+    return text + "\n"
 
 
 def wording(e: PlatformEvent) -> str:
     if e.kind == "START":
-        return f"START RequestId: {e.request_id} Version: {e.version}"
+        return f"START RequestId: {e.request_id} Version: {e.version}\n"
     if e.kind == "END":
-        return f"END RequestId: {e.request_id}"
+        return f"END RequestId: {e.request_id}\n"
     if e.kind == "REPORT":
         return report(e)
     if e.kind == "INIT_START":
         return init_start(e)
     if e.kind == "INIT_REPORT":
-        return (f"INIT_REPORT Init Duration: {e.duration_ms:.2f} ms\tPhase: init\tStatus: {e.status}\t"
-                f"Error Type: {e.error_type}")
-    if e.kind == "TIMEOUT":
-        return f"{iso(e.ts)} {e.request_id} Task timed out after {e.timeout_s:.2f} seconds"
+        return init_report(e)
+    if e.kind == "TIMEOUT":  # (AWS ends this one with a blank line)
+        return f"{iso(e.ts)} {e.request_id} Task timed out after {e.timeout_s:.2f} seconds\n\n"
     if e.kind == "RUNTIME_ERROR":
-        return f"RequestId: {e.request_id} Error: {e.message}\n{e.error_type}"
+        return f"RequestId: {e.request_id} Error: {e.message}\n{e.error_type}\n"
     raise ValueError(f"no wording for the platform event {e.kind}")
 
 
@@ -62,6 +74,12 @@ def lines(entries: Sequence[LogEntry]) -> list[tuple[int, str]]:
     return [(e.ts, wording(e)) if isinstance(e, PlatformEvent) else e for e in entries]
 
 
+# The init phase's platform lines, which AWS's LogType=Tail text leaves out (the init's output it shows).
+INIT_KINDS = frozenset({"INIT_START", "INIT_REPORT"})
+
+
 def text(entries: Sequence[LogEntry]) -> str:
-    """An invocation's log as Invoke's LogType=Tail returns it: one line per event."""
-    return "".join(msg + "\n" for _, msg in lines(entries))
+    """An invocation's log as Invoke's LogType=Tail returns it (before its last 4 KB are taken):
+    the events' messages one after the other, each with the line ends it has."""
+    return "".join(e[1] if isinstance(e, tuple) else wording(e) for e in entries
+                   if isinstance(e, tuple) or e.kind not in INIT_KINDS)
