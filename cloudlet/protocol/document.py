@@ -24,6 +24,40 @@ def mismatch(shape: Shape, value: Any, path: str) -> SerializationException:
     )
 
 
+# Structures whose members are all strings, integers or booleans under their own names are
+# decoded by a plan made once per shape (its model's resolver and its name: botocore makes a
+# new Shape object each time a member is reached): the generic walk costs a few microseconds
+# per record, which thousands of records in one request (PutLogEvents) add up.
+_FLAT_KINDS = {"string": (str,), "integer": (int,), "long": (int,), "boolean": (bool,)}
+FlatPlan = tuple[tuple[str, tuple[type, ...]], ...]
+_flat_plans: dict[tuple[Any, str], FlatPlan | None] = {}
+
+
+def _flat_plan(shape: Shape) -> FlatPlan | None:
+    key = (shape._shape_resolver, shape.name)
+    if key not in _flat_plans:
+        plan = [(name, _FLAT_KINDS.get(member.type_name)) for name, member in shape.members.items()
+                if "name" not in member.serialization]
+        flat = len(plan) == len(shape.members) and not shape.is_document_type
+        _flat_plans[key] = tuple((n, k) for n, k in plan if k is not None) if flat and all(
+            k is not None for _, k in plan) else None
+    return _flat_plans[key]
+
+
+def _decode_flat(plan: FlatPlan, value: dict[str, Any]) -> dict[str, Any] | None:
+    """The record by `plan`, or None when a value is not plainly of its type (the generic walk
+    then converts it, or words the error)."""
+    out = {}
+    for name, kinds in plan:
+        v = value.get(name)
+        if v is None:
+            continue
+        if type(v) not in kinds:  # (exact types: a bool is no integer; 1.0 goes the long way)
+            return None
+        out[name] = v
+    return out
+
+
 class ShapeCodec:
     """Walk a document against a shape, both ways; subclasses write the wire's own scalars."""
 
@@ -39,6 +73,11 @@ class ShapeCodec:
                 return value
             if not isinstance(value, dict):
                 raise mismatch(shape, value, path)
+            flat = _flat_plan(shape)
+            if flat is not None:
+                found = _decode_flat(flat, value)
+                if found is not None:
+                    return found
             out = {}
             for name, member in shape.members.items():
                 wire = member.serialization.get("name", name)
@@ -49,6 +88,11 @@ class ShapeCodec:
             if not isinstance(value, list):
                 raise mismatch(shape, value, path)
             member = shape.member
+            flat = _flat_plan(member) if member.type_name == "structure" else None
+            if flat is not None:  # (a list of plain records: PutLogEvents' events)
+                items = [_decode_flat(flat, v) if isinstance(v, dict) else None for v in value]
+                if None not in items:
+                    return items
             return [self.decode(member, v, f"{path}[{i}]") for i, v in enumerate(value)]
         if t == "map":
             if not isinstance(value, dict):

@@ -128,13 +128,19 @@ def put_row(execute: Execute, sql: Any, key: tuple, value: bytes, if_version: in
 
 def put_rows(executemany: Callable[[str, list[tuple]], Any], sql: Any, rows: Iterable[tuple[tuple, bytes]],
              prefix: tuple = ()) -> None:
+    params = packed_put_params(rows, prefix)
+    if params:
+        executemany(sql.put_many, params)
+
+
+def packed_put_params(rows: Iterable[tuple[tuple, bytes]], prefix: tuple = ()) -> list[tuple[bytes, bytes]]:
+    """``(packed prefix + key, value)`` of each row, values checked."""
     head = pack(prefix)  # (a packed key is its elements' packings end to end)
     params = []
     for key, value in rows:
         check_value(value)
         params.append((head + pack(key), value))
-    if params:
-        executemany(sql.put_many, params)
+    return params
 
 
 def delete_rows(executemany: Callable[[str, list[tuple]], Any], sql: Any, keys: Iterable[tuple]) -> None:

@@ -15,6 +15,7 @@ open, they join that transaction.
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 import threading
 import time
@@ -30,9 +31,9 @@ from .base import (
     Transaction,
     delete_row,
     delete_rows,
+    packed_put_params,
     packed_rows,
     put_row,
-    put_rows,
     range_bounds,
     range_rows,
 )
@@ -45,6 +46,16 @@ _SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
 _GET = "SELECT value FROM kv WHERE key = ?"
 _GET_V = "SELECT value, version FROM kv WHERE key = ?"
 _DEL_RANGE = "DELETE FROM kv WHERE key >= ? AND key < ?"
+
+
+_ROWS_PER_INSERT = 200  # (400 parameters: far below SQLite's limit of 32,766)
+
+
+@functools.lru_cache(maxsize=16)
+def _put_values(n: int) -> str:
+    """_SQL.put_many for `n` rows in one statement (a key twice: the later value wins, as there)."""
+    return ("INSERT INTO kv(key, value, version) VALUES " + ",".join(["(?, ?, 1)"] * n)
+            + " ON CONFLICT(key) DO UPDATE SET value = excluded.value, version = kv.version + 1")
 
 
 class _SQL:
@@ -134,7 +145,13 @@ class SQLiteTransaction(Transaction):
         return delete_row(self._writable().execute, _SQL, key, if_version)
 
     def put_many(self, rows: Iterable[tuple[tuple, bytes]], *, prefix: tuple = ()) -> None:
-        put_rows(self._writable().executemany, _SQL, rows, prefix)
+        # Many rows to an INSERT: per row, SQLite's VM runs a third less than for one statement
+        # a row (executemany), which ingestion (PutLogEvents: a row an event) feels.
+        params = packed_put_params(rows, prefix)
+        conn = self._writable()
+        for i in range(0, len(params), _ROWS_PER_INSERT):
+            chunk = params[i:i + _ROWS_PER_INSERT]
+            conn.execute(_put_values(len(chunk)), [x for row in chunk for x in row])
 
     def delete_many(self, keys: Iterable[tuple]) -> None:
         delete_rows(self._writable().executemany, _SQL, keys)

@@ -153,6 +153,14 @@ def test_relative_and_packed_ranges_and_prefixed_put_many(store: Store):
         assert [(unpack(k), v) for k, v in packed] == [((10, 0), b"c"), ((2, 1), b"b"), ((1, 7), b"a")]
         assert [unpack(k) for k, _ in tx.range_packed(p, after=p + (1, 7), end=p + (10,))] == [(2, 1)]
     assert [k for k, _ in store.range(p)] == [p + (1, 7), p + (2, 1), p + (10, 0)]
+    many = [((n,), str(n).encode()) for n in range(450)]  # more rows than one statement takes
+    with store.transaction() as tx:
+        tx.put_many(many, prefix=("acct", "many"))
+    with store.transaction() as tx:
+        tx.put_many([((3,), b"again")], prefix=("acct", "many"))
+        assert tx.get_versioned(("acct", "many", 3)) == (b"again", 2)
+        assert tx.range(("acct", "many"), relative=True) == [((n,), b"again" if n == 3 else str(n).encode())
+                                                              for n in range(450)]
 
 
 def test_delete_range(store: Store):
