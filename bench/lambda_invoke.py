@@ -57,6 +57,7 @@ def create(lam, source: str, timeout: int = 10) -> str:
     name = f"bench-{uuid.uuid4().hex[:10]}"
     lam.create_function(FunctionName=name, Runtime="python3.11", Role="arn:aws:iam::000000000000:role/bench",
                         Handler="app.handler", Code={"ZipFile": zip_of(source)}, Timeout=timeout)
+    lam.get_waiter("function_active_v2").wait(FunctionName=name, WaiterConfig={"Delay": 1})
     return name
 
 

@@ -18,6 +18,7 @@ from botocore.exceptions import ClientError
 # Its own access key, so these tests get an account of their own on the shared server.
 KEY = "AKIALAMBDACONTROL01"
 CODE = "def handler(event, context):\n    return event\n"
+FAST = {"Delay": 1, "MaxAttempts": 10}  # waiters: functions are ready within milliseconds here
 
 
 def make_zip(source: str = CODE, name: str = "handler.py") -> bytes:
@@ -70,11 +71,17 @@ def fn(lam, role):
     name = unique()
     lam.create_function(FunctionName=name, Runtime="python3.12", Role=role, Handler="handler.handler",
                         Code={"ZipFile": make_zip()})
+    lam.get_waiter("function_active_v2").wait(FunctionName=name, WaiterConfig=FAST)
     yield name
     try:
         lam.delete_function(FunctionName=name)
     except ClientError:
         pass
+
+
+def updated_v2(lam, name: str) -> None:
+    """Wait for an update to be applied (LastUpdateStatus Successful), as clients of AWS must."""
+    lam.get_waiter("function_updated_v2").wait(FunctionName=name, WaiterConfig=FAST)
 
 
 def arn(account: str, name: str, qualifier: str | None = None, region: str = "us-east-1") -> str:
@@ -96,7 +103,7 @@ def test_create_get_list_delete(lam, role, account):
     assert created["CodeSha256"] == b64sha(data) and created["CodeSize"] == len(data)
     assert created["Timeout"] == 3 and created["MemorySize"] == 128 and created["Version"] == "$LATEST"
     assert created["Environment"] == {"Variables": {"STAGE": "dev"}}
-    assert created["State"] == "Active" and created["PackageType"] == "Zip"
+    assert created["State"] == "Pending" and created["PackageType"] == "Zip"  # until its code is ready
     assert created["Architectures"] == ["x86_64"] and created["EphemeralStorage"] == {"Size": 512}
     assert created["TracingConfig"] == {"Mode": "PassThrough"}
     assert created["SnapStart"] == {"ApplyOn": "None", "OptimizationStatus": "Off"}
@@ -105,9 +112,10 @@ def test_create_get_list_delete(lam, role, account):
     assert len(created["LastModified"]) == 28 and created["LastModified"].endswith("+0000")
     uuid.UUID(created["RevisionId"])
 
+    lam.get_waiter("function_active_v2").wait(FunctionName=name, WaiterConfig=FAST)
     got = lam.get_function(FunctionName=name)
     assert got["Configuration"]["LastUpdateStatus"] == "Successful"
-    assert got["Configuration"]["RevisionId"] == created["RevisionId"]
+    assert got["Configuration"]["RevisionId"] != created["RevisionId"]  # Pending -> Active is a change
     assert got["Tags"] == {"team": "core"} and "Concurrency" not in got
     assert got["Code"]["RepositoryType"] == "S3"
     with urllib.request.urlopen(got["Code"]["Location"]) as r:
@@ -256,7 +264,8 @@ def test_update_configuration_and_code(lam, fn, account):
         FunctionName=fn, MemorySize=512, Timeout=30, Description="v2", Handler="app.main", Runtime="python3.13",
         Environment={"Variables": {"AB": "1"}}, RevisionId=before["RevisionId"])
     assert updated["MemorySize"] == 512 and updated["Timeout"] == 30 and updated["Runtime"] == "python3.13"
-    assert updated["RevisionId"] != before["RevisionId"] and updated["LastUpdateStatus"] == "Successful"
+    assert updated["RevisionId"] != before["RevisionId"] and updated["LastUpdateStatus"] == "InProgress"
+    updated_v2(lam, fn)
     assert lam.get_function_configuration(FunctionName=fn)["Environment"] == {"Variables": {"AB": "1"}}
     err = error(lam.update_function_configuration, FunctionName=fn, Environment={"Variables": {"A": "1"}})
     assert err["message"] == ("1 validation error detected: Value at 'environment.variables' failed to satisfy "
@@ -271,9 +280,9 @@ def test_update_configuration_and_code(lam, fn, account):
     ok = lam.update_function_configuration(FunctionName=fn, Environment={"Variables": {"AB": "1", "PATH": "/x",
                                                                                        "TZ": "Europe/Paris"}})
     assert ok["Environment"]["Variables"]["TZ"] == "Europe/Paris"  # not reserved: functions may set these
-    lam.get_waiter("function_updated_v2").wait(FunctionName=fn)
+    updated_v2(lam, fn)
     lam.update_function_configuration(FunctionName=fn, Environment={"Variables": {"AB": "1"}})
-    lam.get_waiter("function_updated_v2").wait(FunctionName=fn)
+    updated_v2(lam, fn)
     before = lam.get_function_configuration(FunctionName=fn)
     err = error(lam.update_function_configuration, FunctionName=fn, Timeout=5, RevisionId="stale-" + before["RevisionId"])
     assert err["code"] == "PreconditionFailedException" and err["status"] == 412
@@ -290,6 +299,7 @@ def test_update_configuration_and_code(lam, fn, account):
     assert published["Version"] == "1" and published["FunctionArn"] == arn(account, fn, "1")
     assert published["CodeSha256"] == b64sha(new_zip)
     assert lam.get_function_configuration(FunctionName=fn)["CodeSha256"] == b64sha(new_zip)
+    updated_v2(lam, fn)
     err = error(lam.update_function_code, FunctionName=fn, ImageUri="123.dkr.ecr.us-east-1.amazonaws.com/x:1")
     assert err["message"] == "Please don't provide ImageUri when updating a function with packageType Zip."
     assert error(lam.update_function_code, FunctionName=fn, ZipFile=b"junk")["code"] == "InvalidParameterValueException"
@@ -299,13 +309,17 @@ def test_versions(lam, fn, account):
     v1 = lam.publish_version(FunctionName=fn, Description="first release")
     assert v1["ResponseMetadata"]["HTTPStatusCode"] == 201
     assert v1["Version"] == "1" and v1["FunctionArn"] == arn(account, fn, "1") and v1["Description"] == "first release"
-    assert "LastUpdateStatus" not in v1
+    # Published from a ready $LATEST, a version is ready at once (AWS records State Active and
+    # LastUpdateStatus Successful in PublishVersion's answer).
+    assert (v1["State"], v1["LastUpdateStatus"]) == ("Active", "Successful")
     assert lam.publish_version(FunctionName=fn)["Version"] == "1"   # nothing changed since
     err = error(lam.publish_version, FunctionName=fn, CodeSha256="abc")
     assert err["code"] == "InvalidParameterValueException" and err["message"].startswith(
         "CodeSHA256 (abc) is different from current CodeSHA256 in $LATEST (")
     assert error(lam.publish_version, FunctionName=fn, RevisionId="nope")["code"] == "PreconditionFailedException"
-    latest = lam.update_function_configuration(FunctionName=fn, Timeout=10)
+    lam.update_function_configuration(FunctionName=fn, Timeout=10)
+    updated_v2(lam, fn)
+    latest = lam.get_function_configuration(FunctionName=fn)
     v2 = lam.publish_version(FunctionName=fn, CodeSha256=latest["CodeSha256"], RevisionId=latest["RevisionId"])
     assert v2["Version"] == "2" and v2["Timeout"] == 10
     assert lam.get_function_configuration(FunctionName=fn, Qualifier="1")["Timeout"] == 3
@@ -327,12 +341,14 @@ def test_versions(lam, fn, account):
     assert error(lam.get_function, FunctionName=fn, Qualifier="2")["message"] == \
         f"Function not found: {arn(account, fn, '2')}"
     lam.update_function_configuration(FunctionName=fn, Timeout=11)
+    updated_v2(lam, fn)
     assert lam.publish_version(FunctionName=fn)["Version"] == "3"     # numbers are never reused
 
 
 def test_aliases(lam, fn, account):
     lam.publish_version(FunctionName=fn)
     lam.update_function_configuration(FunctionName=fn, Timeout=9)
+    updated_v2(lam, fn)
     lam.publish_version(FunctionName=fn)
     alias = lam.create_alias(FunctionName=fn, Name="prod", FunctionVersion="1", Description="production")
     assert alias["AliasArn"] == arn(account, fn, "prod") and alias["FunctionVersion"] == "1"
@@ -514,6 +530,7 @@ def test_layers(lam, role, account):
     created = lam.create_function(FunctionName=name, Runtime="python3.12", Role=role, Handler="handler.handler",
                                   Code={"ZipFile": make_zip()}, Layers=[v1["LayerVersionArn"]])
     assert created["Layers"] == [{"Arn": v1["LayerVersionArn"], "CodeSize": len(content)}]
+    lam.get_waiter("function_active_v2").wait(FunctionName=name, WaiterConfig=FAST)
     missing = f"arn:aws:lambda:us-east-1:{account}:layer:{layer}:9"
     err = error(lam.update_function_configuration, FunctionName=name, Layers=[missing])
     assert err["message"] == f"Layer version {missing} does not exist."
@@ -613,6 +630,7 @@ def test_list_functions_pagination(server):
     for name in names:
         lam.create_function(FunctionName=name, Runtime="python3.12", Role=role, Handler="handler.handler",
                             Code={"ZipFile": make_zip()})
+    lam.get_waiter("function_active_v2").wait(FunctionName=names[0], WaiterConfig=FAST)
     lam.publish_version(FunctionName=names[0])
     first = lam.list_functions(MaxItems=2)
     assert [f["FunctionName"] for f in first["Functions"]] == names[:2] and first["NextMarker"]

@@ -149,6 +149,7 @@ def test_function_url_with_aws_iam_auth_checks_the_signature(enforced):
     lam = enforced.client("lambda", key=KEY, secret=SECRET)
     lam.create_function(FunctionName="iam-url", Runtime="python3.11", Handler="app.handler",
                         Role="arn:aws:iam::123456789012:role/r", Code={"ZipFile": buf.getvalue()})
+    lam.get_waiter("function_active_v2").wait(FunctionName="iam-url", WaiterConfig={"Delay": 1})
     host = lam.create_function_url_config(FunctionName="iam-url", AuthType="AWS_IAM")["FunctionUrl"].split("//")[1]
     host = host.rstrip("/")
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import zipfile
 
@@ -13,9 +14,9 @@ from cloudlet.gateway.context import RequestContext
 from cloudlet.platform import Platform
 from cloudlet.protocol.errors import ServiceError
 from cloudlet.services.lambda_.code import check_zip
-from cloudlet.services.lambda_.functions import ResolvedFunction, choose_version, resolve
+from cloudlet.services.lambda_.functions import ResolvedFunction, choose_version, function_key, resolve
 from cloudlet.services.lambda_.invoke_configs import event_invoke_config
-from cloudlet.services.lambda_.names import split_function_name
+from cloudlet.services.lambda_.names import FunctionRef, split_function_name
 from cloudlet.services.lambda_.paging import decode_marker, paginate
 from cloudlet.services.lambda_.urls import lookup_url
 
@@ -89,12 +90,22 @@ def call(platform, operation: str, params: dict, account: str = ACCOUNT) -> dict
     return getattr(platform.providers["lambda"], snake_case(operation))(ctx, params)
 
 
+def ready(platform, name: str) -> None:
+    """Carry out the preparation a change asked for (a running server's outbox worker does)."""
+    record = platform.store.get_json(function_key(ACCOUNT, "us-east-1", name))
+    preparations = platform.providers["lambda"].preparations
+    asyncio.run(preparations.prepare(FunctionRef(ACCOUNT, "us-east-1", name, None), record["revision"]))
+
+
 def test_resolve(platform):
     store = platform.store
     data = make_zip()
     call(platform, "CreateFunction", {"FunctionName": "f", "Runtime": "python3.12", "Role": ROLE,
                                       "Handler": "handler.handler", "Code": {"ZipFile": data}})
+    assert resolve(store, ACCOUNT, "us-east-1", "f").configuration["State"] == "Pending"
+    ready(platform, "f")
     latest = resolve(store, ACCOUNT, "us-east-1", "f")
+    assert latest.configuration["State"] == "Active"
     assert (latest.name, latest.version, latest.alias) == ("f", "$LATEST", None)
     assert latest.arn == f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:f"
     assert platform.blobs.read(latest.code_digest) == data
@@ -103,6 +114,13 @@ def test_resolve(platform):
     call(platform, "PublishVersion", {"FunctionName": "f"})
     assert resolve(store, ACCOUNT, "us-east-1", "f", "1").revision == latest.revision != ""
     call(platform, "UpdateFunctionCode", {"FunctionName": "f", "ZipFile": make_zip("x = 2\n")})
+    # While the update is in progress, invocations run the previous code and configuration.
+    during = resolve(store, ACCOUNT, "us-east-1", "f")
+    assert (during.revision, during.code_digest) == (latest.revision, latest.code_digest)
+    assert during.configuration["LastUpdateStatus"] == "Successful"
+    ready(platform, "f")
+    after = resolve(store, ACCOUNT, "us-east-1", "f")
+    assert after.code_digest != latest.code_digest and after.configuration["LastUpdateStatus"] == "Successful"
     call(platform, "PublishVersion", {"FunctionName": "f"})
     call(platform, "CreateAlias", {"FunctionName": "f", "Name": "live", "FunctionVersion": "1",
                                    "RoutingConfig": {"AdditionalVersionWeights": {"2": 0.5}}})

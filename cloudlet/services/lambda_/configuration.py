@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from .errors import InvalidParameterValueException
 from .functions import lambda_date, new_revision
 from .names import LATEST
-from .runtimes import check_runtime, unrunnable_reason
+from .runtimes import check_runtime
 from .validation import check_environment, check_handler, check_limits, check_role, check_snap_start
 
 if TYPE_CHECKING:
@@ -18,9 +18,6 @@ if TYPE_CHECKING:
 DEFAULT_TIMEOUT = 3
 DEFAULT_MEMORY = 128
 IMAGE_FIELDS_MESSAGE = "Please don't provide Handler or Runtime or Layer when the intended function PackageType is Image."
-# The StateReasonCode / LastUpdateStatusReasonCode (model enums) of a runtime this host cannot run.
-INVALID_RUNTIME = "InvalidRuntime"
-_REASONS = ("StateReason", "StateReasonCode", "LastUpdateStatusReason", "LastUpdateStatusReasonCode")
 
 
 def runtime_version_arn(region: str, runtime: str) -> str:
@@ -50,7 +47,7 @@ def check_create(params: dict) -> None:
 
 def new_configuration(account: str, region: str, name: str, arn: str, params: dict,
                       package: Package | None, layers: list[dict]) -> dict:
-    """The $LATEST FunctionConfiguration of a new function."""
+    """The $LATEST FunctionConfiguration of a new function (its State: states.py)."""
     config: dict = {
         "FunctionName": name,
         "FunctionArn": arn,
@@ -81,24 +78,7 @@ def new_configuration(account: str, region: str, name: str, arn: str, params: di
     _apply_optional(config, params)
     if layers:
         config["Layers"] = [{"Arn": layer["arn"], "CodeSize": layer["size"]} for layer in layers]
-    apply_state(config)
     return config
-
-
-def apply_state(config: dict) -> None:
-    """State and LastUpdateStatus of a new or changed configuration: Active and Successful, or,
-    when this host cannot run its runtime, Failed with the reason (StateReasonCode
-    InvalidRuntime), so that the waiters stop and Invoke refuses it as AWS refuses a function
-    that is not Active. Published versions keep the State they were published with."""
-    for key in _REASONS:
-        config.pop(key, None)
-    runtime = config.get("Runtime") if config.get("PackageType", "Zip") == "Zip" else None
-    reason = unrunnable_reason(runtime) if runtime else None
-    if reason is None:
-        config.update(State="Active", LastUpdateStatus="Successful")
-        return
-    config.update(State="Failed", StateReason=reason, StateReasonCode=INVALID_RUNTIME, LastUpdateStatus="Failed",
-                  LastUpdateStatusReason=reason, LastUpdateStatusReasonCode=INVALID_RUNTIME)
 
 
 def _logging_config(current: dict, requested: dict | None) -> dict:
@@ -192,7 +172,6 @@ def updated_configuration(config: dict, region: str, params: dict, layers: list[
 
 
 def touch(config: dict) -> None:
-    """A changed $LATEST: new RevisionId and LastModified, update done (or failed: apply_state)."""
+    """A changed $LATEST: new RevisionId and LastModified (its LastUpdateStatus: states.py)."""
     config["RevisionId"] = new_revision()
     config["LastModified"] = lambda_date()
-    apply_state(config)

@@ -7,9 +7,12 @@ written here as `L`):
                                      returns it (unqualified FunctionArn), "code": {"digest", "size"} or
                                      {"image_uri"}, "layers": [{"arn", "digest", "size"}], "tags",
                                      "reserved_concurrency", "next_version", "revision" (changes with
-                                     code/configuration; published versions remember theirs), "created"}
+                                     code/configuration; published versions remember theirs), "created",
+                                     "previous": the code and configuration invocations run while an
+                                     update is prepared (states.py)}
   L + ("version", name, n)           published version n (int): the same fields, immutable except for
-                                     its RevisionId (bumped by permission changes)
+                                     its RevisionId (bumped by permission changes) and its State (ready
+                                     with the preparation of the change it was published with)
   L + ("alias", name, alias)         {"Name", "FunctionVersion", "Description", "RoutingConfig"?, "RevisionId"}
   L + ("policy", name, qualifier)    {"statements": [...]} for "$LATEST", a version or an alias
   L + ("invoke-config", name, q)     event invoke config of qualifier q ("$LATEST", version or alias)
@@ -36,6 +39,7 @@ from cloudlet.store.keyspace import global_key, resource_key, resource_prefix
 
 from .errors import InvalidParameterValueException, ResourceNotFoundException, pattern_error
 from .names import LATEST, FunctionRef, is_version, member_pattern, split_function_name
+from .states import as_invoked
 
 __all__ = ["LATEST", "ResolvedFunction", "resolve", "choose_version"]
 
@@ -191,7 +195,7 @@ def resolve(store: Store, account: str, region: str, function_name_or_arn: str,
     ref = FunctionRef(arn_account or account, arn_region or region, name, qualifier or arn_qualifier)
     with store.transaction(write=False) as tx:
         record, _ = load_function(tx, ref, ref.qualifier)
-        return resolve_in(tx, ref, record)
+        return resolve_in(tx, ref, as_invoked(record))  # during an update: the previous code
 
 
 def resolve_in(tx: Any, ref: FunctionRef, record: dict) -> ResolvedFunction:

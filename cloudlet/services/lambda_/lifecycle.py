@@ -7,6 +7,7 @@ import hashlib
 import json
 from typing import TYPE_CHECKING, Any
 
+from . import states
 from .code import Package, package_of
 from .configuration import check_create, check_update, new_configuration, touch, updated_configuration
 from .errors import (
@@ -74,6 +75,7 @@ def create_function(p: LambdaProvider, ctx: RequestContext, params: dict) -> dic
         record = {"config": config, "code": package.record() if package else {"image_uri": image_uri},
                   "layers": layers, "tags": tags, "reserved_concurrency": None, "next_version": 1,
                   "revision": new_revision(), "created": now_epoch()}
+        states.created(tx, ref, record)
         result = config
         if params.get("Publish"):
             result = render(publish_in(tx, ref, record)["config"], arn=ref.arn())
@@ -152,14 +154,17 @@ def update_function_code(p: LambdaProvider, ctx: RequestContext, ref: FunctionRe
         raise PreconditionFailedException(REVISION_MISMATCH)
     if image and not params.get("ImageUri"):
         raise InvalidParameterValueException("Please provide a source for function code.")
+    states.check_changeable(ref, record["config"])
     dry_run = bool(params.get("DryRun"))
     package: Package | None = None if image else package_of(p.infra.blobs, p.s3, ctx, params, store=not dry_run)
 
-    def update(tx: Any) -> dict:
+    def update(tx: Any) -> tuple[dict, bool]:
         record, stored = load_function(tx, ref)
+        previous = dict(record)
         config = dict(record["config"])
         if params.get("RevisionId") and params["RevisionId"] != config["RevisionId"]:
             raise PreconditionFailedException(REVISION_MISMATCH)
+        states.check_changeable(ref, config)
         if package is None:
             config["CodeSha256"] = hashlib.sha256(params["ImageUri"].encode()).hexdigest()
             record["code"] = {"image_uri": params["ImageUri"]}
@@ -170,42 +175,48 @@ def update_function_code(p: LambdaProvider, ctx: RequestContext, ref: FunctionRe
             config["Architectures"] = params["Architectures"]
         touch(config)
         if dry_run:
-            return render(config)
+            return render(config), True
         record["config"], record["revision"] = config, new_revision()
+        preparing = states.changed(tx, ref, record, previous)
         result = config
         if params.get("Publish"):
             result = publish_in(tx, ref, record)["config"]
         tx.put_json(function_key(ref.account, ref.region, ref.name), record, if_version=stored)
-        return render(result)
+        return render(result), preparing
 
-    result = p.store.transact(update)
-    if not dry_run:
+    result, preparing = p.store.transact(update)
+    if not preparing:
         retire_latest(p, ref)
     return result
 
 
 def retire_latest(p: LambdaProvider, ref: FunctionRef) -> None:
-    """$LATEST changed: its environments stop now (busy ones when their invocation ends), not at
-    their next invoke or idle timeout; published versions' stay."""
+    """$LATEST changed at once (to a runtime this host cannot run): its environments stop now
+    (busy ones when their invocation ends), not at their next invoke or idle timeout; published
+    versions' stay. An update that is prepared retires them when it settles (preparation.py)."""
     p.invoker.retire(function_arn(ref.account, ref.region, ref.name), LATEST)
 
 
 def update_function_configuration(p: LambdaProvider, ctx: RequestContext, ref: FunctionRef, params: dict) -> dict:
-    def update(tx: Any) -> dict:
+    def update(tx: Any) -> tuple[dict, bool]:
         record, stored = load_function(tx, ref)
+        previous = dict(record)
         if params.get("RevisionId") and params["RevisionId"] != record["config"]["RevisionId"]:
             raise PreconditionFailedException(REVISION_MISMATCH)
         check_update(record["config"], params)
+        states.check_changeable(ref, record["config"])
         layers = function_layers(tx, ctx, params["Layers"] or []) if "Layers" in params else None
         record["config"] = updated_configuration(record["config"], ref.region, params, layers)
         if layers is not None:
             record["layers"] = layers
         record["revision"] = new_revision()
+        preparing = states.changed(tx, ref, record, previous)
         tx.put_json(function_key(ref.account, ref.region, ref.name), record, if_version=stored)
-        return render(record["config"])
+        return render(record["config"]), preparing
 
-    result = p.store.transact(update)
-    retire_latest(p, ref)
+    result, preparing = p.store.transact(update)
+    if not preparing:
+        retire_latest(p, ref)
     return result
 
 

@@ -24,6 +24,7 @@ from .async_invoke import EventInvocations, enqueue_event
 from .code import CodeUrls
 from .errors import AccessDeniedException, InvalidParameterValueException, pattern_error
 from .names import LATEST, FunctionRef, function_ref, is_version, member_pattern
+from .preparation import Preparations
 from .url_invoke import FunctionUrls
 
 _QUALIFIED_CONCURRENCY = ("This operation is permitted on Lambda functions only. Aliases and versions do not support "
@@ -57,6 +58,7 @@ class LambdaProvider(Provider):
         self.code_urls = CodeUrls(infra)
         self.invoker = inv.Invoker(infra, logs)
         self.events = EventInvocations(infra, self.invoker)
+        self.preparations = Preparations(infra, self.invoker)  # Pending / InProgress -> ready (states.py)
         self.api = LambdaApi(infra, self.invoker, infra.targets)
         self.function_urls = FunctionUrls(infra, self.invoker)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
+from . import states
 from .errors import (
     REVISION_MISMATCH,
     InvalidParameterValueException,
@@ -30,8 +31,6 @@ if TYPE_CHECKING:
 
     from .provider import LambdaProvider
 
-_UPDATE_STATUS = ("LastUpdateStatus", "LastUpdateStatusReason", "LastUpdateStatusReasonCode")
-
 
 def publish_in(tx: Any, ref: FunctionRef, record: dict, *, description: str | None = None) -> dict:
     """Publish `record`'s $LATEST as the next version, or return the last published version if
@@ -43,7 +42,8 @@ def publish_in(tx: Any, ref: FunctionRef, record: dict, *, description: str | No
         if previous is not None and previous.get("revision") == record["revision"]:
             return previous
     number = record["next_version"]
-    config = {k: v for k, v in record["config"].items() if k not in _UPDATE_STATUS}
+    config = dict(record["config"])
+    states.publish(config, record["config"])
     config.update(Version=str(number), FunctionArn=ref.arn(str(number)), RevisionId=new_revision())
     if description is not None:
         config["Description"] = description
@@ -64,6 +64,7 @@ def publish_version(p: LambdaProvider, ctx: RequestContext, ref: FunctionRef, pa
         latest = record["config"]
         if params.get("RevisionId") and params["RevisionId"] != latest["RevisionId"]:
             raise PreconditionFailedException(REVISION_MISMATCH)
+        states.check_changeable(ref, latest)
         if params.get("CodeSha256") and params["CodeSha256"] != latest["CodeSha256"]:
             raise InvalidParameterValueException(
                 f"CodeSHA256 ({params['CodeSha256']}) is different from current CodeSHA256 in $LATEST "
