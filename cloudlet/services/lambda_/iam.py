@@ -17,6 +17,7 @@ FUNCTION = "arn:{partition}:lambda:{region}:{account}:function:{FunctionName}"
 QUALIFIED = FUNCTION + "{:Qualifier}"
 LAYER = "arn:{partition}:lambda:{region}:{account}:layer:{LayerName}"
 LAYER_VERSION = LAYER + ":{VersionNumber}"
+CODE_SIGNING_CONFIG = "{CodeSigningConfigArn}"
 
 # A FunctionName may be `name`, `name:qualifier`, `123456789012:function:name[:qualifier]` or the
 # full ARN (Invoke's documented "Name formats").
@@ -76,11 +77,17 @@ TABLE = IamTable(
         "RemoveLayerVersionPermission": LAYER_VERSION,
         "GetLayerVersionPolicy": LAYER_VERSION,
         "GetLayerVersionByArn": "{Arn}",
+        "GetCodeSigningConfig": CODE_SIGNING_CONFIG,
+        "UpdateCodeSigningConfig": CODE_SIGNING_CONFIG,
+        "DeleteCodeSigningConfig": CODE_SIGNING_CONFIG,
+        "ListFunctionsByCodeSigningConfig": CODE_SIGNING_CONFIG,
         # No resource-level permissions (the reference lists no resource type for these):
         "ListFunctions": "*",
         "ListLayers": "*",
         "ListLayerVersions": "*",
         "GetAccountSettings": "*",
+        "CreateCodeSigningConfig": "*",
+        "ListCodeSigningConfigs": "*",
     },
     members={
         "FunctionName": function_name("FunctionName"),

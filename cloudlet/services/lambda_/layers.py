@@ -7,7 +7,12 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from .code import package_of
-from .errors import InvalidParameterValueException, ResourceNotFoundException, pattern_error
+from .errors import (
+    AccessDeniedException,
+    InvalidParameterValueException,
+    ResourceNotFoundException,
+    pattern_error,
+)
 from .functions import base, lambda_date
 from .names import layer_arn, parse_layer_arn
 from .paging import paginate
@@ -32,7 +37,30 @@ def layer_version_key(account: str, region: str, name: str, version: int) -> tup
     return base(account, region) + ("layer-version", name, version)
 
 
-def _locate(ctx: RequestContext, layer_name: str) -> tuple[str, str, str]:
+def layer_policy_key(account: str, region: str, name: str, version: int) -> tuple:
+    """A layer version's resource policy (layer_policy.py): {"statements": [...], "RevisionId"}."""
+    return base(account, region) + ("layer-policy", name, version)
+
+
+def check_layer_access(tx: Any, ctx: RequestContext, account: str, region: str, name: str, version: int) -> None:
+    """AccessDeniedException unless the caller owns the layer or its version's policy lets the
+    caller's account (or "*") call lambda:GetLayerVersion. A statement conditioned on an
+    organization (aws:PrincipalOrgID) never matches: accounts here belong to no organization."""
+    if account == ctx.account:
+        return
+    policy = tx.get_json(layer_policy_key(account, region, name, version)) or {"statements": []}
+    for s in policy["statements"]:
+        who = s.get("Principal")
+        who = who if who == "*" else (who or {}).get("AWS")
+        if who in ("*", ctx.account, f"arn:aws:iam::{ctx.account}:root") and not s.get("Condition"):
+            return
+    action = "lambda:GetLayerVersion"
+    raise AccessDeniedException(
+        f"User: {ctx.principal} is not authorized to perform: {action} on resource: "
+        f"{layer_arn(account, region, name, version)} because no resource-based policy allows the {action} action")
+
+
+def locate_layer(ctx: RequestContext, layer_name: str) -> tuple[str, str, str]:
     """`(account, region, name)` of a LayerName parameter (a name or a layer ARN)."""
     if layer_name.startswith("arn:"):
         parts = parse_layer_arn(layer_name)
@@ -55,7 +83,7 @@ def _list_item(record: dict) -> dict:
 
 
 def publish_layer_version(p: LambdaProvider, ctx: RequestContext, params: dict) -> dict:
-    account, region, name = _locate(ctx, params["LayerName"])
+    account, region, name = locate_layer(ctx, params["LayerName"])
     if (account, region) != (ctx.account, ctx.region):
         raise InvalidParameterValueException("Layers can only be published in the caller's account and region.")
     package = package_of(p.infra.blobs, p.s3, ctx, params.get("Content") or {})
@@ -79,33 +107,44 @@ def publish_layer_version(p: LambdaProvider, ctx: RequestContext, params: dict) 
     return _out(p, ctx, p.store.transact(publish))
 
 
-def _get(p: LambdaProvider, account: str, region: str, name: str, version: int) -> dict:
-    record = p.store.get_json(layer_version_key(account, region, name, version))
+def _get(p: LambdaProvider, ctx: RequestContext, account: str, region: str, name: str, version: int) -> dict:
+    with p.store.transaction(write=False) as tx:
+        check_layer_access(tx, ctx, account, region, name, version)
+        record = tx.get_json(layer_version_key(account, region, name, version))
     if record is None:
         raise ResourceNotFoundException(_NOT_FOUND)
     return record
 
 
 def get_layer_version(p: LambdaProvider, ctx: RequestContext, params: dict) -> dict:
-    account, region, name = _locate(ctx, params["LayerName"])
+    account, region, name = locate_layer(ctx, params["LayerName"])
     if params["VersionNumber"] < 1:
         raise InvalidParameterValueException("Layer Version Cannot be less than 1")
-    return _out(p, ctx, _get(p, account, region, name, params["VersionNumber"]))
+    return _out(p, ctx, _get(p, ctx, account, region, name, params["VersionNumber"]))
 
 
 def get_layer_version_by_arn(p: LambdaProvider, ctx: RequestContext, params: dict) -> dict:
     parts = parse_layer_arn(params["Arn"])
     if parts is None or parts[3] is None:
         raise pattern_error(params["Arn"], "arn", _LAYER_VERSION_ARN_PATTERN)
-    return _out(p, ctx, _get(p, parts[0], parts[1], parts[2], parts[3]))
+    return _out(p, ctx, _get(p, ctx, parts[0], parts[1], parts[2], parts[3]))
 
 
 def delete_layer_version(p: LambdaProvider, ctx: RequestContext, params: dict) -> dict:
-    account, region, name = _locate(ctx, params["LayerName"])
+    account, region, name = locate_layer(ctx, params["LayerName"])
     if params["VersionNumber"] < 1:
         raise InvalidParameterValueException("Layer Version Cannot be less than 1")
+    if account != ctx.account:
+        raise AccessDeniedException(
+            f"User: {ctx.principal} is not authorized to perform: lambda:DeleteLayerVersion on resource: "
+            f"{layer_arn(account, region, name, params['VersionNumber'])}")
     # Functions that use the version keep its content: their records hold the blob digest.
-    p.store.delete(layer_version_key(account, region, name, params["VersionNumber"]))
+
+    def delete(tx: Any) -> None:
+        tx.delete(layer_version_key(account, region, name, params["VersionNumber"]))
+        tx.delete(layer_policy_key(account, region, name, params["VersionNumber"]))
+
+    p.store.transact(delete)
     return {}
 
 
@@ -134,7 +173,7 @@ def list_layers(p: LambdaProvider, ctx: RequestContext, params: dict) -> dict:
 
 
 def list_layer_versions(p: LambdaProvider, ctx: RequestContext, params: dict) -> dict:
-    account, region, name = _locate(ctx, params["LayerName"])
+    account, region, name = locate_layer(ctx, params["LayerName"])
     with p.store.transaction(write=False) as tx:
         items = [_list_item(r) for r in _versions(tx, account, region, name) if _matches(r, params)]
     page, marker = paginate(items, lambda item: item["Version"], params.get("Marker"), params.get("MaxItems"),
@@ -149,6 +188,7 @@ def function_layers(tx: Any, ctx: RequestContext, arns: list[str]) -> list[dict]
         if region != ctx.region:
             raise InvalidParameterValueException(
                 f"Layers are not in the same region as the function. Layers are expected to be in region {ctx.region}.")
+        check_layer_access(tx, ctx, account, region, name, version)
         record = tx.get_json(layer_version_key(account, region, name, version))
         if record is None:
             raise InvalidParameterValueException(f"Layer version {arn} does not exist.")

@@ -16,7 +16,20 @@ from cloudlet.services.logs.api import LogsApi
 from cloudlet.services.provider import Provider, blocking
 from cloudlet.services.s3.api import S3Api
 
-from . import aliases, concurrency, functions, invoke_stream, layers, lifecycle, policy, urls, versions
+from . import (
+    aliases,
+    code_signing,
+    concurrency,
+    function_settings,
+    functions,
+    invoke_stream,
+    layer_policy,
+    layers,
+    lifecycle,
+    policy,
+    urls,
+    versions,
+)
 from . import invoke as inv
 from . import invoke_configs as eic
 from .api import LambdaApi
@@ -50,6 +63,10 @@ class LambdaProvider(Provider):
                                     "AWS's 2 MB/s after their first 6 MB",
         "PublishVersion": "SnapStart is emulated: nothing is snapshotted, each environment of the version runs "
                           "init and then the before-snapshot and after-restore hooks",
+        "CreateCodeSigningConfig": "stored and attached; signatures are not verified (no AWS Signer, no signed artifacts)",
+        "PutFunctionCodeSigningConfig": "stored and attached; signatures are not verified (no AWS Signer, no signed artifacts)",
+        "PutFunctionRecursionConfig": "stored and returned; recursive loops are not detected",
+        "PutRuntimeManagementConfig": "stored and returned; each runtime has one runtime version here",
     }
 
     def __init__(self, infra: Infra, *, logs: LogsApi, s3: S3Api) -> None:
@@ -328,6 +345,59 @@ class LambdaProvider(Provider):
 
     def list_function_url_configs(self, ctx, params):
         return urls.list_function_url_configs(self, ctx, self._ref(ctx, params, qualified=False), params)
+
+    # ---- recursion and runtime management (function_settings.py) ----
+    def put_function_recursion_config(self, ctx, params):
+        return function_settings.put_function_recursion_config(self, ctx, self._ref(ctx, params, qualified=False),
+                                                               params)
+
+    def get_function_recursion_config(self, ctx, params):
+        return function_settings.get_function_recursion_config(self, ctx, self._ref(ctx, params, qualified=False))
+
+    def put_runtime_management_config(self, ctx, params):
+        return function_settings.put_runtime_management_config(self, ctx, self._ref(ctx, params), params)
+
+    def get_runtime_management_config(self, ctx, params):
+        return function_settings.get_runtime_management_config(self, ctx, self._ref(ctx, params))
+
+    # ---- code signing configs (code_signing.py: stored and attached, signatures not verified) ----
+    def create_code_signing_config(self, ctx, params):
+        return code_signing.create_code_signing_config(self, ctx, params)
+
+    def get_code_signing_config(self, ctx, params):
+        return code_signing.get_code_signing_config(self, ctx, params)
+
+    def update_code_signing_config(self, ctx, params):
+        return code_signing.update_code_signing_config(self, ctx, params)
+
+    def delete_code_signing_config(self, ctx, params):
+        return code_signing.delete_code_signing_config(self, ctx, params)
+
+    def list_code_signing_configs(self, ctx, params):
+        return code_signing.list_code_signing_configs(self, ctx, params)
+
+    def list_functions_by_code_signing_config(self, ctx, params):
+        return code_signing.list_functions_by_code_signing_config(self, ctx, params)
+
+    def put_function_code_signing_config(self, ctx, params):
+        ref = self._ref(ctx, params, qualified=False)
+        return code_signing.put_function_code_signing_config(self, ctx, ref, params)
+
+    def get_function_code_signing_config(self, ctx, params):
+        return code_signing.get_function_code_signing_config(self, ctx, self._ref(ctx, params, qualified=False))
+
+    def delete_function_code_signing_config(self, ctx, params):
+        return code_signing.delete_function_code_signing_config(self, ctx, self._ref(ctx, params, qualified=False))
+
+    # ---- layer version permissions (layer_policy.py) ----
+    def add_layer_version_permission(self, ctx, params):
+        return layer_policy.add_layer_version_permission(self, ctx, params)
+
+    def get_layer_version_policy(self, ctx, params):
+        return layer_policy.get_layer_version_policy(self, ctx, params)
+
+    def remove_layer_version_permission(self, ctx, params):
+        return layer_policy.remove_layer_version_permission(self, ctx, params)
 
 
 def _check_payload(payload: bytes, kind: str) -> None:
