@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-TARGETS = {"rps": 5000, "p50_us": 400, "startup_ms": 500, "idle_rss_mib": 80}
+TARGETS = {"rps": 5000, "p50_us": 400, "startup_ms": 150, "idle_rss_mib": 80}
 USER_AGENT = "Boto3/1.40.0 md/Botocore#1.40.0 ua/2.1 os/linux#6 md/arch#x86_64 lang/python#3.11.7 md/pyimpl#CPython cfg/retry-mode#legacy Botocore/1.40.0"
 
 

@@ -17,21 +17,41 @@ platform's own log lines are PlatformEvents the Lambda service words), runtimes/
 inside environments).
 """
 
-from cloudlet.compute.catalog import RuntimeUnavailable
-from cloudlet.compute.catalog import check as check_runtime
-from cloudlet.compute.manager import ComputeManager
-from cloudlet.compute.streaming import ResponseStream
-from cloudlet.compute.types import (
-    ACCOUNT_LIMIT,
-    RESERVED_LIMIT,
-    FunctionSpec,
-    InvokeResult,
-    Line,
-    LogEntry,
-    LogTarget,
-    PlatformEvent,
-    TooManyRequests,
-)
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from cloudlet.compute.catalog import RuntimeUnavailable
+    from cloudlet.compute.catalog import check as check_runtime
+    from cloudlet.compute.manager import ComputeManager
+    from cloudlet.compute.slots import ACCOUNT_LIMIT, RESERVED_LIMIT, TooManyRequests
+    from cloudlet.compute.streaming import ResponseStream
+    from cloudlet.compute.types import FunctionSpec, InvokeResult, Line, LogEntry, LogTarget, PlatformEvent
+
+# Each name below is loaded from its module on first use, not when the package is imported: the
+# platform starts without the engine (~30 ms of imports) and builds it for the first invocation.
+_EXPORTS = {
+    "RuntimeUnavailable": ("catalog", "RuntimeUnavailable"),
+    "check_runtime": ("catalog", "check"),
+    "ComputeManager": ("manager", "ComputeManager"),
+    "ResponseStream": ("streaming", "ResponseStream"),
+    **{name: ("slots", name) for name in ("ACCOUNT_LIMIT", "RESERVED_LIMIT", "TooManyRequests")},
+    **{name: ("types", name) for name in ("FunctionSpec", "InvokeResult", "Line", "LogEntry", "LogTarget",
+                                          "PlatformEvent")},
+}
+
+
+if not TYPE_CHECKING:  # (type checkers see the imports above: a misspelt name stays an error)
+    def __getattr__(name: str) -> Any:
+        if name not in _EXPORTS:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        module, attr = _EXPORTS[name]
+        value = getattr(importlib.import_module(f"{__name__}.{module}"), attr)
+        globals()[name] = value
+        return value
+
 
 __all__ = [
     "ACCOUNT_LIMIT",

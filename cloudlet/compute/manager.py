@@ -42,19 +42,9 @@ from cloudlet.compute.isolation import Cgroup, Cgroups, probe_namespaces
 from cloudlet.compute.logs import billed_ms, log_stream_name, now_ms
 from cloudlet.compute.network import SLIRP_DNS, Networks, ServeEndpoint, egress_problem
 from cloudlet.compute.sandbox import InitFailure, Sandbox, SandboxPool, SandboxRequest
-from cloudlet.compute.slots import LocalSlots, Pool, Slots
+from cloudlet.compute.slots import ACCOUNT_LIMIT, RESERVED_LIMIT, LocalSlots, Pool, Slots, TooManyRequests
 from cloudlet.compute.streaming import ResponseStream
-from cloudlet.compute.types import (
-    ACCOUNT_LIMIT,
-    RESERVED_LIMIT,
-    FunctionSpec,
-    InvokeResult,
-    Line,
-    LogEntry,
-    LogTarget,
-    PlatformEvent,
-    TooManyRequests,
-)
+from cloudlet.compute.types import FunctionSpec, InvokeResult, Line, LogEntry, LogTarget, PlatformEvent
 from cloudlet.compute.workspace import TEST_CREDENTIALS, Workspace, revision_key
 from cloudlet.compute.zygote import IDLE_SHRINK_S, Zygote, ZygoteError, describe_status
 

@@ -15,6 +15,20 @@ from typing import Protocol
 Pool = tuple[str, ...]
 
 
+class TooManyRequests(Exception):
+    """No environment may be started: the function's reserved concurrency or the account's
+    concurrency is used up (no slot). AWS answers 429 TooManyRequestsException with this reason."""
+
+    def __init__(self, reason: str, message: str = "Rate Exceeded.") -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+RESERVED_LIMIT = "ReservedFunctionConcurrentInvocationLimitExceeded"
+ACCOUNT_LIMIT = "ConcurrentInvocationLimitExceeded"
+
+
 class Slots(Protocol):
     def take(self, pool: Pool, limit: int) -> bool: ...
 

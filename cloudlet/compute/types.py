@@ -1,4 +1,5 @@
-"""The vocabulary of the execution engine: what to run, what came back, and why it was refused."""
+"""The vocabulary of the execution engine: what to run and what came back (why an invocation was
+refused, TooManyRequests, lives with the concurrency slots: slots.py)."""
 
 from __future__ import annotations
 
@@ -108,17 +109,3 @@ class InvokeResult:
     log_stream: str
     request_id: str
     error_type: str | None = None  # errorType of a failed invocation (Runtime.ExitError, Sandbox.Timedout, ...)
-
-
-class TooManyRequests(Exception):
-    """No environment may be started: the function's reserved concurrency or the account's
-    concurrency is used up. AWS answers 429 TooManyRequestsException with this reason."""
-
-    def __init__(self, reason: str, message: str = "Rate Exceeded.") -> None:
-        super().__init__(message)
-        self.reason = reason
-        self.message = message
-
-
-RESERVED_LIMIT = "ReservedFunctionConcurrentInvocationLimitExceeded"
-ACCOUNT_LIMIT = "ConcurrentInvocationLimitExceeded"

@@ -15,7 +15,6 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING
 from urllib.parse import quote, unquote, unquote_to_bytes
@@ -536,6 +535,8 @@ def _verify(
                 else "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header. "
                 f"Authorization={headers['authorization']}",
             )
+        from email.utils import parsedate_to_datetime  # (a Date header without x-amz-date is rare)
+
         try:
             request_time = _as_utc(parsedate_to_datetime(http_date))
         except (TypeError, ValueError, IndexError):

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from . import events, jsoncodec
+from . import jsoncodec
 from .base import Protocol, WireError, message_member, query_error_header, resolve_error
 from .document import ShapeCodec
 from .errors import SerializationException, ServiceError, UnknownOperationException
-from .eventstream import encode_message
 from .http import HttpRequest, HttpResponse
 from .service import ServiceSpec
 
@@ -59,6 +58,9 @@ class JsonProtocol(Protocol):
     def _event_stream(self, spec: ServiceSpec, shape: Shape, result: dict, request_id: str) -> HttpResponse:
         """The whole body is an event stream; the other output members travel first, in an
         `initial-response` event (which botocore requires)."""
+        from . import events  # (event streams are rare: loaded on first use)
+        from .eventstream import encode_message
+
         name = shape.event_stream_name
         content_type = self.content_type(spec)
         initial = encode_message({":message-type": "event", ":event-type": "initial-response",

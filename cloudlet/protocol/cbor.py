@@ -18,8 +18,6 @@ import re
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
-import cbor2
-
 from .awsjson import error_document
 from .base import Protocol, query_error_header, resolve_error
 from .document import ShapeCodec, mismatch
@@ -29,6 +27,7 @@ from .service import ServiceSpec
 from .values import format_timestamp
 
 if TYPE_CHECKING:
+    import cbor2
     from botocore.model import OperationModel, Shape
 
 SMITHY_PROTOCOL = "rpc-v2-cbor"
@@ -57,7 +56,9 @@ class CborShapes(ShapeCodec):
 
     def encode_timestamp(self, shape: Shape, value: Any) -> cbor2.CBORTag:
         # Whole seconds as an integer, else a float with millisecond precision (as botocore).
-        return cbor2.CBORTag(EPOCH_TAG, format_timestamp(value, "unixtimestamp"))
+        from cbor2 import CBORTag
+
+        return CBORTag(EPOCH_TAG, format_timestamp(value, "unixtimestamp"))
 
     def encode_float(self, value: float) -> float:
         return value
@@ -70,6 +71,8 @@ def loads(body: bytes) -> Any:
     """One CBOR data item, the whole body (an empty body is an empty structure)."""
     if not body:
         return {}
+    import cbor2  # (CBOR requests are rare: cbor2 loads with the first one, not at start-up)
+
     stream = io.BytesIO(body)
     try:
         # Map keys must be strings: integer keys can be chosen to collide in a dict.
@@ -82,7 +85,9 @@ def loads(body: bytes) -> Any:
 
 
 def dumps(value: Any) -> bytes:
-    return cbor2.dumps(value)
+    from cbor2 import dumps as cbor_dumps
+
+    return cbor_dumps(value)
 
 
 class RpcV2CborProtocol(Protocol):

@@ -11,7 +11,7 @@ import functools
 import json
 from typing import TYPE_CHECKING, Any
 
-from . import events, jsoncodec, xmlcodec
+from . import jsoncodec, xmlcodec
 from .base import Protocol, WireError, message_member, resolve_error
 from .errors import SerializationException, ServiceError, UnknownOperationException
 from .http import HttpRequest, HttpResponse
@@ -20,6 +20,8 @@ from .values import b64encode, float_text, format_timestamp
 
 if TYPE_CHECKING:
     from botocore.model import OperationModel, Shape
+
+    from . import events
 
 
 def split_header_list(value: str) -> list[str]:
@@ -219,6 +221,8 @@ class RestProtocol(Protocol):
             value = body_values.get(payload)
             if member.serialization.get("eventstream"):
                 if value is not None:
+                    from . import events  # (event streams are rare: loaded on first use)
+
                     body = events.message_stream(spec, member, value, self.event_format(spec))
                     headers.setdefault("Content-Type", events.CONTENT_TYPE)
             elif member.type_name in ("blob", "string"):
@@ -238,6 +242,8 @@ class RestProtocol(Protocol):
 
     def event_format(self, spec: ServiceSpec) -> events.EventFormat:
         """Documents inside events are written like bodies (the event's shape names the root)."""
+        from . import events
+
         return events.EventFormat(lambda shape, value: self.encode_body(spec, shape, value, None),
                                   self.event_content_type)
 

@@ -6,7 +6,6 @@ import base64
 import binascii
 import math
 from datetime import UTC, datetime
-from email.utils import formatdate, parsedate_to_datetime
 
 from .errors import SerializationException
 
@@ -43,6 +42,8 @@ def _parse_timestamp(value: object) -> datetime:
                 iso = head + "." + rest[:6] + rest[digits:]
         dt = datetime.fromisoformat(iso)
         return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+    from email.utils import parsedate_to_datetime  # (RFC 822 dates are rare: email loads on first use)
+
     dt = parsedate_to_datetime(text)
     return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
 
@@ -64,6 +65,8 @@ def format_timestamp(value: object, fmt: str) -> str | float | int:
         ms = round(ts * 1000)
         return ms // 1000 if ms % 1000 == 0 else ms / 1000
     if fmt == "rfc822":
+        from email.utils import formatdate
+
         return formatdate(dt.timestamp(), usegmt=True)
     raise ValueError(f"unknown timestamp format {fmt}")
 

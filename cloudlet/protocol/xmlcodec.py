@@ -8,10 +8,6 @@ than building an ElementTree for the small documents AWS APIs exchange.
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
-from xml.etree.ElementTree import Element, ParseError
-
-from defusedxml import ElementTree as SafeET
-from defusedxml.common import DefusedXmlException
 
 from .errors import SerializationException
 from .values import (
@@ -25,6 +21,8 @@ from .values import (
 )
 
 if TYPE_CHECKING:
+    from xml.etree.ElementTree import Element
+
     from botocore.model import Shape
 
 
@@ -33,6 +31,12 @@ class MalformedXML(SerializationException):
 
 
 def parse_document(body: bytes) -> Element:
+    # The parser loads with the first XML body (most requests have none): ~5 ms of start-up.
+    from xml.etree.ElementTree import ParseError
+
+    from defusedxml import ElementTree as SafeET
+    from defusedxml.common import DefusedXmlException
+
     try:
         return SafeET.fromstring(body)
     except (ParseError, DefusedXmlException, ValueError):

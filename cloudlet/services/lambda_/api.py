@@ -11,7 +11,6 @@ its source ARN for service deliveries), which is where resource-policy checks wi
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,7 +45,7 @@ class LambdaApi:
     def send_event(self, tx: Transaction, call: CallContext, function: str, payload: bytes,
                    qualifier: str | None = None) -> str:
         """An Event invocation of `function` (name or ARN), run once `tx` commits; its request id."""
-        request_id = str(uuid.uuid4())
+        request_id = _new_request_id()
         enqueue_event(tx, call, function, qualifier, payload, request_id)
         return request_id
 
@@ -64,7 +63,7 @@ class LambdaApi:
         store = self.infra.store
         resolved = await self.infra.run_store(functions.resolve, store, call.account, call.region, function)
         resolved = await self.infra.run_store(pick_version, resolved, store)
-        result = await self.invoker.run(resolved, payload, request_id=call.request_id or str(uuid.uuid4()),
+        result = await self.invoker.run(resolved, payload, request_id=call.request_id or _new_request_id(),
                                         trace_id=call.trace_header or None)
         return Invocation(result.payload, result.function_error, resolved.version)
 
@@ -81,3 +80,9 @@ class LambdaApi:
             raise Failed(f"{arn}: {exc.code}: {exc.message}") from None
         if outcome is not None and outcome.function_error:
             raise Failed(f"{arn} returned a function error ({outcome.function_error})")
+
+
+def _new_request_id() -> str:
+    import uuid  # (on first use: with the `platform` module it loads, ~4 ms of start-up)
+
+    return str(uuid.uuid4())

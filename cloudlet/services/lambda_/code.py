@@ -9,7 +9,6 @@ import io
 import re
 import secrets
 import stat
-import zipfile
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING
@@ -25,6 +24,8 @@ from .errors import InvalidParameterValueException, RequestEntityTooLargeExcepti
 from .functions import code_sha256
 
 if TYPE_CHECKING:
+    import zipfile
+
     from cloudlet.gateway.context import RequestContext
 
 ZIPPED_LIMIT = 52_428_800
@@ -54,6 +55,8 @@ def check_zip(data: bytes) -> None:
     invoke: every member readable with the size and CRC its directory entry gives, no name
     that leaves the package, no member under another that is not a directory, symbolic links
     only to places inside the package, and at most 250 MB once unzipped."""
+    import zipfile  # (packages come with the first deployment: not loaded at start-up)
+
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             members = archive.infolist()

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import base64
 import json
-import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -87,6 +86,8 @@ def lambda_date(epoch: float | None = None) -> str:
 
 
 def new_revision() -> str:
+    import uuid  # (on first use: with the `platform` module it loads, ~4 ms of start-up)
+
     return str(uuid.uuid4())
 
 

@@ -18,21 +18,11 @@ import random
 import shutil
 import tempfile
 import threading
-import zipfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cloudlet.call import CallContext
-from cloudlet.compute import (
-    ComputeManager,
-    FunctionSpec,
-    InvokeResult,
-    LogEntry,
-    LogTarget,
-    ResponseStream,
-    TooManyRequests,
-)
 from cloudlet.infra import Infra
 from cloudlet.protocol.errors import ServiceError
 from cloudlet.services.logs.api import LogsApi
@@ -42,6 +32,19 @@ from . import functions, platform_log
 from .code import UNZIP_ERROR, is_symlink
 from .errors import E, InvalidParameterValueException, ResourceConflictException
 from .slots import SharedSlots
+
+if TYPE_CHECKING:
+    import zipfile
+
+    from cloudlet.compute import (
+        ComputeManager,
+        FunctionSpec,
+        InvokeResult,
+        LogEntry,
+        LogTarget,
+        ResponseStream,
+        TooManyRequests,
+    )
 
 log = logging.getLogger("cloudlet.lambda")
 
@@ -102,6 +105,8 @@ class Invoker:
         if self._compute is None:
             async with self._start_lock:
                 if self._compute is None:
+                    from cloudlet.compute import ComputeManager  # the engine loads for the first invocation
+
                     settings = self.infra.settings
                     manager = ComputeManager(
                         self.infra.data_dir / "lambda" / "environments",
@@ -225,6 +230,8 @@ class Invoker:
         target = self.code_root / digest
         if target.is_dir():
             return target
+        import zipfile  # (packages come with the first deployment: not loaded at start-up)
+
         with self._extract_lock:
             if target.is_dir():
                 return target
@@ -251,6 +258,8 @@ class Invoker:
         host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
         base_arn = resolved.arn.split(":")
         unqualified = ":".join(base_arn[:7])
+        from cloudlet.compute import FunctionSpec
+
         return FunctionSpec(
             function_name=resolved.name, function_arn=resolved.arn, version=resolved.version,
             runtime=config.get("Runtime", ""), handler=config.get("Handler", ""), code_dir=code_dir,

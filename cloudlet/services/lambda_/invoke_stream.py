@@ -19,12 +19,14 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from cloudlet.compute import InvokeResult, ResponseStream
+from cloudlet.compute.streaming import ResponseStream
 
 from . import platform_log
 from .invoke import LOG_TAIL_BYTES
 
 if TYPE_CHECKING:
+    from cloudlet.compute import InvokeResult
+
     from . import functions
     from .invoke import Invoker
 

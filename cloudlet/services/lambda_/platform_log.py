@@ -17,8 +17,10 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
-from cloudlet.compute import LogEntry, PlatformEvent
+if TYPE_CHECKING:
+    from cloudlet.compute import LogEntry, PlatformEvent
 
 
 def iso(ts_ms: int) -> str:
@@ -71,7 +73,7 @@ def wording(e: PlatformEvent) -> str:
 
 def lines(entries: Sequence[LogEntry]) -> list[tuple[int, str]]:
     """The log events of a stream: the function's output as it is, the platform's in words."""
-    return [(e.ts, wording(e)) if isinstance(e, PlatformEvent) else e for e in entries]
+    return [e if isinstance(e, tuple) else (e.ts, wording(e)) for e in entries]  # (a Line is a tuple)
 
 
 # The init phase's platform lines, which AWS's LogType=Tail text leaves out (the init's output it shows).

@@ -17,7 +17,6 @@ from __future__ import annotations
 import functools
 import re
 
-from cloudlet.compute import check_runtime as unrunnable_reason
 from cloudlet.protocol import load_service
 
 from .errors import InvalidParameterValueException
@@ -75,6 +74,13 @@ def upgrade_for(runtime: str) -> str:
         if v is not None and (newest is None or tuple(map(int, v.groups())) > newest[0]):
             newest = (tuple(map(int, v.groups())), candidate)
     return newest[1] if newest else "provided.al2023"
+
+
+def unrunnable_reason(runtime: str) -> str | None:
+    """Why this host cannot run `runtime` (compute/catalog.py, loaded on first use), or None."""
+    from cloudlet.compute import check_runtime as reason
+
+    return reason(runtime)
 
 
 def check_runtime(runtime: str) -> None:
