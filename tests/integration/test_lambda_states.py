@@ -311,3 +311,16 @@ def test_a_function_left_pending_by_a_killed_server_becomes_active_after_restart
         assert invoke(lam, name) == "survived"
     finally:
         again.stop()
+
+
+def test_a_small_function_is_ready_when_create_and_update_answer(lam, role, names):
+    """A package that unpacks in milliseconds is prepared before CreateFunction and
+    UpdateFunctionCode answer (their answers still say Pending / InProgress, as AWS's do): a
+    script that invokes right away runs the new code, every time."""
+    for _ in range(5):
+        created = create(lam, role, names, result="first")
+        assert created["State"] == "Pending"
+        assert invoke(lam, created["FunctionName"]) == "first"
+        updated = lam.update_function_code(FunctionName=created["FunctionName"], ZipFile=make_zip("second"))
+        assert updated["LastUpdateStatus"] == "InProgress"
+        assert invoke(lam, created["FunctionName"]) == "second"

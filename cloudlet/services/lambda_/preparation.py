@@ -11,6 +11,7 @@ another replica); a record whose function was deleted, or changed again since, i
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -28,13 +29,43 @@ if TYPE_CHECKING:
 log = logging.getLogger("cloudlet.lambda")
 
 
+# How long a create or an update waits for its own preparation before answering. Most packages
+# unpack in milliseconds: then the function is ready when the caller hears back (its answer
+# still says Pending / InProgress, as AWS's does), and a script that invokes right after creating
+# or updating runs the new code instead of meeting a Pending function or the previous code.
+# A slower preparation goes on after the answer (and the durable record stands behind it).
+SETTLE_INLINE_S = 0.25
+
+
 class Preparations:
     """The outbox kind that prepares functions and settles their state."""
 
     def __init__(self, infra: Infra, invoker: Invoker) -> None:
         self.infra = infra
         self.invoker = invoker
+        self._running: set[asyncio.Task] = set()
         infra.outbox.register(states.KIND, run=self.run, max_in_flight=64)
+
+    async def settle_soon(self, ref: FunctionRef, budget: float = SETTLE_INLINE_S) -> None:
+        """Prepare $LATEST of `ref` now if it waits for that, for up to `budget` seconds (see
+        SETTLE_INLINE_S); its outbox record then finds it settled."""
+        revision = await self.infra.run_store(self._waiting, ref)
+        if revision is None:
+            return
+        task = asyncio.ensure_future(self.prepare(ref, revision))
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
+        try:
+            await asyncio.wait_for(asyncio.shield(task), budget)
+        except TimeoutError:
+            pass  # it goes on after the answer
+
+    def _waiting(self, ref: FunctionRef) -> str | None:
+        """The revision $LATEST of `ref` waits to be prepared at, or None."""
+        found = self.infra.store.get_json(function_key(ref.account, ref.region, ref.name))
+        if found is None or not states.preparing(found["config"]):
+            return None
+        return str(found.get("revision"))
 
     async def run(self, record: Record) -> None:
         body = record.body

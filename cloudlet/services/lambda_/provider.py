@@ -212,9 +212,10 @@ class LambdaProvider(Provider):
         return ref
 
     # ---- functions ----
-    @blocking
-    def create_function(self, ctx, params):
-        return lifecycle.create_function(self, ctx, params)
+    async def create_function(self, ctx, params):
+        out = await self.infra.off_loop(lifecycle.create_function, self, ctx, params)  # (checks the package)
+        await self.preparations.settle_soon(FunctionRef(ctx.account, ctx.region, out["FunctionName"], None))
+        return out
 
     def get_function(self, ctx, params):
         return lifecycle.get_function(self, ctx, self._ref(ctx, params))
@@ -225,12 +226,17 @@ class LambdaProvider(Provider):
     def list_functions(self, ctx, params):
         return lifecycle.list_functions(self, ctx, params)
 
-    @blocking
-    def update_function_code(self, ctx, params):
-        return lifecycle.update_function_code(self, ctx, self._ref(ctx, params, qualified=False), params)
+    async def update_function_code(self, ctx, params):
+        ref = self._ref(ctx, params, qualified=False)
+        out = await self.infra.off_loop(lifecycle.update_function_code, self, ctx, ref, params)
+        await self.preparations.settle_soon(ref)
+        return out
 
-    def update_function_configuration(self, ctx, params):
-        return lifecycle.update_function_configuration(self, ctx, self._ref(ctx, params, qualified=False), params)
+    async def update_function_configuration(self, ctx, params):
+        ref = self._ref(ctx, params, qualified=False)
+        out = await self.infra.run_store(lifecycle.update_function_configuration, self, ctx, ref, params)
+        await self.preparations.settle_soon(ref)
+        return out
 
     def delete_function(self, ctx, params):
         return lifecycle.delete_function(self, ctx, self._ref(ctx, params))
