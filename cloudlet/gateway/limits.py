@@ -42,10 +42,12 @@ DEFAULT = BodyLimit(10 * MiB)
 
 # Lambda: Invoke answers RequestTooLargeException "Request must be smaller than 6291456 bytes for
 # the InvokeFunction operation" (6 MB synchronous payload, https://docs.aws.amazon.com/lambda/latest/dg/API_Invoke.html;
-# Event invocations' smaller limit is the provider's check); direct code uploads are 50 MB zipped, which AWS
-# enforces on the base64 JSON body: "Request must be smaller than 69905067 bytes for the
-# CreateFunction operation" (https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html).
-_LAMBDA_CODE = BodyLimit(69905067, code="RequestEntityTooLargeException")
+# Event invocations' smaller limit is the provider's check). Direct code uploads: AWS refuses a JSON body
+# over 70167211 bytes with "Request must be smaller than 70167211 bytes for the CreateFunction operation"
+# (as users record it for CreateFunction, UpdateFunctionCode and PublishLayerVersion), a little more than
+# the base64 of a 50 MB zip; a zip over 50 MB in a body under it is the provider's 413 "Zipped size must be
+# smaller than 52428800 bytes" (code.py; https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html).
+_LAMBDA_CODE = BodyLimit(70167211, code="RequestEntityTooLargeException")
 
 # S3: a single PUT carries at most 5 GB, a part of a multipart upload 5 GiB; over it S3 answers
 # 400 EntityTooLarge "Your proposed upload exceeds the maximum allowed size"

@@ -329,7 +329,7 @@ class Parse:
             params = ex.protocol.parse(spec, op, ex.req, state)
             if not served:
                 raise not_implemented(spec.name, op.name)
-            problems = (validate(op.input_shape, params, spec.quirks.unvalidated)
+            problems = (validate(op.input_shape, params, spec.quirks.unvalidated, spec.quirks.constraints)
                         if spec.quirks.validate and op.input_shape is not None else [])
         except RecursionError:
             raise SerializationException("The request is nested too deeply") from None

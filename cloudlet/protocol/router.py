@@ -20,6 +20,7 @@ class _Route:
     pattern: re.Pattern
     labels: dict[str, str]          # regex group -> label name (without '+')
     query_required: dict[str, str | None]   # literal query keys in requestUri (value or None)
+    query_members: frozenset[str]           # those of them that are required members, not literals
     headers_required: tuple[str, ...]       # lower-case headers of required header members
     rank: tuple
     bucket: tuple[str, str] | None  # its first two path segments, when both are literal
@@ -38,6 +39,12 @@ def _route_bucket(op: OperationModel) -> tuple[str, str] | None:
         return _bucket(path)
     literal = path[:path.index("{")]
     return _bucket(literal) if literal.count("/") >= 3 else None
+
+
+def _literal_query(op: OperationModel) -> set[str]:
+    query = op.http.get("requestUri", "/").partition("?")[2]
+    return {part.partition("=")[0] for part in query.split("&") if part}
+
 
 def _required_query(op: OperationModel) -> dict[str, str | None]:
     """Query keys an operation's request always carries: literals in its requestUri
@@ -106,14 +113,16 @@ class RestRouter:
     first two path segments when those are literal (`/2015-03-31/functions`), so a request tries
     only the routes of its bucket and those whose labels start earlier, in the same order."""
 
-    def __init__(self, model: ServiceModel) -> None:
+    def __init__(self, model: ServiceModel, *, lacking_query: bool = False) -> None:
+        self._lacking_query = lacking_query
         by_method: dict[str, list[_Route]] = {}
         for name in model.operation_names:
             op = model.operation_model(name)
             http = op.http
             pattern, labels, query, rank = _compile(op)
+            members = frozenset(query.keys() - _literal_query(op))
             by_method.setdefault(http.get("method", "POST"), []).append(
-                _Route(op, pattern, labels, query, _required_headers(op), rank, _route_bucket(op)))
+                _Route(op, pattern, labels, query, members, _required_headers(op), rank, _route_bucket(op)))
         self._by_method: dict[str, list[_Route]] = {}
         self._buckets: dict[str, dict[tuple[str, str], list[_Route]]] = {}
         self._anywhere: dict[str, list[_Route]] = {}   # routes whose labels start earlier
@@ -135,15 +144,24 @@ class RestRouter:
 
     def match(self, method: str, path: str, query: dict[str, list[str]], headers: dict[str, str]
               ) -> tuple[OperationModel, dict[str, str]] | None:
-        """Return the operation and its URI label values (percent-decoded), or None."""
+        """Return the operation and its URI label values (percent-decoded), or None.
+
+        With `lacking_query`, a request that lacks only a required query member (Lambda's
+        UntagResource without `tagKeys`) and that no other route takes goes to that operation,
+        whose validation then answers as AWS does ("Value null at 'tagKeys' ... Member must not
+        be null")."""
+        lacking: tuple[_Route, re.Match] | None = None
         for route in self._candidates(method, path):
             if route.headers_required and not all(h in headers for h in route.headers_required):
                 continue
+            missing_member = False
             if route.query_required:
                 ok = True
                 for key, value in route.query_required.items():
                     got = query.get(key)
-                    if got is None or (value is not None and value not in got):
+                    if got is None and key in route.query_members:
+                        missing_member = True
+                    elif got is None or (value is not None and value not in got):
                         ok = False
                         break
                 if not ok:
@@ -151,6 +169,12 @@ class RestRouter:
             m = route.pattern.match(path)
             if m is None:
                 continue
+            if missing_member:
+                lacking = lacking or (route, m)
+                continue
+            return route.operation, {route.labels[g]: unquote(v) for g, v in m.groupdict().items()}
+        if lacking is not None and self._lacking_query:
+            route, m = lacking
             return route.operation, {route.labels[g]: unquote(v) for g, v in m.groupdict().items()}
         return None
 

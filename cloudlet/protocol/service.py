@@ -10,7 +10,7 @@ import functools
 import threading
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .models_index import entry_of
 from .router import RestRouter
@@ -33,6 +33,10 @@ class Quirks:
     # Top-level input members whose constraints the provider checks with the service's own
     # wording (lambda: a bad Runtime is InvalidParameterValueException).
     unvalidated: frozenset[str] = frozenset()
+    # Constraints the service enforces beyond its model, by shape name, checked (and reported
+    # with the others) by the generic validator: another "min"/"max", "pattern": True to check
+    # the model's pattern (lambda: 10240 MB and 900 s, not the model's 32768 and 5400).
+    constraints: dict[str, dict[str, Any]] = field(default_factory=dict)
     # Members every error of the service carries unless the raiser sets them (lambda: AWS sends
     # `"Type": "User"` with the caller's mistakes); applied by the model-generated error classes.
     error_fields: dict[str, str] = field(default_factory=dict)
@@ -45,7 +49,9 @@ class Quirks:
 
 
 QUIRKS: dict[str, Quirks] = {
-    "lambda": Quirks(unvalidated=frozenset({"Runtime"}), error_fields={"Type": "User"}),
+    "lambda": Quirks(unvalidated=frozenset({"Runtime"}), error_fields={"Type": "User"}, constraints={
+        "MemorySize": {"max": 10240}, "Timeout": {"max": 900}, "RoleArn": {"pattern": True},
+        "Handler": {"pattern": True}}),
     "logs": Quirks(validation_error="InvalidParameterException"),
     "s3": Quirks(error_style="s3", validate=False, bucket_in_host=True, s3_signing=True, xml_roots={
         "ListBuckets": "ListAllMyBucketsResult", "ListObjects": "ListBucketResult",
@@ -85,7 +91,8 @@ class ServiceSpec:
 
     @cached_property
     def router(self) -> RestRouter:
-        return RestRouter(self.model)
+        # (a request lacking a required query member reaches its operation only where validation answers it)
+        return RestRouter(self.model, lacking_query=self.quirks.validate)
 
     @cached_property
     def target_prefix(self) -> str:

@@ -8,7 +8,8 @@ Paths use lowerCamelCase member names and 1-based `.N.member` steps for list ite
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -36,9 +37,14 @@ def _problem(value: Any, path: str, constraint: str) -> str:
     return f"Value {_show(value)} at '{path}' failed to satisfy constraint: Member must {constraint}"
 
 
-def validate(shape: Shape, params: dict, skip: frozenset[str] = frozenset()) -> list[str]:
+def validate(shape: Shape, params: dict, skip: frozenset[str] = frozenset(),
+             constraints: Mapping[str, Mapping[str, Any]] | None = None) -> list[str]:
     """Return AWS-worded problems for `params` against input `shape` (empty when valid).
-    Top-level members named in `skip` are left to the provider (which words them its own way)."""
+    Top-level members named in `skip` are left to the provider (which words them its own way).
+    `constraints` (a service's Quirks.constraints, by shape name) are those the service enforces
+    beyond its model: another `min`/`max`, `"pattern": True` to check the model's pattern."""
+    if constraints:
+        _constraints.setdefault(shape._shape_resolver, constraints)
     problems: list[str] = []
     _structure_check(shape, skip)(params, "", problems)
     return problems[:MAX_PROBLEMS]
@@ -54,6 +60,7 @@ Check = Callable[[Any, str, list], None]
 # a member is reached, also when a shape contains itself (DynamoDB's AttributeValue).
 _structures: dict[tuple[Any, str, frozenset[str]], Check] = {}
 _values: dict[tuple[Any, str], Check | None] = {}
+_constraints: dict[Any, Mapping[str, Mapping[str, Any]]] = {}  # a model's (resolver's) own constraints
 
 
 def _key(shape: Shape) -> tuple[Any, str]:
@@ -95,6 +102,11 @@ def _check_of(shape: Shape) -> Check | None:
 def _build(shape: Shape) -> Check | None:
     t = shape.type_name
     meta = shape.metadata
+    own = _constraints.get(shape._shape_resolver, {}).get(shape.name)
+    if own:
+        meta = {**meta, **{k: v for k, v in own.items() if k != "pattern"}}
+        if own.get("pattern") and meta.get("pattern"):
+            return _with_pattern(_length_check(meta), meta["pattern"])
     if t == "structure":
         return None if shape.is_document_type else _structure_check(shape)
     if t == "string":
@@ -136,6 +148,17 @@ def _build(shape: Shape) -> Check | None:
                 problems.append(_problem(value, path, f"have value less than or equal to {high}"))
         return check_range
     return None
+
+
+def _with_pattern(length: Check | None, pattern: str) -> Check:
+    compiled, text = re.compile(pattern), f"satisfy regular expression pattern: {pattern}"
+
+    def check_pattern(value: Any, path: str, problems: list[str]) -> None:
+        if length is not None:
+            length(value, path, problems)
+        if isinstance(value, str) and compiled.fullmatch(value) is None:
+            problems.append(_problem(value, path, text))
+    return check_pattern
 
 
 def _length_check(meta: dict) -> Check | None:

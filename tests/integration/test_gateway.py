@@ -175,10 +175,10 @@ def test_uploads_over_the_operations_limit_are_refused_before_they_are_sent(srv)
     assert b"<Code>EntityTooLarge</Code>" in out
     assert b"Your proposed upload exceeds the maximum allowed size" in out
     out = _refused_from_headers(srv, "POST /2015-03-31/functions HTTP/1.1\r\n" + auth.format("lambda") +
-                                "Content-Type: application/json\r\nContent-Length: 69905068\r\n")
+                                "Content-Type: application/json\r\nContent-Length: 70167212\r\n")
     assert out.startswith(b"HTTP/1.1 413")
     assert json.loads(out.split(b"\r\n\r\n", 1)[1]) == {
-        "message": "Request must be smaller than 69905067 bytes for the CreateFunction operation"}
+        "message": "Request must be smaller than 70167211 bytes for the CreateFunction operation"}
 
 
 def test_large_bodies_are_parsed_off_the_event_loop(srv, monkeypatch):

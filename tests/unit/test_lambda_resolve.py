@@ -135,7 +135,7 @@ def test_resolve(platform):
     assert resolve(store, ACCOUNT, "us-east-1", "f").revision != latest.revision
 
     for name, qualifier, message in [
-        ("nope", None, f"Function not found: arn:aws:lambda:us-east-1:{ACCOUNT}:function:nope"),
+        ("nope", None, f"Function not found: arn:aws:lambda:us-east-1:{ACCOUNT}:function:nope:$LATEST"),
         ("f", "9", f"Function not found: arn:aws:lambda:us-east-1:{ACCOUNT}:function:f:9"),
         ("f", "gone", f"Function not found: arn:aws:lambda:us-east-1:{ACCOUNT}:function:f:gone"),
     ]:

@@ -195,7 +195,7 @@ def resolve(store: Store, account: str, region: str, function_name_or_arn: str,
             "The derived qualifier from the function name does not match the specified qualifier.")
     ref = FunctionRef(arn_account or account, arn_region or region, name, qualifier or arn_qualifier)
     with store.transaction(write=False) as tx:
-        record, _ = load_function(tx, ref, ref.qualifier)
+        record, _ = load_function(tx, ref, ref.qualifier or LATEST)  # (unqualified: AWS names $LATEST)
         return resolve_in(tx, ref, as_invoked(record))  # during an update: the previous code
 
 

@@ -27,6 +27,7 @@ from . import (
     layers,
     lifecycle,
     policy,
+    tagging,
     urls,
     versions,
 )
@@ -291,13 +292,20 @@ class LambdaProvider(Provider):
     def _tagged(self, ctx, params) -> FunctionRef:
         return self._ref(ctx, params, qualified=False, reject=_QUALIFIED_TAGS, member="Resource", path="resource")
 
+    # (a code signing config's or an event source mapping's ARN: tagging.py)
     def tag_resource(self, ctx, params):
+        if not tagging.is_function(params["Resource"]):
+            return tagging.tag_resource(self, ctx, params)
         return lifecycle.tag_resource(self, ctx, self._tagged(ctx, params), params)
 
     def untag_resource(self, ctx, params):
+        if not tagging.is_function(params["Resource"]):
+            return tagging.untag_resource(self, ctx, params)
         return lifecycle.untag_resource(self, ctx, self._tagged(ctx, params), params)
 
     def list_tags(self, ctx, params):
+        if not tagging.is_function(params["Resource"]):
+            return tagging.list_tags(self, ctx, params)
         return lifecycle.list_tags(self, ctx, self._tagged(ctx, params))
 
     # ---- layers ----

@@ -18,7 +18,6 @@ from .functions import (
     function_key,
     load_function,
     new_revision,
-    not_found,
     now_epoch,
     render,
     version_key,
@@ -87,10 +86,11 @@ def list_versions_by_function(p: LambdaProvider, ctx: RequestContext, ref: Funct
 
 
 def delete_version_in(tx: Any, ref: FunctionRef, version: str) -> None:
-    """Delete published `version`, unless an alias still routes to it."""
+    """Delete published `version`, unless an alias still routes to it. A version that does not
+    exist is deleted already: AWS answers DeleteFunction for it 204, as for one it deletes."""
     key = version_key(ref.account, ref.region, ref.name, int(version))
     if tx.get(key) is None:
-        raise not_found(ref, version)
+        return
     users = []
     for _, raw in tx.range(child_key("alias", ref.account, ref.region, ref.name)):
         alias = json.loads(raw)
