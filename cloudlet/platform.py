@@ -104,7 +104,7 @@ class Platform:
         self.store = open_store(settings.database_url or None, data_dir, schema=settings.postgres_schema,
                                 synchronous=settings.sqlite_synchronous, guard_loop=settings.debug_loop_blocking)
         self.blobs = DiskBlobStore(settings.blob_dir or data_dir / "blobs")
-        self.identities = Identities(settings)
+        self.identities = Identities(settings, self.store)
         self.detector = ServiceDetector(list(PROVIDERS))
         self._implemented: dict[str, int] = {}  # operations per service, counted by _warm_models
         self.executor = ThreadPoolExecutor(max_workers=settings.worker_threads, thread_name_prefix="cloudlet-worker")

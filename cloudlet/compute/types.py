@@ -34,6 +34,7 @@ class FunctionSpec:
     reserved_concurrency: int | None = None
     snap_start: bool = False  # a published version with SnapStart on: init runs the runtime hooks
     ephemeral_mb: int = 512  # EphemeralStorage: the size of its /tmp
+    role: str = ""  # the execution role's ARN: environments get credentials of a session of it
 
     @property
     def function_key(self) -> str:

@@ -148,7 +148,7 @@ class Detect:
 class Identify:
     """Who is calling. Builds the RequestContext: the account of the access key (identity.py)
     from the credential scope or a SigV2 request, the region of the scope (else the platform's),
-    the account root as principal, the X-Amzn-Trace-Id to pass on."""
+    the account root (or a role session's assumed-role ARN) as principal, the X-Amzn-Trace-Id to pass on."""
 
     def __init__(self, identities: Identities, settings: Settings) -> None:
         self.identities = identities
@@ -163,7 +163,7 @@ class Identify:
         (data-plane routes), where the API treats it as the default account's root."""
         access_key = scope.access_key if scope else sigv4.parse_sigv2_access_key(req.headers, req.query) or ""
         account = self.identities.account_for(access_key)
-        principal = "" if anonymous and not access_key else f"arn:aws:iam::{account}:root"
+        principal = "" if anonymous and not access_key else self.identities.principal_for(access_key, account)
         return RequestContext(account=account, region=(scope.region if scope and scope.region else self.region),
                               request_id=rid, service=service, access_key=access_key, principal=principal,
                               trace_header=req.headers.get("x-amzn-trace-id", ""), request=req)
@@ -201,6 +201,7 @@ class Authenticate:
         s3 = ex.spec.quirks.s3_signing
         try:
             sigv4.verify_request(ex.req, self.identities.secret_for, s3_style=s3)
+            self.check_token(ex.req, ex.scope)
         except sigv4.SignatureError as err:
             code, status = sigv4.aws_error(err.kind, s3=s3, protocol=ex.protocol.name,
                                            presigned=bool(ex.scope and ex.scope.presigned))
@@ -215,9 +216,19 @@ class Authenticate:
             return True
         try:
             sigv4.verify_request(req, self.identities.secret_for, s3_style=False)
+            self.check_token(req, scope)
         except sigv4.SignatureError:
             return False
         return True
+
+    def check_token(self, req: HttpRequest, scope: sigv4.CredentialScope | None) -> None:
+        """A role session's key signs with its session token (header or presigned query), as AWS
+        asks; another token (or none) is "The security token included in the request is invalid"."""
+        if scope is None:
+            return
+        token = req.headers.get("x-amz-security-token") or req.query_value("X-Amz-Security-Token")
+        if not self.identities.token_matches(scope.access_key, token):
+            raise sigv4.SignatureError("unknown_key", presigned=scope.presigned)
 
 
 class Unwrap:

@@ -115,7 +115,7 @@ class Invoker:
                         hide_paths=(self.infra.data_dir, *host_aws_config_dirs()),
                         prefork=max(0, settings.lambda_prefork), slots=self.slots,
                         network=settings.lambda_network, endpoint_port=self.infra.endpoint.port,
-                        serve_endpoint=self.infra.endpoint.serve_socket)
+                        serve_endpoint=self.infra.endpoint.serve_socket, credentials=self.credentials)
                     await manager.start()
                     self._loop = asyncio.get_running_loop()
                     self._compute = manager
@@ -272,7 +272,15 @@ class Invoker:
             platform_endpoint=f"http://{host}:{settings.port}",
             reserved_concurrency=resolved.reserved_concurrency,
             snap_start=(config.get("SnapStart") or {}).get("OptimizationStatus") == "On",
-            ephemeral_mb=int((config.get("EphemeralStorage") or {}).get("Size") or 512))
+            ephemeral_mb=int((config.get("EphemeralStorage") or {}).get("Size") or 512),
+            role=config.get("Role", ""))
+
+    def credentials(self, spec: FunctionSpec) -> tuple[str, str, str]:
+        """An execution environment's credentials, as AWS gives them: a session of the function's
+        execution role named after the function (the gateway knows it: gateway/identity.py).
+        Blocking (a store write); the engine calls it off its loop."""
+        session = self.infra.identities.issue_session(spec.account, spec.role, spec.function_name)
+        return session.access_key, session.secret, session.token
 
     async def run(self, resolved: functions.ResolvedFunction, payload: bytes, *, request_id: str,
                   client_context: str | None = None, trace_id: str | None = None,
