@@ -30,7 +30,7 @@ import shutil
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -62,7 +62,7 @@ class ComputeManager:
 
     def __init__(self, data_dir: Path, *, account_concurrency: int = 1000, idle_timeout_s: float = 600,
                  log_sink: LogSink | None = None, hide_paths: tuple[Path, ...] = (),
-                 credentials: Callable[[FunctionSpec], tuple[str, str, str]] | None = None,
+                 credentials: Callable[[FunctionSpec], Awaitable[tuple[str, str, str]]] | None = None,
                  preload_sdk: bool = True, use_namespaces: bool = True, use_cgroups: bool = True,
                  prefork: int = 16, blank_idle_s: float = IDLE_SHRINK_S, slots: Slots | None = None,
                  network: str = "isolated", endpoint_port: int | None = None,
@@ -368,10 +368,9 @@ class ComputeManager:
                                           sdk=bool(zygote.info.get("sdk_used")), unprivileged=identity is not None)
         stream = log_stream_name(spec.version)
         try:
-            # Each environment gets credentials of its own (a session of the function's role);
-            # issuing them writes the store: off the loop.
-            credentials = (await asyncio.get_running_loop().run_in_executor(None, self.credentials, spec)
-                           if self.credentials else TEST_CREDENTIALS)
+            # Credentials of the function's role (the Lambda service's sessions, shared by its
+            # environments while fresh).
+            credentials = await self.credentials(spec) if self.credentials else TEST_CREDENTIALS
             network = await self.networks.for_account(spec.account) if self.networks is not None else None
             env = await backend.create(SandboxRequest(
                 env_id, spec, runtime, fs, zygote, identity, seccomp,

@@ -18,6 +18,7 @@ import random
 import shutil
 import tempfile
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -45,6 +46,11 @@ if TYPE_CHECKING:
         ResponseStream,
         TooManyRequests,
     )
+    from cloudlet.gateway.identity import RoleSession
+
+# A function's environments share its role session while it has this long to live (sessions last
+# 12 hours: gateway/identity.py); a newer environment then gets a new one.
+SESSION_REUSE_S = 3600.0
 
 log = logging.getLogger("cloudlet.lambda")
 
@@ -93,6 +99,7 @@ class Invoker:
         self._extract_lock = threading.Lock()
         self._start_lock = asyncio.Lock()
         self._specs: dict[tuple, FunctionSpec] = {}
+        self._sessions: dict[tuple[str, str, str], RoleSession] = {}  # (account, role, function) -> its session
         self._resolved: dict[tuple, tuple[int, functions.ResolvedFunction]] = {}
         # Function output waiting to be written, (group, stream, lines), and the futures of the
         # write scheduled for it and of the last write started.
@@ -275,11 +282,16 @@ class Invoker:
             ephemeral_mb=int((config.get("EphemeralStorage") or {}).get("Size") or 512),
             role=config.get("Role", ""))
 
-    def credentials(self, spec: FunctionSpec) -> tuple[str, str, str]:
+    async def credentials(self, spec: FunctionSpec) -> tuple[str, str, str]:
         """An execution environment's credentials, as AWS gives them: a session of the function's
         execution role named after the function (the gateway knows it: gateway/identity.py).
-        Blocking (a store write); the engine calls it off its loop."""
-        session = self.infra.identities.issue_session(spec.account, spec.role, spec.function_name)
+        The environments of a function share its session while it has over SESSION_REUSE_S to
+        live: issuing one writes the store, which a cold start should not wait for each time."""
+        key = (spec.account, spec.role, spec.function_name)
+        session = self._sessions.get(key)
+        if session is None or session.expires - time.time() < SESSION_REUSE_S:
+            session = await self.infra.run_store(self.infra.identities.issue_session, *key)
+            self._sessions[key] = session
         return session.access_key, session.secret, session.token
 
     async def run(self, resolved: functions.ResolvedFunction, payload: bytes, *, request_id: str,
