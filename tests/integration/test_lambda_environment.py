@@ -232,3 +232,14 @@ def test_a_wrapper_that_cannot_run(server, runtime, handler, files):
     assert out["errorType"] == "Runtime.ExitError"
     assert out["errorMessage"].endswith(f"Error: Runtime exited with error: exit status {status}"), out
     assert f"{wrapper}: {why}\n" in tail(resp)
+
+
+def test_pth_files_of_the_code_are_processed(server):
+    """As AWS's bootstrap does (site.addsitedir on the code's folder): a .pth file in the package
+    puts its folders on sys.path."""
+    lam = server.client("lambda")
+    name = create(lam, files={"app.py": "import vendored\ndef handler(event, context):\n    return vendored.WHERE\n",
+                              "extra.pth": "vendor\n", "vendor/vendored.py": "WHERE = 'from vendor/'\n"})
+    resp, out = call(lam, name, {})
+    assert "FunctionError" not in resp, out
+    assert out == "from vendor/"
