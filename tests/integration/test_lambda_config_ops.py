@@ -13,6 +13,8 @@ import zipfile
 import pytest
 from botocore.exceptions import ClientError
 
+from tests.support.aws import aws_error as error
+
 KEY = "AKIALAMBDACONFIGOPS1"
 OTHER_KEY = "AKIALAMBDACONFIGOPS2"
 THIRD_KEY = "AKIALAMBDACONFIGOPS3"
@@ -31,13 +33,6 @@ def make_zip(source: str, name: str) -> bytes:
 def unique(prefix: str = "fn") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
 
-
-def error(call, *args, **kwargs) -> dict:
-    with pytest.raises(ClientError) as exc:
-        call(*args, **kwargs)
-    resp = exc.value.response
-    return {"code": resp["Error"]["Code"], "message": resp["Error"]["Message"],
-            "status": resp["ResponseMetadata"]["HTTPStatusCode"]}
 
 
 @pytest.fixture(scope="module")

@@ -16,6 +16,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 # Its own access key, so these tests get an account of their own on the shared server.
+from tests.support.aws import aws_error as error
+
 KEY = "AKIALAMBDACONTROL01"
 CODE = "def handler(event, context):\n    return event\n"
 FAST = {"Delay": 1, "MaxAttempts": 10}  # waiters: functions are ready within milliseconds here
@@ -35,13 +37,6 @@ def b64sha(data: bytes) -> str:
 def unique(prefix: str = "fn") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
 
-
-def error(call, *args, **kwargs) -> dict:
-    with pytest.raises(ClientError) as exc:
-        call(*args, **kwargs)
-    resp = exc.value.response
-    return {"code": resp["Error"]["Code"], "message": resp["Error"]["Message"],
-            "status": resp["ResponseMetadata"]["HTTPStatusCode"], "type": resp.get("Type")}
 
 
 @pytest.fixture(scope="module")

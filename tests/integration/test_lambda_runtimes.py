@@ -15,6 +15,8 @@ import pytest
 from botocore.exceptions import ClientError, WaiterError
 
 from cloudlet.compute import catalog
+from tests.support.aws import aws_error as error
+from tests.support.aws import created_functions
 
 KEY = "AKIALAMBDARUNTIME01"
 CODE = "def handler(event, context):\n    return {'got': event}\n"
@@ -33,13 +35,6 @@ def unique() -> str:
     return f"rt-{uuid.uuid4().hex[:10]}"
 
 
-def error(call, *args, **kwargs) -> dict:
-    with pytest.raises(ClientError) as exc:
-        call(*args, **kwargs)
-    resp = exc.value.response
-    return {"code": resp["Error"]["Code"], "message": resp["Error"]["Message"],
-            "status": resp["ResponseMetadata"]["HTTPStatusCode"], "type": resp.get("Type")}
-
 
 @pytest.fixture(scope="module")
 def lam(server):
@@ -55,13 +50,7 @@ def role(server) -> str:
 @pytest.fixture
 def names(lam):
     """Names of the functions a test creates; deleted afterwards."""
-    created: list[str] = []
-    yield created
-    for name in created:
-        try:
-            lam.delete_function(FunctionName=name)
-        except ClientError:
-            pass
+    yield from created_functions(lam)
 
 
 def create(lam, role, names, runtime: str, **kw) -> dict:

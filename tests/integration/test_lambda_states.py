@@ -13,9 +13,11 @@ import uuid
 import zipfile
 
 import pytest
-from botocore.exceptions import ClientError, WaiterError
+from botocore.exceptions import WaiterError
 
 from tests.conftest import Server
+from tests.support.aws import aws_error as error
+from tests.support.aws import created_functions
 
 KEY = "AKIALAMBDASTATES0001"  # an account of its own on the shared server
 FAST = {"Delay": 1, "MaxAttempts": 30}
@@ -44,13 +46,6 @@ def unique() -> str:
     return f"st-{uuid.uuid4().hex[:10]}"
 
 
-def error(call, *args, **kwargs) -> dict:
-    with pytest.raises(ClientError) as exc:
-        call(*args, **kwargs)
-    resp = exc.value.response
-    return {"code": resp["Error"]["Code"], "message": resp["Error"]["Message"],
-            "status": resp["ResponseMetadata"]["HTTPStatusCode"]}
-
 
 def invoke(lam, name: str, **kw) -> str:
     out = lam.invoke(FunctionName=name, Payload=b"{}", **kw)
@@ -71,13 +66,8 @@ def role(server) -> str:
 
 @pytest.fixture
 def names(lam):
-    created: list[str] = []
-    yield created
-    for name in created:
-        try:
-            lam.delete_function(FunctionName=name)
-        except ClientError:
-            pass
+    """Names of the functions a test creates; deleted afterwards."""
+    yield from created_functions(lam)
 
 
 def create(lam, role, names, result: str = "one", padding: int = 0, **kw) -> dict:
@@ -125,14 +115,14 @@ def test_a_pending_function_refuses_invoke_updates_and_publishing(lam, role, nam
     assert created["State"] == "Pending"
     for kind in ("RequestResponse", "Event", "DryRun"):
         err = error(lam.invoke, FunctionName=name, InvocationType=kind, Payload=b"{}")
-        assert err == {"code": "ResourceConflictException", "status": 409, "message": NOT_ACTIVE.format("Pending")}
+        assert err == {"code": "ResourceConflictException", "status": 409, "type": "User", "message": NOT_ACTIVE.format("Pending")}
     pending = (f"The operation cannot be performed at this time. The resource {arn} is currently in the following "
                "state: 'Pending'. StateReasonCode: 'Creating'")
     for call, kw in [(lam.update_function_configuration, {"Timeout": 9}),
                      (lam.update_function_code, {"ZipFile": make_zip("two")}),
                      (lam.publish_version, {})]:
         err = error(call, FunctionName=name, **kw)
-        assert err == {"code": "ResourceConflictException", "status": 409, "message": pending}, call
+        assert err == {"code": "ResourceConflictException", "status": 409, "type": "User", "message": pending}, call
     assert state(lam, name)["State"] == "Pending", "the package unpacked too fast for this test: pad it more"
 
     lam.get_waiter("function_active_v2").wait(FunctionName=name, WaiterConfig=FAST)
@@ -165,7 +155,7 @@ def test_an_update_is_in_progress_until_applied_and_meanwhile_the_previous_code_
                      (lam.update_function_code, {"ZipFile": make_zip("three")}),
                      (lam.publish_version, {})]:
         err = error(call, FunctionName=name, **kw)
-        assert err == {"code": "ResourceConflictException", "status": 409, "message": in_progress}, call
+        assert err == {"code": "ResourceConflictException", "status": 409, "type": "User", "message": in_progress}, call
     assert state(lam, name)["LastUpdateStatus"] == "InProgress", "unpacked too fast for this test: pad it more"
 
     lam.get_waiter("function_updated_v2").wait(FunctionName=name, WaiterConfig=FAST)
