@@ -82,7 +82,8 @@ new_request_id = functools.partial(next, _request_ids())
 class Exchange:
     """One request on its way through the pipeline: what the steps read and leave behind."""
 
-    __slots__ = ("req", "too_large", "rid", "scope", "service", "spec", "protocol", "ctx", "op", "params")
+    __slots__ = ("req", "too_large", "rid", "scope", "service", "spec", "protocol", "ctx", "op", "params",
+                 "handler")
 
     # Set by detect before any step reads them: scope, service, spec, protocol; by parse: params.
     scope: sigv4.CredentialScope | None
@@ -97,6 +98,7 @@ class Exchange:
         self.rid = new_request_id()
         self.ctx: RequestContext = None  # type: ignore[assignment]  # set by identify, unless the service is unknown
         self.op: OperationModel | None = None
+        self.handler: tuple[Any, str] | None = None  # the provider method and its kind, found by parse
 
 
 def routing_path(spec: ServiceSpec, req: HttpRequest) -> str:
@@ -323,7 +325,8 @@ class Parse:
         ex.op = op
         ex.ctx.operation = op.name
         provider = self.providers.get(spec.name)
-        served = provider is not None and provider.handler(op.name) is not None
+        ex.handler = provider.handler(op.name) if provider is not None else None
+        served = ex.handler is not None
         body = req.body
         if isinstance(body, bytes) and len(body) > PARSE_OFF_LOOP:
             return asyncio.get_running_loop().run_in_executor(self.executor, self.parse, ex, op, state, served)
@@ -367,23 +370,18 @@ class Authorize:
 
 
 class Call:
-    """The provider method of the operation, run where its kind says (services/provider.py):
-    inline on the loop, awaited, where the store wants it (Platform.run_store: the loop with
-    SQLite, a worker thread with PostgreSQL), or on a worker thread. Raises NotImplemented
-    (501) naming the operation when the provider has no method for it."""
+    """The provider method parse found for the operation (parse answered NotImplemented where
+    there is none), run where its kind says (services/provider.py): inline on the loop, awaited,
+    where the store wants it (Platform.run_store: the loop with SQLite, a worker thread with
+    PostgreSQL), or on a worker thread."""
 
     def __init__(self, platform: Any) -> None:
         self.platform = platform
-        self.providers: dict[str, Provider] = platform.providers
 
     async def __call__(self, ex: Exchange) -> Any:
-        spec, ctx = ex.spec, ex.ctx
-        operation = ctx.operation
-        provider = self.providers.get(spec.name)
-        found = provider.handler(operation) if provider is not None else None
-        if found is None:
-            raise not_implemented(spec.name, operation)
-        fn, mode = found
+        ctx = ex.ctx
+        assert ex.handler is not None
+        fn, mode = ex.handler
         if mode == "inline":
             return fn(ctx, ex.params)
         if mode == "async":

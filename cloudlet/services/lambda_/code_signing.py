@@ -105,8 +105,8 @@ def update_code_signing_config(p: LambdaProvider, ctx: RequestContext, params: d
 
 def _users(tx: Any, account: str, region: str, arn: str) -> list[str]:
     """ARNs of the functions a config is attached to, by name."""
-    return [json.loads(raw)["config"]["FunctionArn"] for _, raw in tx.range(base(account, region) + ("function",))
-            if json.loads(raw).get("code_signing_config_arn") == arn]
+    records = (json.loads(raw) for _, raw in tx.range(base(account, region) + ("function",)))
+    return [record["config"]["FunctionArn"] for record in records if record.get("code_signing_config_arn") == arn]
 
 
 def delete_code_signing_config(p: LambdaProvider, ctx: RequestContext, params: dict) -> dict:
