@@ -134,12 +134,11 @@ def _put_events(tx: Transaction, prefix: tuple, meta: dict, events: list[Event],
     first = meta.get("firstEventTimestamp")
     last = meta.get("lastEventTimestamp")
     rows = []
-    head = _INGESTION.pack(ingestion)
     for ts, message in events:
         seq += 1
-        body = message.encode("utf-8", "surrogatepass")
-        rows.append(((ts, seq), head + body))  # (encode_event, with the ingestion time packed once)
-        stored += len(body)
+        raw = encode_event(ingestion, message)
+        rows.append(((ts, seq), raw))
+        stored += len(raw) - _INGESTION.size
         if first is None or ts < first:
             first = ts
         if last is None or ts > last:
