@@ -19,7 +19,8 @@ from cloudlet.outbox import Outbox, Record, enqueue
 from cloudlet.retry import RetryPolicy
 from cloudlet.store import Store, Transaction
 
-from .events import Event, write_events_in
+from .events import Event
+from .ingest import Ingest
 
 EVENTS = "logs.events"
 # Events are durable once sent; they are appended to their streams in batches this much later
@@ -35,6 +36,7 @@ POLICY = RetryPolicy(max_retries=20, max_age_s=3600, delays_s=(0.05, 0.2, 1, 5, 
 class LogsApi:
     def __init__(self, store: Store, outbox: Outbox, targets: Targets) -> None:
         self.store = store
+        self.ingest = Ingest(store)
         outbox.register(EVENTS, apply=self._apply, policy=POLICY, linger_s=APPEND_LINGER_S, batch=APPEND_BATCH)
         targets.register("logs", send_in_tx=self._send_to_group)
 
@@ -66,7 +68,7 @@ class LogsApi:
                     (int(ts), msg) for ts, msg in events)
         for (account, region, group, stream), events in merged.items():
             events.sort(key=lambda event: event[0])
-            write_events_in(tx, account, region, group, stream, events, create=True)
+            self.ingest.write(tx, account, region, group, stream, events, create=True)
 
     def _send_to_group(self, tx: Transaction, call: CallContext, arn: str, payload: bytes,
                        options: dict[str, Any]) -> None:

@@ -6,8 +6,8 @@ stream is a time-ordered range; `seq` is the stream's running sequence number (k
 stream record), which keeps events with equal timestamps apart and in arrival order. The value
 is an 8-byte big-endian ingestion time followed by the UTF-8 message.
 
-Other services write logs with :func:`append_events` (the Lambda engine writes function logs
-to `/aws/lambda/<name>`); it creates the group and stream when missing.
+Services append through ingest.py (which runs what watches new events); other services send
+events through api.py.
 """
 
 from __future__ import annotations
@@ -46,8 +46,8 @@ MAX_PAGE_BYTES = 1_048_576          # a GetLogEvents/FilterLogEvents page holds 
 DEFAULT_LIMIT = 10_000
 DAY_MS = 86_400_000
 SCAN_BUDGET = 50_000                # events FilterLogEvents examines per call before it hands back a token
-_RETRIES = 50                       # runs of a conflicting write_events before giving up
-_BACKOFF_S = 0.002
+RETRIES = 50                        # runs of a conflicting write_events before giving up
+RETRY_BACKOFF_S = 0.002
 _INGESTION = struct.Struct(">q")
 _CHUNK_FIRST, _CHUNK_MAX = 64, 2048
 
@@ -98,7 +98,7 @@ def write_events(store: Store, account: str, region: str, group: str, stream: st
     # with the default 8 immediate runs, 6 threads appending to one stream fail (see
     # test_concurrent_appends_from_threads). Retries wait a growing random while, and many.
     return store.transact(lambda tx: write_events_in(tx, account, region, group, stream, events, create=create),
-                          attempts=_RETRIES, backoff=_BACKOFF_S)
+                          attempts=RETRIES, backoff=RETRY_BACKOFF_S)
 
 
 def write_events_in(tx: Transaction, account: str, region: str, group: str, stream: str, events: list[Event],
@@ -359,7 +359,7 @@ def _expire_stream(store: Store, account: str, region: str, group: str, stream: 
     deleted = 0
     while True:
         # The stream record is the writers' hot key too: retry like they do.
-        count = store.transact(expire_batch, attempts=_RETRIES, backoff=_BACKOFF_S)
+        count = store.transact(expire_batch, attempts=RETRIES, backoff=RETRY_BACKOFF_S)
         if count is None:
             return deleted
         deleted += count

@@ -455,7 +455,7 @@ class LogsProvider(Provider):
             raise InvalidParameterException(
                 "The batch of log events in a single PutLogEvents request cannot span more than 24 hours.")
         if accepted:
-            meta = ev.write_events(self.store, ctx.account, ctx.region, group, stream, accepted, create=False)
+            meta = self.api.ingest.write_now(ctx.account, ctx.region, group, stream, accepted, create=False)
         else:
             meta = self.store.get_json(stream_key(ctx.account, ctx.region, group, stream)) or {"seq": 0}
         out: dict = {"nextSequenceToken": sequence_token(meta["seq"] or 1)}
