@@ -265,3 +265,70 @@ def test_the_event_of_an_aws_iam_url_names_the_caller(server):
     assert context["authorizer"] == {"iam": {
         "accessKey": "test", "accountId": "000000000000", "callerId": "000000000000", "cognitoIdentity": None,
         "principalOrgId": None, "userArn": "arn:aws:iam::000000000000:root", "userId": "000000000000"}}
+
+
+CORS = {"AllowOrigins": ["https://app.example.com"], "AllowMethods": ["GET", "POST"],
+        "AllowHeaders": ["content-type", "x-api-key"], "ExposeHeaders": ["x-custom"], "MaxAge": 600,
+        "AllowCredentials": True}
+PREFLIGHT = (("Origin", "https://app.example.com"), ("Access-Control-Request-Method", "POST"),
+             ("Access-Control-Request-Headers", "content-type"))
+
+
+@pytest.fixture(scope="module")
+def cors_fn(server):
+    lam = server.client("lambda")
+    name = create(lam, files={"app.py": HANDLER})
+    url = lam.create_function_url_config(FunctionName=name, AuthType="NONE", Cors=CORS)["FunctionUrl"]
+    allow_public(lam, name)
+    return lam, name, host_of(url)
+
+
+def test_a_preflight_is_answered_from_the_cors_configuration(server, cors_fn):
+    status, headers, body = fetch(server, cors_fn[2], "/fail", method="OPTIONS", headers=PREFLIGHT)
+    assert (status, body) == (200, b"")  # /fail would be a 502: the function did not run
+    assert headers["Access-Control-Allow-Origin"] == "https://app.example.com"
+    assert headers["Access-Control-Allow-Methods"] == "GET,POST"
+    assert headers["Access-Control-Allow-Headers"] == "content-type,x-api-key"
+    assert headers["Access-Control-Allow-Credentials"] == "true"
+    assert headers["Access-Control-Max-Age"] == "600"
+
+    other = (("Origin", "https://evil.example.com"), ("Access-Control-Request-Method", "POST"))
+    status, headers, _ = fetch(server, cors_fn[2], "/", method="OPTIONS", headers=other)
+    assert status == 200 and "Access-Control-Allow-Origin" not in headers
+
+
+def test_an_actual_request_gets_cors_headers_beside_the_functions_own(server, cors_fn):
+    origin = (("Origin", "https://app.example.com"),)
+    status, headers, body = fetch(server, cors_fn[2], "/proxy", headers=origin)
+    assert (status, body, headers["x-custom"]) == (201, b"created", "yes")
+    assert headers["Access-Control-Allow-Origin"] == "https://app.example.com"
+    assert headers["Access-Control-Expose-Headers"] == "x-custom"
+    assert headers["Access-Control-Allow-Credentials"] == "true"
+    assert "Access-Control-Allow-Methods" not in headers  # only preflights carry those
+
+    status, headers, _ = fetch(server, cors_fn[2], "/dict", headers=(("Origin", "https://evil.example.com"),))
+    assert status == 200 and "Access-Control-Allow-Origin" not in headers
+    status, headers, _ = fetch(server, cors_fn[2], "/dict")  # no Origin: not a CORS request
+    assert status == 200 and "Access-Control-Allow-Origin" not in headers
+
+
+def test_without_cors_an_options_request_runs_the_function(server, url_fn):
+    status, headers, body = fetch(server, url_fn[2], "/", method="OPTIONS", headers=PREFLIGHT)
+    assert status == 200 and json.loads(body)["requestContext"]["http"]["method"] == "OPTIONS"
+    assert "Access-Control-Allow-Origin" not in headers
+
+
+def test_a_wildcard_origin_and_a_function_that_sets_cors_headers_too(server):
+    lam = server.client("lambda")
+    handler = ('def handler(event, context):\n'
+               '    return {"statusCode": 200, "headers": {"Access-Control-Allow-Origin": "https://fn.example.com"},'
+               ' "body": "ok"}\n')
+    name = create(lam, files={"app.py": handler})
+    url = lam.create_function_url_config(FunctionName=name, AuthType="NONE",
+                                         Cors={"AllowOrigins": ["*"]})["FunctionUrl"]
+    assert lam.get_function_url_config(FunctionName=name)["Cors"] == {"AllowOrigins": ["*"]}
+    allow_public(lam, name)
+    status, headers, _ = fetch(server, host_of(url), "/", headers=(("Origin", "https://any.example.com"),))
+    assert status == 200  # both lines are sent, the function's first
+    assert headers.get_all("Access-Control-Allow-Origin") == ["https://fn.example.com", "*"]
+    lam.delete_function(FunctionName=name)

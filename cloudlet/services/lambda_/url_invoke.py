@@ -25,6 +25,7 @@ headers, cookies) and 8 null bytes, which become the status and headers. The sta
 the first chunk: a function that fails before writing gets a 502, one that fails later ends the
 body early. A function that does not stream is answered as in BUFFERED mode. A function that is
 not Active (State Failed: a runtime this host cannot run) is a 502 without running anything.
+A URL with a `Cors` configuration answers preflights itself and adds CORS headers (url_cors.py).
 
 Access is checked as on AWS (since October 2025 both actions are needed): with AuthType NONE
 the function's resource-based policy must let Principal "*" call lambda:InvokeFunctionUrl and
@@ -49,7 +50,7 @@ from cloudlet.infra import Infra
 from cloudlet.protocol import HttpRequest, HttpResponse
 from cloudlet.protocol.errors import ServiceError
 
-from . import functions, invoke_stream, policy, urls
+from . import functions, invoke_stream, policy, url_cors, urls
 from .errors import ResourceConflictException
 from .names import FunctionRef
 
@@ -261,6 +262,15 @@ class FunctionUrls:
         entry = await run_store(urls.lookup_url, self.infra.store, url_id)
         if entry is None:
             return unknown_url()
+        cors = entry.get("Cors")
+        if cors is not None and url_cors.is_preflight(req):  # answered for the browser before any authorization
+            return url_cors.preflight(cors, req)
+        return url_cors.add_headers(cors, req, await self._run(ctx, url_id, entry))
+
+    async def _run(self, ctx: RequestContext, url_id: str, entry: dict) -> HttpResponse:
+        req = ctx.request
+        assert req is not None
+        run_store = self.infra.run_store
         caller = ctx.account if ctx.authenticated else None
         if not await run_store(self._authorized, entry, caller):
             return forbidden()
