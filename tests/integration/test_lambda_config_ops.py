@@ -187,6 +187,26 @@ def test_code_signing_config_lifecycle(lam, account):
         "code"] == "ValidationException"
 
 
+def test_create_function_attaches_a_code_signing_config(lam, account):
+    arn = lam.create_code_signing_config(AllowedPublishers={"SigningProfileVersionArns": [PROFILE]})[
+        "CodeSigningConfig"]["CodeSigningConfigArn"]
+    name = _create(lam, account, CodeSigningConfigArn=arn)
+    try:
+        got = lam.get_function_code_signing_config(FunctionName=name)
+        assert (got["CodeSigningConfigArn"], got["FunctionName"]) == (arn, name)
+        assert lam.list_functions_by_code_signing_config(CodeSigningConfigArn=arn)["FunctionArns"] == [
+            f"arn:aws:lambda:us-east-1:{account}:function:{name}"]
+    finally:
+        lam.delete_function(FunctionName=name)
+    lam.delete_code_signing_config(CodeSigningConfigArn=arn)
+    missing = unique()
+    err = error(lam.create_function, FunctionName=missing, Runtime="python3.12",
+                Role=f"arn:aws:iam::{account}:role/r", Handler="app.handler",
+                Code={"ZipFile": make_zip("def handler(e, c):\n    return 1\n", "app.py")}, CodeSigningConfigArn=arn)
+    assert (err["code"], err["status"]) == ("CodeSigningConfigNotFoundException", 404)
+    assert error(lam.get_function, FunctionName=missing)["code"] == "ResourceNotFoundException"  # not created
+
+
 def test_code_signing_configs_page(lam):
     arns = [lam.create_code_signing_config(AllowedPublishers={"SigningProfileVersionArns": [PROFILE]})[
         "CodeSigningConfig"]["CodeSigningConfigArn"] for _ in range(3)]
@@ -345,6 +365,10 @@ def test_other_accounts_use_a_layer_only_when_its_policy_allows(server, lam, oth
                 Role=f"arn:aws:iam::{other_account}:role/r", Handler="handler.handler",
                 Code={"ZipFile": make_zip("def handler(e, c):\n    return 1\n", "handler.py")}, Layers=[version_arn])
     assert err["code"] == "AccessDeniedException"
+    # Nor list its versions: a layer version policy can grant lambda:GetLayerVersion only.
+    err = error(other.list_layer_versions, LayerName=version_arn.rsplit(":", 1)[0])
+    assert (err["code"], err["status"]) == ("AccessDeniedException", 403)
+    assert "is not authorized to perform: lambda:ListLayerVersions on resource: " in err["message"]
     # Another account cannot manage the layer's policy either.
     assert error(other.add_layer_version_permission, LayerName=version_arn.rsplit(":", 1)[0], VersionNumber=1,
                  StatementId="me", Action="lambda:GetLayerVersion", Principal="*")["code"] == "AccessDeniedException"

@@ -151,20 +151,26 @@ def _check_zip(record: dict) -> None:
         raise InvalidParameterValueException(_IMAGE)
 
 
-def put_function_code_signing_config(p: LambdaProvider, ctx: RequestContext, ref: FunctionRef, params: dict) -> dict:
-    arn = params["CodeSigningConfigArn"]
+def attach(tx: Any, ctx: RequestContext, arn: str, record: dict) -> None:
+    """Attach config `arn` to the function `record` (CreateFunction's CodeSigningConfigArn,
+    PutFunctionCodeSigningConfig): it must exist in the caller's account and region."""
     check_member_pattern(ctx.operation, "CodeSigningConfigArn", arn, "codeSigningConfigArn")
     m = _ARN.fullmatch(arn)
+    if m is None or (m.group("account"), m.group("region")) != (ctx.account, ctx.region) or \
+            tx.get(config_key(ctx.account, ctx.region, m.group("id"))) is None:
+        raise CodeSigningConfigNotFoundException(
+            "The code signing configuration cannot be found. Check that the provided configuration is not "
+            f"deleted: {arn}.")
+    _check_zip(record)
+    record["code_signing_config_arn"] = arn
+
+
+def put_function_code_signing_config(p: LambdaProvider, ctx: RequestContext, ref: FunctionRef, params: dict) -> dict:
+    arn = params["CodeSigningConfigArn"]
 
     def put(tx: Any) -> dict:
-        if m is None or (m.group("account"), m.group("region")) != (ctx.account, ctx.region) or \
-                tx.get(config_key(ctx.account, ctx.region, m.group("id"))) is None:
-            raise CodeSigningConfigNotFoundException(
-                "The code signing configuration cannot be found. Check that the provided configuration is not "
-                f"deleted: {arn}.")
         record, stored = load_function(tx, ref)
-        _check_zip(record)
-        record["code_signing_config_arn"] = arn
+        attach(tx, ctx, arn, record)
         tx.put_json(function_key(ref.account, ref.region, ref.name), record, if_version=stored)
         return {"CodeSigningConfigArn": arn, "FunctionName": ref.name}
 

@@ -54,10 +54,12 @@ def check_layer_access(tx: Any, ctx: RequestContext, account: str, region: str, 
         who = who if who == "*" else (who or {}).get("AWS")
         if who in ("*", ctx.account, f"arn:aws:iam::{ctx.account}:root") and not s.get("Condition"):
             return
-    action = "lambda:GetLayerVersion"
-    raise AccessDeniedException(
-        f"User: {ctx.principal} is not authorized to perform: {action} on resource: "
-        f"{layer_arn(account, region, name, version)} because no resource-based policy allows the {action} action")
+    raise _denied(ctx, "lambda:GetLayerVersion", layer_arn(account, region, name, version))
+
+
+def _denied(ctx: RequestContext, action: str, resource: str) -> AccessDeniedException:
+    return AccessDeniedException(f"User: {ctx.principal} is not authorized to perform: {action} on resource: "
+                                 f"{resource} because no resource-based policy allows the {action} action")
 
 
 def locate_layer(ctx: RequestContext, layer_name: str) -> tuple[str, str, str]:
@@ -174,6 +176,8 @@ def list_layers(p: LambdaProvider, ctx: RequestContext, params: dict) -> dict:
 
 def list_layer_versions(p: LambdaProvider, ctx: RequestContext, params: dict) -> dict:
     account, region, name = locate_layer(ctx, params["LayerName"])
+    if account != ctx.account:  # a layer version policy can grant lambda:GetLayerVersion only
+        raise _denied(ctx, "lambda:ListLayerVersions", layer_arn(account, region, name))
     with p.store.transaction(write=False) as tx:
         items = [_list_item(r) for r in _versions(tx, account, region, name) if _matches(r, params)]
     page, marker = paginate(items, lambda item: item["Version"], params.get("Marker"), params.get("MaxItems"),

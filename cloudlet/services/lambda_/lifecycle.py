@@ -7,7 +7,7 @@ import hashlib
 import json
 from typing import TYPE_CHECKING, Any
 
-from . import states
+from . import code_signing, states
 from .code import Package, package_of
 from .configuration import check_create, check_update, new_configuration, touch, updated_configuration
 from .errors import (
@@ -75,6 +75,8 @@ def create_function(p: LambdaProvider, ctx: RequestContext, params: dict) -> dic
         record = {"config": config, "code": package.record() if package else {"image_uri": image_uri},
                   "layers": layers, "tags": tags, "reserved_concurrency": None, "next_version": 1,
                   "revision": new_revision(), "created": now_epoch()}
+        if params.get("CodeSigningConfigArn"):
+            code_signing.attach(tx, ctx, params["CodeSigningConfigArn"], record)
         states.created(tx, ref, record)
         result = config
         if params.get("Publish"):
