@@ -15,6 +15,12 @@ chosen by the first character:
 * space-delimited: `[ip, user, ..., status = 4*, bytes > 1000]` against messages split on
   spaces (a `"quoted"` or `[bracketed]` run is one field). `...` stands for any number of
   fields; a field may carry conditions joined with `&&`/`||` (`status >= 400 && status < 500`).
+  `[]` names no field and matches every message.
+
+Metric filters also need what a match extracts: `extractor(matcher)` gives `message ->
+Extracted | None`, whose `values` are TestMetricFilter's extractedValues (`$.latency` for the
+selectors of a JSON pattern; `$ip` for named and `$3` for other space-delimited fields) and whose
+`lookup(selector)` reads a metric value or dimension (`$.a.b`, `$size`, `$2`).
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ import functools
 import json
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 Matcher = Callable[[str], bool]
@@ -293,46 +299,56 @@ def _with_glob(literal: tuple) -> tuple:
 def _compile_json(s: str) -> Matcher:
     lex = _Lexer(s)
     lex.expect("{")
-    expr = _bool_expr(lex, _json_atom)
+    selectors: dict[str, list] = {}
+    expr = _bool_expr(lex, lambda inner: _json_atom(inner, selectors))
     lex.expect("}")
     if not lex.at_end():
         raise FilterPatternError(f"Unexpected text after '}}' at position {lex.i}")
 
-    def matches(message: str) -> bool:
+    def document(message: str) -> Any:
         if not message.lstrip().startswith(("{", "[")):
-            return False
+            return _MISSING
         try:
-            doc = json.loads(message)
+            return json.loads(message)
         except ValueError:
-            return False
-        return bool(expr(doc))
+            return _MISSING
 
+    def matches(message: str) -> bool:
+        doc = document(message)
+        return doc is not _MISSING and bool(expr(doc))
+
+    def extract(message: str) -> Extracted | None:
+        doc = document(message)
+        if doc is _MISSING or not expr(doc):
+            return None
+        values = {}
+        for text, steps in selectors.items():
+            found = _scalar_text(_select(doc, steps))
+            if found is not None:
+                values[text] = found
+        return Extracted(values, doc)
+
+    matches.extract = extract  # type: ignore[attr-defined]
+    matches.kind = "json"  # type: ignore[attr-defined]
     return matches
 
 
 _SELECTOR_STEP = re.compile(r"\.([^\s.\[\]=!<>()&|{}\"]+)|\[(\d+|\*)\]")
 
 
-def _json_atom(lex: _Lexer) -> Callable[[Any], bool]:
+def _json_atom(lex: _Lexer, selectors: dict[str, list]) -> Callable[[Any], bool]:
     if lex.take("("):
-        inner = _bool_expr(lex, _json_atom)
+        inner = _bool_expr(lex, lambda nested: _json_atom(nested, selectors))
         lex.expect(")")
         return inner
     lex.ws()
+    start = lex.i
     if not lex.take("$"):
         raise FilterPatternError(f"Expected a selector starting with '$' at position {lex.i}")
-    steps: list[str | int] = []
-    while True:
-        m = _SELECTOR_STEP.match(lex.s, lex.i)
-        if not m:
-            break
-        lex.i = m.end()
-        if m.group(1) is not None:
-            steps.append(m.group(1))
-        else:
-            steps.append("*" if m.group(2) == "*" else int(m.group(2)))
+    steps = _selector_steps(lex)
     if not steps:
         raise FilterPatternError(f"Incomplete selector at position {lex.i}")
+    selectors.setdefault(lex.s[start:lex.i], steps)
     word = lex.word()
     if word == "IS":
         lex.expect("IS")
@@ -356,7 +372,21 @@ def _json_atom(lex: _Lexer) -> Callable[[Any], bool]:
                            if not isinstance(v, (dict, list)))
 
 
-def _select(doc: Any, steps: list) -> list:
+def _selector_steps(lex: _Lexer) -> list[str | int]:
+    """The steps of a selector whose `$` was just taken (`.name`, `[0]`, `[*]`)."""
+    steps: list[str | int] = []
+    while True:
+        m = _SELECTOR_STEP.match(lex.s, lex.i)
+        if not m:
+            return steps
+        lex.i = m.end()
+        if m.group(1) is not None:
+            steps.append(m.group(1))
+        else:
+            steps.append("*" if m.group(2) == "*" else int(m.group(2)))
+
+
+def _select(doc: Any, steps: Sequence[str | int]) -> list:
     """Values at the selector path (several with `[*]`); empty when the path does not exist."""
     current = [doc]
     for step in steps:
@@ -390,31 +420,45 @@ def _compile_delimited(s: str) -> Matcher:
     names: set[str] = set()
     conditions = []
     referenced: set[str] = set()
-    if not lex.peek("]"):
-        while True:
-            if lex.take("..."):
-                fields.append(_ELLIPSIS)
-            else:
-                name = _field_name(lex)
-                if name in names:
-                    raise FilterPatternError(f"Duplicate field name '{name}'")
-                names.add(name)
-                fields.append(name)
-                lex.ws()
-                if lex.s.startswith(_OPS, lex.i):
-                    conditions.append(_bool_expr(lex, _delimited_atom(name, referenced)))
-            if not lex.take(","):
-                break
+    while not lex.peek("]"):
+        if lex.take("..."):
+            fields.append(_ELLIPSIS)
+        else:
+            name = _field_name(lex)
+            if name in names:
+                raise FilterPatternError(f"Duplicate field name '{name}'")
+            names.add(name)
+            fields.append(name)
+            lex.ws()
+            if lex.s.startswith(_OPS, lex.i):
+                conditions.append(_bool_expr(lex, _delimited_atom(name, referenced)))
+        if not lex.take(","):
+            break
     lex.expect("]")
     if not lex.at_end():
         raise FilterPatternError(f"Unexpected text after ']' at position {lex.i}")
     unknown = referenced - names
     if unknown:
         raise FilterPatternError(f"Unknown field name(s) in condition: {', '.join(sorted(unknown))}")
+    if not fields:
+        fields = [_ELLIPSIS]   # `[]` names no field: every message matches (as on AWS)
 
     def matches(message: str) -> bool:
         return _align(fields, 0, split_fields(message), 0, {}, conditions)
 
+    def extract(message: str) -> Extracted | None:
+        """Named fields as `$name`, the others by position (`$1` is the first), as
+        TestMetricFilter gives them."""
+        values = split_fields(message)
+        env: dict[str, str] = {}
+        at: dict[str, int] = {}
+        if not _align(fields, 0, values, 0, env, conditions, at):
+            return None
+        named = {index: name for name, index in at.items()}
+        return Extracted({f"${named.get(i, i + 1)}": value for i, value in enumerate(values)})
+
+    matches.extract = extract  # type: ignore[attr-defined]
+    matches.kind = "delimited"  # type: ignore[attr-defined]
     return matches
 
 
@@ -477,13 +521,79 @@ def split_fields(message: str) -> list[str]:
     return out
 
 
-def _align(fields: list, fi: int, values: list[str], vi: int, env: dict, conditions: list) -> bool:
+def _align(fields: list, fi: int, values: list[str], vi: int, env: dict, conditions: list,
+           at: dict | None = None) -> bool:
+    """Do `values[vi:]` fit `fields[fi:]` with every condition true? Fills `env` (name ->
+    value) and, when given, `at` (name -> index of its value) along the way."""
     if fi == len(fields):
         return vi == len(values) and all(cond(env) for cond in conditions)
     field = fields[fi]
     if field is _ELLIPSIS:
-        return any(_align(fields, fi + 1, values, k, env, conditions) for k in range(vi, len(values) + 1))
+        return any(_align(fields, fi + 1, values, k, env, conditions, at) for k in range(vi, len(values) + 1))
     if vi == len(values):
         return False
     env[field] = values[vi]
-    return _align(fields, fi + 1, values, vi + 1, env, conditions)
+    if at is not None:
+        at[field] = vi
+    return _align(fields, fi + 1, values, vi + 1, env, conditions, at)
+
+
+# ---- extraction (metric filters) ----
+
+class Extracted:
+    """What a matching message yields to a metric filter: `values` as TestMetricFilter lists
+    them (`$.latency` for a JSON pattern's selectors; `$name` and `$3` for space-delimited
+    fields), and the parsed message of a JSON pattern, for selectors the pattern does not use."""
+
+    __slots__ = ("values", "doc")
+
+    def __init__(self, values: dict[str, str], doc: Any = _MISSING) -> None:
+        self.values = values
+        self.doc = doc
+
+    def lookup(self, selector: str) -> str | None:
+        """The text of `$.a.b` (JSON) or `$field` / `$2` (space-delimited); None if absent."""
+        if self.doc is not _MISSING and selector.startswith(("$.", "$[")):
+            steps = parse_selector(selector)
+            return None if steps is None else _scalar_text(_select(self.doc, steps))
+        return self.values.get(selector)
+
+
+_NOTHING_EXTRACTED = Extracted({})
+Extractor = Callable[[str], "Extracted | None"]
+
+
+def _scalar_text(found: list) -> str | None:
+    """The first scalar of selected values as text (JSON's spelling for true/false)."""
+    for value in found:
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if isinstance(value, (str, int, float)):
+            return value if isinstance(value, str) else json.dumps(value)
+    return None
+
+
+@functools.lru_cache(maxsize=256)
+def parse_selector(text: str) -> tuple[str | int, ...] | None:
+    """The steps of a JSON selector (`$.a.b[0]`), or None if `text` is not one."""
+    lex = _Lexer(text)
+    if not lex.take("$"):
+        return None
+    steps = _selector_steps(lex)
+    return tuple(steps) if steps and lex.i == len(text) else None
+
+
+def pattern_kind(matcher: Matcher | None) -> str:
+    """"json", "delimited", or "text" (terms, regex, the empty pattern): what fields it names."""
+    return getattr(matcher, "kind", "text")
+
+
+def extractor(matcher: Matcher | None) -> Extractor:
+    """`message -> Extracted | None` (None: no match) for a compiled pattern."""
+    found = getattr(matcher, "extract", None)
+    if found is not None:
+        return found
+    if matcher is None:
+        return lambda message: _NOTHING_EXTRACTED
+    test = matcher
+    return lambda message: _NOTHING_EXTRACTED if test(message) else None
