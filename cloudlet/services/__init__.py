@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from cloudlet.services.provider import Provider
 
 PROVIDERS: dict[str, str] = {
+    "cloudwatch": "cloudlet.services.cloudwatch.provider:CloudWatchProvider",
     "dynamodb": "cloudlet.services.dynamodb.provider:DynamoDBProvider",
     "lambda": "cloudlet.services.lambda_.provider:LambdaProvider",
     "logs": "cloudlet.services.logs.provider:LogsProvider",

@@ -128,10 +128,6 @@ class Invoker:
                     self._compute = manager
         return self._compute
 
-    def engine(self) -> ComputeManager | None:
-        """The compute engine, if it was started."""
-        return self._compute
-
     async def stop(self) -> None:
         if self._compute is not None:
             await self._compute.stop()
@@ -298,8 +294,10 @@ class Invoker:
             self._sessions[key] = session
         return session.access_key, session.secret, session.token
 
-    async def spec(self, resolved: functions.ResolvedFunction) -> FunctionSpec:
-        """The FunctionSpec of a resolved function, made once per revision."""
+    async def run(self, resolved: functions.ResolvedFunction, payload: bytes, *, request_id: str,
+                  client_context: str | None = None, trace_id: str | None = None,
+                  stream: ResponseStream | None = None) -> InvokeResult:
+        check_active(resolved)  # every path comes here (Invoke, streams, URLs, Event records, other services)
         # Reserved concurrency is no part of the revision (it changes no RevisionId): key on it too.
         key = (resolved.arn, resolved.version, resolved.revision, resolved.reserved_concurrency)
         spec = self._specs.get(key)
@@ -308,13 +306,6 @@ class Invoker:
             if len(self._specs) > 4096:
                 self._specs.clear()
             self._specs[key] = spec
-        return spec
-
-    async def run(self, resolved: functions.ResolvedFunction, payload: bytes, *, request_id: str,
-                  client_context: str | None = None, trace_id: str | None = None,
-                  stream: ResponseStream | None = None) -> InvokeResult:
-        check_active(resolved)  # every path comes here (Invoke, streams, URLs, Event records, other services)
-        spec = await self.spec(resolved)
         manager = await self.compute()
         try:
             return await manager.invoke(spec, payload, request_id=request_id, client_context=client_context,
