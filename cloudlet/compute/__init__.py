@@ -4,6 +4,8 @@
     await manager.start()
     result = await manager.invoke(spec, b'{"k": 1}', request_id=rid)   # -> InvokeResult
     manager.retire(function_arn)                                       # code/config changed
+    manager.provision(key, spec, 3)      # keep 3 initialized environments of spec warm; 0 releases
+    manager.provisioned(key)                                           # -> ProvisionState
     await manager.stop()
 
 Modules: manager (scheduling, limits, results and logs), sandbox (the seam: Sandbox, SandboxPool,
@@ -28,7 +30,15 @@ if TYPE_CHECKING:
     from cloudlet.compute.manager import ComputeManager
     from cloudlet.compute.slots import ACCOUNT_LIMIT, RESERVED_LIMIT, TooManyRequests
     from cloudlet.compute.streaming import ResponseStream
-    from cloudlet.compute.types import FunctionSpec, InvokeResult, Line, LogEntry, LogTarget, PlatformEvent
+    from cloudlet.compute.types import (
+        FunctionSpec,
+        InvokeResult,
+        Line,
+        LogEntry,
+        LogTarget,
+        PlatformEvent,
+        ProvisionState,
+    )
 
 # Each name below is loaded from its module on first use, not when the package is imported: the
 # platform starts without the engine (~30 ms of imports) and builds it for the first invocation.
@@ -39,7 +49,7 @@ _EXPORTS = {
     "ResponseStream": ("streaming", "ResponseStream"),
     **{name: ("slots", name) for name in ("ACCOUNT_LIMIT", "RESERVED_LIMIT", "TooManyRequests")},
     **{name: ("types", name) for name in ("FunctionSpec", "InvokeResult", "Line", "LogEntry", "LogTarget",
-                                          "PlatformEvent")},
+                                          "PlatformEvent", "ProvisionState")},
 }
 
 
@@ -63,6 +73,7 @@ __all__ = [
     "LogEntry",
     "LogTarget",
     "PlatformEvent",
+    "ProvisionState",
     "ResponseStream",
     "RuntimeUnavailable",
     "TooManyRequests",

@@ -44,7 +44,7 @@ async def create_python(req: SandboxRequest) -> Sandbox:
         extra["wrapper"] = wrapper
         extra["bootstrap"] = f"{fs.runtime_dir}/{PYTHON_BOOTSTRAP_NAME}"
     env_vars = function_environment(spec, runtime, fs, req.log_stream, credentials=req.credentials,
-                                    endpoint=req.endpoint)
+                                    endpoint=req.endpoint, provisioned=req.provisioned)
     env = PythonEnvironment(req.env_id, spec, runtime, fs, env_vars, req.zygote, extra, req.hooks)
     env.netns_fd = req.network.fd if req.network is not None else None
     return env
@@ -63,7 +63,7 @@ async def create_process(req: SandboxRequest) -> Sandbox:
         listener = await req.networks.listener(req.network)
     api = await env.open_api(listener)
     env.env_vars = function_environment(spec, runtime, fs, req.log_stream, credentials=req.credentials,
-                                        runtime_api=api, endpoint=req.endpoint)
+                                        runtime_api=api, endpoint=req.endpoint, provisioned=req.provisioned)
     if runtime.kind == "node":  # cloudlet's bootstrap frames console.* events with it (and forgets it)
         env.env_vars[NODE_LOG_TOKEN_VAR] = env.log_token
     return env

@@ -98,6 +98,7 @@ class Environment:
         self.logs: LogPipe | None = None
         self.dead = False
         self.retired = False
+        self.provisioned: str | None = None  # the provision keeping it warm, if any (manager.py)
         self.busy = False
         self.exit_status: int | None = None
         self.created = time.monotonic()

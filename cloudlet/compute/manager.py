@@ -14,6 +14,11 @@ is killed), Runtime.ExitError / Runtime.OutOfMemory (the process died), init fai
 (Runtime.ImportModuleError, ...). A runtime this host cannot run is reported the same way, as
 errorType Runtime.InvalidRuntime naming the missing interpreter: the invoke reaches the function
 and fails, so async invocations retry and land in their DLQ like any other function error.
+
+Provisioned environments (`provision`): a caller may ask the engine to keep N environments of a
+spec initialized ahead of invocations, under a key of its choosing. They are handed out first to
+invocations of that version and revision, are never reaped for idleness, and are replaced when
+one dies; the engine knows nothing of what the key means (an alias, a version, a config).
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +50,15 @@ from cloudlet.compute.network import SLIRP_DNS, Networks, ServeEndpoint, egress_
 from cloudlet.compute.sandbox import InitFailure, Sandbox, SandboxPool, SandboxRequest
 from cloudlet.compute.slots import ACCOUNT_LIMIT, RESERVED_LIMIT, LocalSlots, Pool, Slots, TooManyRequests
 from cloudlet.compute.streaming import ResponseStream
-from cloudlet.compute.types import FunctionSpec, InvokeResult, Line, LogEntry, LogTarget, PlatformEvent
+from cloudlet.compute.types import (
+    FunctionSpec,
+    InvokeResult,
+    Line,
+    LogEntry,
+    LogTarget,
+    PlatformEvent,
+    ProvisionState,
+)
 from cloudlet.compute.workspace import TEST_CREDENTIALS, Workspace, revision_key
 from cloudlet.compute.zygote import IDLE_SHRINK_S, Zygote, ZygoteError, describe_status
 
@@ -55,6 +69,18 @@ INIT_TIMEOUT_S = 10.0  # AWS's init phase limit; a longer function timeout exten
 # Receives an environment's log: its target, its stream name, and what came in order.
 LogSink = Callable[[LogTarget, str, Sequence[LogEntry]], None]
 NETWORK_MODES = ("internet", "isolated", "host")
+
+
+@dataclass(eq=False)
+class _Provision:
+    """The environments kept warm under one key (ComputeManager.provision)."""
+
+    key: str
+    spec: FunctionSpec
+    count: int
+    envs: set[Sandbox] = field(default_factory=set)  # initialized, not yet stopped
+    starting: int = 0
+    failure: tuple[str, str] | None = None  # (errorType, message) of a failed init: no more are started
 
 
 class ComputeManager:
@@ -112,16 +138,26 @@ class ComputeManager:
         self._sweeping = False
         self._warned: set[str] = set()
         self._reaper: asyncio.Task | None = None
+        self._provisions: dict[str, _Provision] = {}
+        self._provisioning: set[asyncio.Task] = set()
+        self._stopping = False
         self.counters: Counter[str] = Counter()
 
     # ---- lifecycle ------------------------------------------------------------------------------
 
     async def start(self) -> None:
+        self._stopping = False
         await self._ensure_ready()
         if self._reaper is None:
             self._reaper = asyncio.create_task(self._reap_loop(), name="compute-reaper")
 
     async def stop(self) -> None:
+        self._stopping = True
+        self._provisions.clear()
+        for task in list(self._provisioning):
+            task.cancel()
+        if self._provisioning:
+            await asyncio.wait(list(self._provisioning), timeout=5)
         if self._reaper is not None:
             self._reaper.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -354,7 +390,8 @@ class ComputeManager:
         used = [str(self.data_dir.resolve()), str(catalog.RUNTIMES_DIR), sys.executable, runtime.executable or ""]
         return not any(p == "/opt" or p.startswith("/opt/") for p in used)
 
-    async def _create(self, spec: FunctionSpec, runtime: catalog.Runtime, pool: SandboxPool) -> Sandbox:
+    async def _create(self, spec: FunctionSpec, runtime: catalog.Runtime, pool: SandboxPool, *,
+                      provisioned: bool = False) -> Sandbox:
         backend = BACKENDS[runtime.kind]
         env_id = secrets.token_hex(8)
         zygote = await self._zygote(runtime if backend.forks_interpreter else None)
@@ -375,7 +412,7 @@ class ComputeManager:
             env = await backend.create(SandboxRequest(
                 env_id, spec, runtime, fs, zygote, identity, seccomp,
                 credentials, stream,
-                self._endpoint_url(), network, self.networks, self, self.data_dir))
+                self._endpoint_url(), network, self.networks, self, self.data_dir, provisioned))
         except BaseException:
             self._workspace().remove(fs)
             if identity is not None and self.identities is not None:
@@ -528,6 +565,137 @@ class ComputeManager:
         if not env.busy:
             self._destroy(env)
 
+    # ---- provisioned environments ------------------------------------------------------------------
+
+    def provision(self, key: str, spec: FunctionSpec | None, count: int) -> None:
+        """Keep `count` initialized environments of `spec` (its version and revision) warm under
+        `key`, a name the caller chooses; `spec` None or `count` 0 releases them. Call it on the
+        engine's event loop, as often as wanted: it only starts what is missing.
+
+        They start now, in the background: init runs at once, with AWS_LAMBDA_INITIALIZATION_TYPE
+        `provisioned-concurrency`, and its output goes to the environment's log stream. Then they
+        wait idle, never reaped, and invocations of that version and revision take them before any
+        on-demand environment (their REPORT has no Init Duration); when all are busy, invocations
+        spill over to on-demand ones. One that dies (crash, timeout, out of memory) is replaced.
+        An init that fails stops the starting: `provisioned(key)` reports the failure until the key
+        is released or provisioned again with another spec or count. Another spec under the same
+        key replaces the environments; a smaller count stops the extra ones.
+        """
+        provision = self._provisions.get(key)
+        if provision is not None and (spec is None or count <= 0 or _runs(provision.spec) != _runs(spec)):
+            del self._provisions[key]
+            self._unprovision(provision, list(provision.envs))
+            provision = None
+        if spec is None or count <= 0:
+            return
+        if provision is None:
+            provision = self._provisions[key] = _Provision(key, spec, count)
+        elif provision.count != count:
+            provision.count, provision.failure = count, None
+            extra = len(provision.envs) - count
+            if extra > 0:  # idle ones first
+                self._unprovision(provision, sorted(provision.envs, key=lambda e: e.busy)[:extra])
+        self._top_up(provision)
+
+    def provisioned(self, key: str) -> ProvisionState | None:
+        """How the provision under `key` stands (None: there is none)."""
+        provision = self._provisions.get(key)
+        if provision is None:
+            return None
+        ready = sum(1 for env in provision.envs if not env.dead)
+        return ProvisionState(provision.count, ready, provision.failure)
+
+    def provisions(self) -> list[str]:
+        """The keys of the provisions kept now."""
+        return list(self._provisions)
+
+    def _unprovision(self, provision: _Provision, envs: list[Sandbox]) -> None:
+        """Stop these environments of the provision: idle ones now, busy ones when they are given back."""
+        for env in envs:
+            provision.envs.discard(env)
+            env.provisioned = None
+            env.retired = True
+            if not env.busy:
+                self._destroy(env)
+
+    def _top_up(self, provision: _Provision) -> None:
+        while (not self._stopping and provision.failure is None and self._provisions.get(provision.key) is provision
+               and len(provision.envs) + provision.starting < provision.count):
+            provision.starting += 1
+            task = asyncio.get_running_loop().create_task(self._start_provisioned(provision),
+                                                          name=f"provision {provision.key}")
+            self._provisioning.add(task)
+            task.add_done_callback(self._provisioning.discard)
+
+    async def _start_provisioned(self, provision: _Provision) -> None:
+        """Start one environment of the provision and run its init; it then waits, idle."""
+        spec, env = provision.spec, None
+        try:
+            await self._ensure_ready()
+            try:
+                runtime = catalog.resolve(spec.runtime)
+                fn = self._function(spec)
+                env = await self._create(spec, runtime, fn, provisioned=True)
+            except catalog.RuntimeUnavailable as e:
+                return self._provision_failed(provision, "Runtime.InvalidRuntime", str(e))
+            except InitFailure as e:
+                return self._provision_failed(provision, e.error_type, str(e))
+            except ZygoteError as e:
+                return self._provision_failed(provision, "Runtime.InvalidRuntime", str(e))
+            self.counters["provisioned_starts"] += 1
+            lines: list[LogEntry] = [PlatformEvent("INIT_START", now_ms(), runtime=env.runtime.name,
+                                                   region=spec.region)]
+            t_init = time.monotonic()
+            try:
+                outcome = await env.start(t_init + max(INIT_TIMEOUT_S, spec.timeout_s))
+            except ZygoteError as e:
+                outcome = Outcome("init_error", error_type="Runtime.InvalidRuntime", detail=str(e))
+            lines += env.take_logs()
+            if outcome.kind != "ok":
+                init_ms = (time.monotonic() - t_init) * 1000
+                self._sink(spec, env.log_stream, [*lines, *self._init_failure_lines(env, spec, outcome, init_ms)])
+                env.kill()
+                env.dead = env.retired = True
+                return self._provision_failed(provision, outcome.error_type or "Runtime.Unknown",
+                                              outcome.detail or outcome.payload.decode("utf-8", "replace"))
+            for w in outcome.warnings:
+                self.warn_once(w)
+            self._sink(spec, env.log_stream, lines)
+            if self._provisions.get(provision.key) is not provision or len(provision.envs) >= provision.count:
+                env.retired = True  # released or shrunk meanwhile
+            else:
+                env.provisioned = provision.key
+                provision.envs.add(env)
+        except Exception:
+            log.exception("starting a provisioned environment of %s failed", spec.function_arn)
+            if env is not None:
+                env.retired = True
+        finally:
+            provision.starting -= 1
+            if env is not None:
+                pool = self._functions.get(self._keys.get(spec.function_arn, ""))
+                if pool is None or not pool.release(env, time.monotonic()):
+                    env.busy = False
+                    self._destroy(env)
+
+    def _init_failure_lines(self, env: Sandbox, spec: FunctionSpec, outcome: Outcome,
+                            init_ms: float) -> list[LogEntry]:
+        """What a failed init of a provisioned environment leaves in its log stream."""
+        if outcome.kind == "timeout":
+            status, error_type = "timeout", "Sandbox.Timedout"
+        else:
+            status = "error"
+            error_type = (self._exit_reason(env, outcome)[0] if outcome.kind == "exit"
+                          else outcome.error_type or "Runtime.Unknown")
+        return [PlatformEvent("INIT_REPORT", now_ms(), duration_ms=init_ms, status=status, error_type=error_type)]
+
+    def _provision_failed(self, provision: _Provision, error_type: str, message: str) -> None:
+        self.counters["provisioned_init_errors"] += 1
+        log.warning("a provisioned environment of %s failed to initialize: %s", provision.spec.function_arn,
+                    error_type)
+        if provision.failure is None:
+            provision.failure = (error_type, message)
+
     # ---- retiring and reaping ----------------------------------------------------------------------
 
     def retire(self, function_arn: str, version: str | None = None) -> None:
@@ -554,6 +722,12 @@ class ComputeManager:
         if self._envs.pop(env.id, None) is None:
             return
         env.stop()
+        provision = self._provisions.get(env.provisioned) if env.provisioned is not None else None
+        if provision is not None and env in provision.envs:
+            provision.envs.discard(env)
+            if not env.retired:  # it died (crash, timeout, OOM): a replacement starts
+                self.counters["provisioned_replaced"] += 1
+                self._top_up(provision)
         pool = self._functions.get(self._keys.get(env.spec.function_arn, ""))
         if pool is not None:
             pool.discard(env)
@@ -616,7 +790,8 @@ class ComputeManager:
     def reap(self) -> int:
         """Stop environments idle for longer than idle_timeout_s; returns how many."""
         cutoff = time.monotonic() - self.idle_timeout_s
-        victims = [env for env in self._envs.values() if not env.busy and env.last_used < cutoff]
+        victims = [env for env in self._envs.values()
+                   if not env.busy and env.last_used < cutoff and env.provisioned is None]
         for env in victims:
             self._destroy(env)
         self.counters["reaped"] += len(victims)
@@ -633,6 +808,9 @@ class ComputeManager:
             "environments": len(self._envs), "busy": busy, "idle": len(self._envs) - busy,
             "busy_invocations": self._busy_total, "account_concurrency": self.account_concurrency,
             "functions": per_fn,
+            "provisioned": {key: {"wanted": p.count, "ready": len(p.envs), "starting": p.starting,
+                                  "failure": p.failure[0] if p.failure else None}
+                            for key, p in self._provisions.items()},
             "zygotes": {z.name: {"pid": z.pid, "alive": z.alive, "python": z.info.get("python"),
                                  "preloaded": z.info.get("preloaded"), "blanks": len(z.blanks),
                                  "start_ms": round(z.start_ms, 1) if z.start_ms else None}
@@ -651,6 +829,12 @@ class ComputeManager:
         if message not in self._warned:
             self._warned.add(message)
             log.warning("%s", message)
+
+
+def _runs(spec: FunctionSpec) -> tuple[str, str, str]:
+    """What makes environments of two specs interchangeable (the rest, reserved concurrency say,
+    is the invocation's business)."""
+    return spec.function_arn, spec.version, spec.revision
 
 
 def _error_doc(error_type: str, message: str) -> bytes:

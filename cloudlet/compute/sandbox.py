@@ -40,6 +40,7 @@ class Sandbox(Protocol):
     busy: bool          # serving an invocation (or its init)
     dead: bool          # its process is gone
     retired: bool       # not to be reused: its function changed or went
+    provisioned: str | None  # the key of the provision keeping it warm (ComputeManager.provision)
     last_used: float    # time.monotonic() it was last given back
     invocations: int
     exit_status: int | None
@@ -99,6 +100,7 @@ class SandboxRequest:
     networks: Networks | None
     hooks: Any                      # the engine: what an environment reports to (see Environment)
     data_dir: Path                  # the engine's data directory (revisions live under it)
+    provisioned: bool = False       # started ahead of invocations (AWS_LAMBDA_INITIALIZATION_TYPE)
 
 
 @dataclass(frozen=True)
@@ -113,14 +115,16 @@ class Backend:
 
 class SandboxPool:
     """One function's sandboxes (all its versions): idle ones by (version, revision), reused last
-    in first out while warm, and how many are busy."""
+    in first out while warm, and how many are busy. Idle provisioned sandboxes (`warm`) are handed
+    out before the others: invocations spill over to on-demand sandboxes only when all are busy."""
 
-    __slots__ = ("key", "busy", "idle", "members", "revisions")
+    __slots__ = ("key", "busy", "idle", "warm", "members", "revisions")
 
     def __init__(self, key: str) -> None:
         self.key = key
         self.busy = 0
         self.idle: dict[tuple[str, str], list[Sandbox]] = {}
+        self.warm: dict[tuple[str, str], list[Sandbox]] = {}  # the idle provisioned ones
         self.members: set[Sandbox] = set()
         self.revisions: dict[str, str] = {}  # version -> its current revision
 
@@ -132,13 +136,15 @@ class SandboxPool:
         return previous is not None and previous != revision
 
     def acquire(self, version: str, revision: str) -> Sandbox | None:
-        """An idle, live sandbox of that version and revision, now busy; None if there is none."""
-        stack = self.idle.get((version, revision))
-        while stack:
-            sandbox = stack.pop()
-            if not sandbox.dead:
-                sandbox.busy = True
-                return sandbox
+        """An idle, live sandbox of that version and revision (a provisioned one first), now busy;
+        None if there is none."""
+        for stacks in (self.warm, self.idle):
+            stack = stacks.get((version, revision))
+            while stack:
+                sandbox = stack.pop()
+                if not sandbox.dead:
+                    sandbox.busy = True
+                    return sandbox
         return None
 
     def add(self, sandbox: Sandbox) -> None:
@@ -152,7 +158,8 @@ class SandboxPool:
         spec = sandbox.spec
         if sandbox.dead or sandbox.retired or self.revisions.get(spec.version) != spec.revision:
             return False
-        self.idle.setdefault((spec.version, spec.revision), []).append(sandbox)
+        stacks = self.warm if sandbox.provisioned is not None else self.idle
+        stacks.setdefault((spec.version, spec.revision), []).append(sandbox)
         return True
 
     def retire(self, version: str | None = None) -> list[Sandbox]:
@@ -161,16 +168,19 @@ class SandboxPool:
         gone = [s for s in self.members if version is None or s.spec.version == version]
         for sandbox in gone:
             sandbox.retired = True
-        for key in [k for k in self.idle if version is None or k[0] == version]:
-            del self.idle[key]
+        for stacks in (self.idle, self.warm):
+            for key in [k for k in stacks if version is None or k[0] == version]:
+                del stacks[key]
         return gone
 
     def discard(self, sandbox: Sandbox) -> None:
         self.members.discard(sandbox)
-        stack = self.idle.get((sandbox.spec.version, sandbox.spec.revision))
-        if stack and sandbox in stack:
-            stack.remove(sandbox)
+        for stacks in (self.idle, self.warm):
+            stack = stacks.get((sandbox.spec.version, sandbox.spec.revision))
+            if stack and sandbox in stack:
+                stack.remove(sandbox)
 
     def stats(self) -> dict[str, int]:
+        warm = sum(len(s) for s in self.warm.values())
         return {"environments": len(self.members), "busy": self.busy,
-                "idle": sum(len(s) for s in self.idle.values())}
+                "idle": sum(len(s) for s in self.idle.values()) + warm, "provisioned_idle": warm}

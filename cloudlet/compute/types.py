@@ -110,3 +110,14 @@ class InvokeResult:
     log_stream: str
     request_id: str
     error_type: str | None = None  # errorType of a failed invocation (Runtime.ExitError, Sandbox.Timedout, ...)
+
+
+@dataclass(frozen=True)
+class ProvisionState:
+    """How a provision (ComputeManager.provision) stands: `ready` of the `wanted` environments are
+    initialized and live; `failure` is the (errorType, message) of an init that failed, after which
+    no more are started."""
+
+    wanted: int
+    ready: int
+    failure: tuple[str, str] | None = None

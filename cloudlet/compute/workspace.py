@@ -398,9 +398,11 @@ SYSTEM_PREFIXES = ("/", "/usr")
 
 def function_environment(spec: FunctionSpec, runtime: Runtime, fs: EnvFS, log_stream: str, *,
                          credentials: tuple[str, str, str] = TEST_CREDENTIALS,
-                         runtime_api: str | None = None, endpoint: str | None = None) -> dict[str, str]:
+                         runtime_api: str | None = None, endpoint: str | None = None,
+                         provisioned: bool = False) -> dict[str, str]:
     """The variables AWS sets, the user's, and the ones the user may not override. `endpoint`:
-    cloudlet's URL as the environment reaches it (default: the spec's platform_endpoint).
+    cloudlet's URL as the environment reaches it (default: the spec's platform_endpoint);
+    `provisioned`: an environment started ahead of invocations (provisioned concurrency).
 
     As AWS's runtimes set them (https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html
     #configuration-envvars-runtime, and what a function sees there): PATH and LD_LIBRARY_PATH
@@ -444,7 +446,7 @@ def function_environment(spec: FunctionSpec, runtime: Runtime, fs: EnvFS, log_st
         "AWS_LAMBDA_FUNCTION_NAME": spec.function_name,
         "AWS_LAMBDA_FUNCTION_VERSION": spec.version,
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory_mb),
-        "AWS_LAMBDA_INITIALIZATION_TYPE": "snap-start" if spec.snap_start else "on-demand",
+        "AWS_LAMBDA_INITIALIZATION_TYPE": initialization_type(spec, provisioned),
         "AWS_LAMBDA_LOG_GROUP_NAME": spec.log_group or f"/aws/lambda/{spec.function_name}",
         "AWS_LAMBDA_LOG_STREAM_NAME": log_stream,
         "LAMBDA_TASK_ROOT": fs.task,
@@ -458,6 +460,13 @@ def function_environment(spec: FunctionSpec, runtime: Runtime, fs: EnvFS, log_st
     if runtime_api:
         env["AWS_LAMBDA_RUNTIME_API"] = runtime_api
     return env
+
+
+def initialization_type(spec: FunctionSpec, provisioned: bool) -> str:
+    """AWS_LAMBDA_INITIALIZATION_TYPE: how the environment's init came to run."""
+    if provisioned:
+        return "provisioned-concurrency"
+    return "snap-start" if spec.snap_start else "on-demand"
 
 
 def _runtime_prefix(runtime: Runtime) -> str | None:

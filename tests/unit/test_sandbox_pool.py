@@ -17,6 +17,7 @@ class FakeSandbox:
     busy: bool = True
     dead: bool = False
     retired: bool = False
+    provisioned: str | None = None
     last_used: float = 0.0
     log: list = field(default_factory=list)
 
@@ -38,8 +39,23 @@ def test_idle_sandboxes_are_reused_last_in_first_out_per_version_and_revision():
     assert pool.acquire("1", "r1") is None and pool.acquire("$LATEST", "r0") is None
     a.dead = True
     assert pool.acquire("$LATEST", "r1") is None  # a dead one is skipped
-    assert pool.stats() == {"environments": 2, "busy": 0, "idle": 0}
+    assert pool.stats() == {"environments": 2, "busy": 0, "idle": 0, "provisioned_idle": 0}
 
+
+
+def test_idle_provisioned_sandboxes_are_handed_out_before_on_demand_ones():
+    pool = SandboxPool("f")
+    pool.current("1", "r1")
+    on_demand, provisioned = FakeSandbox(spec("1")), FakeSandbox(spec("1"), provisioned="key")
+    for s in (provisioned, on_demand):
+        pool.add(s)
+    assert pool.release(provisioned, 1.0) and pool.release(on_demand, 2.0)  # on-demand is the warmest
+    assert pool.acquire("1", "r1") is provisioned
+    assert pool.acquire("1", "r1") is on_demand  # all provisioned busy: spill over
+    assert pool.stats()["provisioned_idle"] == 0
+    pool.release(provisioned, 3.0)
+    assert pool.stats()["provisioned_idle"] == 1
+    assert pool.retire("1") and pool.acquire("1", "r1") is None
 
 def test_a_new_revision_or_a_retirement_keeps_nothing_stale():
     pool = SandboxPool("f")

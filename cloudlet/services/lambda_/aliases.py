@@ -14,7 +14,7 @@ from .errors import (
     ValidationException,
     pattern_error,
 )
-from .functions import child_key, load_function, load_version, new_revision, url_index_key
+from .functions import child_key, load_function, load_version, new_revision, provisioned_key, url_index_key
 from .names import LATEST, FunctionRef, is_alias, is_version
 from .paging import paginate
 
@@ -137,9 +137,11 @@ def delete_alias(p: LambdaProvider, ctx: RequestContext, ref: FunctionRef, param
 
 
 def delete_alias_dependants(tx: Any, ref: FunctionRef, name: str) -> None:
-    """Drop what hangs off an alias: its policy, event invoke config and function URL."""
+    """Drop what hangs off an alias: its policy, event invoke config, provisioned concurrency config
+    and function URL."""
     for kind in ("policy", "invoke-config"):
         tx.delete(child_key(kind, ref.account, ref.region, ref.name, name))
+    tx.delete(provisioned_key(ref.account, ref.region, ref.name, name))
     url = tx.get_json(child_key("url", ref.account, ref.region, ref.name, name))
     if url is not None:
         tx.delete(url_index_key(url["url_id"]))

@@ -20,6 +20,9 @@ written here as `L`):
   L + ("layer", layer)               {"next_version"} of a layer name
   L + ("layer-version", layer, n)    a published layer version (content in the blob store)
   ("global", "lambda", "url", id)    url id -> {"account", "region", "function", "qualifier"}
+  ("global", "lambda", "provisioned", account, region, name, q)
+                                     provisioned concurrency config of alias or version q
+                                     (provisioned.py); global so that one range finds every account's
 
 Code packages live in the blob store under their SHA-256 (hex); AWS's CodeSha256 is its base64.
 """
@@ -71,6 +74,14 @@ FUNCTION_CHILDREN = ("version", "alias", "policy", "invoke-config", "url")
 
 def url_index_key(url_id: str) -> tuple:
     return global_key("lambda", "url", url_id)
+
+
+PROVISIONED = global_key("lambda", "provisioned")  # every provisioned concurrency config
+
+
+def provisioned_key(account: str, region: str, *name_and_qualifier: str) -> tuple:
+    """A provisioned concurrency config (with a name and no qualifier: the prefix of a function's)."""
+    return (*PROVISIONED, account, region, *name_and_qualifier)
 
 
 # ---- small values -----------------------------------------------------------------------------

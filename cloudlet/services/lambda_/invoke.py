@@ -128,6 +128,10 @@ class Invoker:
                     self._compute = manager
         return self._compute
 
+    def engine(self) -> ComputeManager | None:
+        """The compute engine, if it was started."""
+        return self._compute
+
     async def stop(self) -> None:
         if self._compute is not None:
             await self._compute.stop()
@@ -294,10 +298,8 @@ class Invoker:
             self._sessions[key] = session
         return session.access_key, session.secret, session.token
 
-    async def run(self, resolved: functions.ResolvedFunction, payload: bytes, *, request_id: str,
-                  client_context: str | None = None, trace_id: str | None = None,
-                  stream: ResponseStream | None = None) -> InvokeResult:
-        check_active(resolved)  # every path comes here (Invoke, streams, URLs, Event records, other services)
+    async def spec(self, resolved: functions.ResolvedFunction) -> FunctionSpec:
+        """The FunctionSpec of a resolved function, made once per revision."""
         # Reserved concurrency is no part of the revision (it changes no RevisionId): key on it too.
         key = (resolved.arn, resolved.version, resolved.revision, resolved.reserved_concurrency)
         spec = self._specs.get(key)
@@ -306,6 +308,13 @@ class Invoker:
             if len(self._specs) > 4096:
                 self._specs.clear()
             self._specs[key] = spec
+        return spec
+
+    async def run(self, resolved: functions.ResolvedFunction, payload: bytes, *, request_id: str,
+                  client_context: str | None = None, trace_id: str | None = None,
+                  stream: ResponseStream | None = None) -> InvokeResult:
+        check_active(resolved)  # every path comes here (Invoke, streams, URLs, Event records, other services)
+        spec = await self.spec(resolved)
         manager = await self.compute()
         try:
             return await manager.invoke(spec, payload, request_id=request_id, client_context=client_context,

@@ -26,6 +26,7 @@ from .functions import (
     new_revision,
     not_found,
     now_epoch,
+    provisioned_key,
     render,
     resolve_in,
     url_index_key,
@@ -238,6 +239,7 @@ def delete_function(p: LambdaProvider, ctx: RequestContext, ref: FunctionRef) ->
             tx.delete(url_index_key(json.loads(raw)["url_id"]))
         for kind in FUNCTION_CHILDREN:
             tx.delete_range(child_key(kind, ref.account, ref.region, ref.name))
+        tx.delete_range(provisioned_key(ref.account, ref.region, ref.name))
         tx.delete(function_key(ref.account, ref.region, ref.name))
 
     p.store.transact(delete)

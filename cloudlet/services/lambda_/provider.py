@@ -27,6 +27,7 @@ from . import (
     layers,
     lifecycle,
     policy,
+    provisioned,
     tagging,
     urls,
     versions,
@@ -68,6 +69,8 @@ class LambdaProvider(Provider):
         "PutFunctionCodeSigningConfig": "stored and attached; signatures are not verified (no AWS Signer, no signed artifacts)",
         "PutFunctionRecursionConfig": "stored and returned; recursive loops are not detected",
         "PutRuntimeManagementConfig": "stored and returned; each runtime has one runtime version here",
+        "PutProvisionedConcurrencyConfig": "each replica keeps the environments warm itself (N per replica); "
+                                           "a weighted alias's environments are split by weight, rounded",
     }
 
     def __init__(self, infra: Infra, *, logs: LogsApi, s3: S3Api) -> None:
@@ -79,6 +82,7 @@ class LambdaProvider(Provider):
         self.preparations = Preparations(infra, self.invoker)  # Pending / InProgress -> ready (states.py)
         self.api = LambdaApi(infra, self.invoker, infra.targets)
         self.function_urls = FunctionUrls(infra, self.invoker)
+        self.provisioner = provisioned.Provisioner(infra, self.invoker)  # keeps provisioned environments warm
 
     async def shutdown(self) -> None:
         await self.invoker.stop()
@@ -278,6 +282,20 @@ class LambdaProvider(Provider):
 
     def get_account_settings(self, ctx, params):
         return concurrency.get_account_settings(self, ctx)
+
+    # ---- provisioned concurrency (provisioned.py: configs, and the environments kept warm) ----
+    def put_provisioned_concurrency_config(self, ctx, params):
+        return provisioned.put_provisioned_concurrency_config(self, ctx, self._ref(ctx, params), params)
+
+    def get_provisioned_concurrency_config(self, ctx, params):
+        return provisioned.get_provisioned_concurrency_config(self, ctx, self._ref(ctx, params))
+
+    def delete_provisioned_concurrency_config(self, ctx, params):
+        return provisioned.delete_provisioned_concurrency_config(self, ctx, self._ref(ctx, params))
+
+    def list_provisioned_concurrency_configs(self, ctx, params):
+        return provisioned.list_provisioned_concurrency_configs(self, ctx, self._ref(ctx, params, qualified=False),
+                                                                params)
 
     # ---- permissions and tags ----
     def add_permission(self, ctx, params):

@@ -19,6 +19,7 @@ from .functions import (
     load_function,
     new_revision,
     now_epoch,
+    provisioned_key,
     render,
     version_key,
 )
@@ -103,3 +104,4 @@ def delete_version_in(tx: Any, ref: FunctionRef, version: str) -> None:
     tx.delete(key)
     for kind in ("policy", "invoke-config"):
         tx.delete(child_key(kind, ref.account, ref.region, ref.name, version))
+    tx.delete(provisioned_key(ref.account, ref.region, ref.name, version))
