@@ -159,9 +159,10 @@ def name_pattern_matcher(pattern: str | None):
     return lambda name: name.startswith(prefixes) or any(p in name for p in parts)
 
 
-def describe_group(account: str, region: str, name: str, record: dict, stored_bytes: int) -> dict:
+def describe_group(account: str, region: str, name: str, record: dict, stored_bytes: int,
+                   *, metric_filters: int = 0) -> dict:
     arn = group_arn(account, region, name)
-    out = {"logGroupName": name, "creationTime": record["creationTime"], "metricFilterCount": 0,
+    out = {"logGroupName": name, "creationTime": record["creationTime"], "metricFilterCount": metric_filters,
            "arn": arn + ":*", "storedBytes": stored_bytes, "logGroupClass": record.get("logGroupClass", "STANDARD"),
            "logGroupArn": arn, "deletionProtectionEnabled": record.get("deletionProtectionEnabled", False)}
     if record.get("retentionInDays"):

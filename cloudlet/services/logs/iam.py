@@ -41,6 +41,7 @@ TABLE = IamTable(
         "TagResource": "{resourceArn}",
         "UntagResource": "{resourceArn}",
         "ListTagsForResource": "{resourceArn}",
+        "TestMetricFilter": "*",
         "GetQueryResults": "*",
         "DescribeQueries": "*",
     },

@@ -6,8 +6,9 @@ import json
 from typing import Any
 
 from cloudlet.infra import Infra
+from cloudlet.services.cloudwatch.api import CloudWatchApi
 from cloudlet.services.paging import decode_token, encode_token
-from cloudlet.services.provider import Provider, blocking
+from cloudlet.services.provider import Provider, blocking, inline
 from cloudlet.store import ConflictError
 
 from . import events as ev
@@ -41,6 +42,7 @@ from .groups import (
     stream_key,
     streams_prefix,
 )
+from .metric_filters import CacheListener, MetricFilters, count_filters, test_filter
 
 MAX_TAGS = 50
 TOO_OLD_MS = 14 * ev.DAY_MS
@@ -61,10 +63,13 @@ def _is_time_and_name(position: Any) -> bool:
 class LogsProvider(Provider):
     service = "logs"
 
-    def __init__(self, infra: Infra) -> None:
+    def __init__(self, infra: Infra, cloudwatch: CloudWatchApi | None = None) -> None:
         super().__init__(infra)
         self.api = LogsApi(self.store, infra.outbox, infra.targets)
         infra.background.add(ev.RetentionSweeper(self.store))
+        self.metric_filters = MetricFilters(self.store, cloudwatch)
+        self.api.ingest.add_hook(self.metric_filters.on_ingest)
+        infra.background.add(CacheListener(self.store, self.metric_filters))
 
     # ---- helpers ----
 
@@ -152,6 +157,7 @@ class LogsProvider(Provider):
             tx.delete(retention_key(ctx.account, ctx.region, name))
             tx.delete_range(streams_prefix(ctx.account, ctx.region, name))
             tx.delete_range(events_prefix(ctx.account, ctx.region, name))
+            self.metric_filters.delete_group(tx, ctx.account, ctx.region, name)
         return {}
 
     def describe_log_groups(self, ctx, params):
@@ -193,7 +199,8 @@ class LogsProvider(Provider):
                     next_token = encode_token(out_groups[-1]["logGroupName"])
                     break
                 out_groups.append(describe_group(ctx.account, ctx.region, name, record,
-                                                 self._stored_bytes(tx, ctx, name)))
+                                                 self._stored_bytes(tx, ctx, name),
+                                                 metric_filters=count_filters(tx, ctx.account, ctx.region, name)))
         out: dict = {"logGroups": out_groups}
         if next_token:
             out["nextToken"] = next_token
@@ -512,3 +519,22 @@ class LogsProvider(Provider):
                                   matches=matches, limit=params.get("limit"), token=params.get("nextToken"))
         out["searchedLogStreams"] = []
         return out
+
+    # ---- metric filters (metric_filters.py) ----
+
+    def put_metric_filter(self, ctx, params):
+        check_group_name(params["logGroupName"])
+        return self.metric_filters.put(ctx, params)
+
+    def describe_metric_filters(self, ctx, params):
+        if params.get("logGroupName") is not None:
+            check_group_name(params["logGroupName"])
+        return self.metric_filters.describe(ctx, params)
+
+    def delete_metric_filter(self, ctx, params):
+        check_group_name(params["logGroupName"])
+        return self.metric_filters.delete(ctx, params["logGroupName"], params["filterName"])
+
+    @inline
+    def test_metric_filter(self, ctx, params):
+        return {"matches": test_filter(params["filterPattern"], params["logEventMessages"])}
