@@ -5,8 +5,10 @@
 ARN is also a delivery target (delivery.py): a delivered payload becomes an Event invocation, or a
 synchronous one with `invocation_type="RequestResponse"`.
 
-Permissions are not checked here yet: the call context names the caller (a service principal and
-its source ARN for service deliveries), which is where resource-policy checks will hang.
+Deliveries are not checked against the function's policy here: the call context names the caller
+(a service principal and its source ARN for service deliveries), and the target's `check` answers
+whether that caller may invoke the function (asked when a service accepts a configuration that
+will deliver to it, as CloudWatch Logs does for a subscription filter).
 """
 
 from __future__ import annotations
@@ -22,9 +24,10 @@ from cloudlet.outbox import Failed
 from cloudlet.protocol.errors import ServiceError
 from cloudlet.store import Transaction
 
-from . import functions
+from . import functions, policy
 from .async_invoke import enqueue_event
 from .invoke import Invoker, pick_version
+from .names import FunctionRef, split_function_name
 
 
 @dataclass(frozen=True)
@@ -40,12 +43,13 @@ class LambdaApi:
     def __init__(self, infra: Infra, invoker: Invoker, targets: Targets) -> None:
         self.infra = infra
         self.invoker = invoker
-        targets.register("lambda", send_in_tx=self._send_in_tx, deliver=self._deliver)
+        targets.register("lambda", send_in_tx=self._send_in_tx, deliver=self._deliver, check=self._check)
 
     def send_event(self, tx: Transaction, call: CallContext, function: str, payload: bytes,
-                   qualifier: str | None = None) -> str:
-        """An Event invocation of `function` (name or ARN), run once `tx` commits; its request id."""
-        request_id = _new_request_id()
+                   qualifier: str | None = None, request_id: str | None = None) -> str:
+        """An Event invocation of `function` (name or ARN), run once `tx` commits; its request id
+        (`request_id`, or a new one)."""
+        request_id = request_id or _new_request_id()
         enqueue_event(tx, call, function, qualifier, payload, request_id)
         return request_id
 
@@ -69,7 +73,25 @@ class LambdaApi:
 
     def _send_in_tx(self, tx: Transaction, call: CallContext, arn: str, payload: bytes,
                     options: dict[str, Any]) -> None:
-        self.send_event(tx, call, arn, payload)
+        self.send_event(tx, call, arn, payload, request_id=options.get("request_id"))
+
+    def _check(self, tx: Transaction, call: CallContext, arn: str) -> str | None:
+        """Whether the function (and its qualifier) exists and its policy lets the calling
+        service principal invoke it, given the call's source ARN and account."""
+        parts = split_function_name(arn)
+        if parts is None:
+            return "not found"
+        name, qualifier, account, region = parts
+        ref = FunctionRef(account or call.account, region or call.region, name, qualifier)
+        try:
+            record, _ = functions.load_function(tx, ref)
+            functions.resolve_in(tx, ref, record)
+        except ServiceError:
+            return "not found"
+        context = {"AWS:SourceArn": call.source_arn, "AWS:SourceAccount": call.source_account or call.account}
+        if not policy.allows_service(tx, ref, call.principal, "lambda:InvokeFunction", context):
+            return "denied"
+        return None
 
     async def _deliver(self, call: CallContext, arn: str, payload: bytes, options: dict[str, Any]) -> None:
         try:

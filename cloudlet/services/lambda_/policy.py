@@ -189,6 +189,24 @@ def allows(tx: Any, ref: FunctionRef, account: str | None, action: str, context:
     return False
 
 
+def allows_service(tx: Any, ref: FunctionRef, service: str, action: str, context: dict[str, str]) -> bool:
+    """Whether the function's policy (for the addressed qualifier, else $LATEST) lets the service
+    principal `service` ("logs.amazonaws.com") call `action` under `context`'s conditions. A
+    statement may name the service globally or by region (`logs.us-east-1.amazonaws.com`), or "*"."""
+    prefix, _, domain = service.partition(".")
+    names = {service, f"{prefix}.{ref.region}.{domain}"}
+    for qualifier in dict.fromkeys([ref.qualifier or LATEST, LATEST]):
+        policy = tx.get_json(policy_key(ref, qualifier)) or {"statements": []}
+        for s in policy["statements"]:
+            principal = s.get("Principal")
+            who = principal if principal == "*" else (principal or {}).get("Service")
+            if who != "*" and who not in names:
+                continue
+            if s.get("Action") in ("*", "lambda:*", action) and _conditions_hold(s.get("Condition") or {}, context):
+                return True
+    return False
+
+
 def _conditions_hold(condition: dict[str, dict[str, Any]], context: dict[str, str]) -> bool:
     for operator, pairs in condition.items():
         for key, wanted in pairs.items():
