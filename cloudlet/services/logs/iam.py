@@ -15,6 +15,7 @@ from cloudlet.gateway.authorize import IamTable, arn_fields
 
 GROUP = "arn:{partition}:logs:{region}:{account}:log-group:{logGroupName}"
 STREAM = GROUP + ":log-stream:{logStreamName}"
+DESTINATION = "arn:{partition}:logs:{region}:{account}:destination:{destinationName}"
 
 
 def group_identifier(value: str, variables: Mapping[str, str]) -> Mapping[str, str] | None:
@@ -41,6 +42,9 @@ TABLE = IamTable(
         "TagResource": "{resourceArn}",
         "UntagResource": "{resourceArn}",
         "ListTagsForResource": "{resourceArn}",
+        **{op: DESTINATION for op in ("PutDestination", "PutDestinationPolicy", "DeleteDestination")},
+        **{op: "*" for op in ("DescribeDestinations", "PutResourcePolicy", "DescribeResourcePolicies",
+                              "DeleteResourcePolicy")},
         "TestMetricFilter": "*",
         "GetQueryResults": "*",
         "DescribeQueries": "*",

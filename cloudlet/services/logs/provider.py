@@ -13,6 +13,7 @@ from cloudlet.store import ConflictError
 
 from . import events as ev
 from .api import LogsApi
+from .destinations import Destinations
 from .filter_pattern import FilterPatternError, compile_pattern
 from .groups import (
     GROUP_NOT_FOUND,
@@ -43,6 +44,8 @@ from .groups import (
     streams_prefix,
 )
 from .metric_filters import CacheListener, MetricFilters, count_filters, test_filter
+from .resource_policies import ResourcePolicies
+from .subscriptions import Subscriptions
 
 MAX_TAGS = 50
 TOO_OLD_MS = 14 * ev.DAY_MS
@@ -62,6 +65,14 @@ def _is_time_and_name(position: Any) -> bool:
 
 class LogsProvider(Provider):
     service = "logs"
+    limits = {
+        "PutSubscriptionFilter": "Lambda destinations are delivered to; Kinesis and Firehose are not served, so "
+                                 "a filter cannot target them directly, and deliveries through a Logs destination "
+                                 "to them fail (logged, or dead-lettered)",
+        "PutDestination": "Kinesis and Firehose targets are stored; deliveries to them fail until those services "
+                          "exist",
+        "PutResourcePolicy": "stored and returned; not evaluated (waits for IAM enforcement of service principals)",
+    }
 
     def __init__(self, infra: Infra, cloudwatch: CloudWatchApi | None = None) -> None:
         super().__init__(infra)
@@ -70,6 +81,11 @@ class LogsProvider(Provider):
         self.metric_filters = MetricFilters(self.store, cloudwatch)
         self.api.ingest.add_hook(self.metric_filters.on_ingest)
         infra.background.add(CacheListener(self.store, self.metric_filters))
+        self.subscriptions = Subscriptions(self.store, infra.targets)
+        self.api.ingest.add_hook(self.subscriptions.on_append)
+        infra.background.add(self.subscriptions)
+        self.destinations = Destinations(self.store)
+        self.resource_policies = ResourcePolicies(self.store)
 
     # ---- helpers ----
 
@@ -158,6 +174,7 @@ class LogsProvider(Provider):
             tx.delete_range(streams_prefix(ctx.account, ctx.region, name))
             tx.delete_range(events_prefix(ctx.account, ctx.region, name))
             self.metric_filters.delete_group(tx, ctx.account, ctx.region, name)
+            self.subscriptions.forget_group(tx, ctx.account, ctx.region, name)
         return {}
 
     def describe_log_groups(self, ctx, params):
@@ -538,3 +555,43 @@ class LogsProvider(Provider):
     @inline
     def test_metric_filter(self, ctx, params):
         return {"matches": test_filter(params["filterPattern"], params["logEventMessages"])}
+
+    # ---- subscription filters, destinations, resource policies (subscriptions.py, destinations.py,
+    # resource_policies.py) ----
+
+    def reset(self) -> None:
+        super().reset()
+        self.subscriptions.cache.clear()
+
+    def put_subscription_filter(self, ctx, params):
+        check_group_name(params["logGroupName"])
+        return self.subscriptions.put(ctx, params["logGroupName"], params)
+
+    def describe_subscription_filters(self, ctx, params):
+        check_group_name(params["logGroupName"])
+        return self.subscriptions.describe(ctx, params["logGroupName"], params)
+
+    def delete_subscription_filter(self, ctx, params):
+        check_group_name(params["logGroupName"])
+        return self.subscriptions.delete(ctx, params["logGroupName"], params["filterName"])
+
+    def put_destination(self, ctx, params):
+        return self.destinations.put(ctx, params)
+
+    def put_destination_policy(self, ctx, params):
+        return self.destinations.put_policy(ctx, params)
+
+    def describe_destinations(self, ctx, params):
+        return self.destinations.describe(ctx, params)
+
+    def delete_destination(self, ctx, params):
+        return self.destinations.delete(ctx, params["destinationName"])
+
+    def put_resource_policy(self, ctx, params):
+        return self.resource_policies.put(ctx, params)
+
+    def describe_resource_policies(self, ctx, params):
+        return self.resource_policies.describe(ctx, params)
+
+    def delete_resource_policy(self, ctx, params):
+        return self.resource_policies.delete(ctx, params)
