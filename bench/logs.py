@@ -9,7 +9,9 @@ own under ~/.cache/cloudlet/bench-moto so its botocore never meets ours), on a f
 * filter: FilterLogEvents with a one-term pattern matching 1% of them, following nextToken to the
   end; seconds for the whole scan;
 * during the scan, GetCallerIdentity on another connection (cloudlet only): p50 ms, to show
-  whether a scan holds up other requests.
+  whether a scan holds up other requests;
+* ingest with a metric filter (cloudlet only): the same events into a group with one metric
+  filter (`ERROR`, value 1, defaultValue 0: every event is evaluated and counted); events/s.
 
 Prints one JSON object.
 """
@@ -79,7 +81,15 @@ def client(service: str, port: int):
                         config=Config(retries={"max_attempts": 1}, read_timeout=300))
 
 
-def run(port: int, events: int, batch: int, *, side_requests: bool) -> dict:
+def ingest(logs, group: str, batches: list[list[dict]]) -> float:
+    """Events per second of PutLogEvents of `batches` into a new group."""
+    t = time.perf_counter()
+    for chunk in batches:
+        logs.put_log_events(logGroupName=group, logStreamName="s", logEvents=chunk)
+    return sum(map(len, batches)) / (time.perf_counter() - t)
+
+
+def run(port: int, events: int, batch: int, *, side_requests: bool, metric_filter: bool = False) -> dict:
     logs = client("logs", port)
     group, stream = "/bench/logs", "s"
     logs.create_log_group(logGroupName=group)
@@ -125,6 +135,14 @@ def run(port: int, events: int, batch: int, *, side_requests: bool) -> dict:
         thread.join()
     out = {"ingest_events_per_s": round(events / ingest_s), "filter_s": round(filter_s, 3),
            "filter_matched": matched, "filter_calls": calls}
+    if metric_filter:
+        counted = "/bench/logs-metric-filter"
+        logs.create_log_group(logGroupName=counted)
+        logs.create_log_stream(logGroupName=counted, logStreamName="s")
+        logs.put_metric_filter(logGroupName=counted, filterName="errors", filterPattern="ERROR",
+                               metricTransformations=[{"metricName": "Errors", "metricNamespace": "Bench",
+                                                       "metricValue": "1", "defaultValue": 0.0}])
+        out["ingest_with_metric_filter_events_per_s"] = round(ingest(logs, counted, batches))
     if side:
         out["other_request_p50_ms_during_filter"] = round(statistics.median(side), 2)
         out["other_requests_during_filter"] = len(side)
@@ -145,7 +163,8 @@ def main() -> None:
         proc = start(port)
         try:
             wait_port(port, proc)
-            result[name] = run(port, args.events, args.batch, side_requests=name == "cloudlet")
+            result[name] = run(port, args.events, args.batch, side_requests=name == "cloudlet",
+                               metric_filter=name == "cloudlet")
         finally:
             proc.terminate()
             try:
