@@ -222,6 +222,8 @@ def aws(args) -> None:
     if not (env.get("AWS_DEFAULT_REGION") or env.get("AWS_REGION")):
         env["AWS_DEFAULT_REGION"] = "us-east-1"
     env.setdefault("AWS_PAGER", "")
+    # StartLiveTail's model prefixes the host with `stream-`: a local endpoint has no such host.
+    env.setdefault("AWS_DISABLE_HOST_PREFIX_INJECTION", "true")
     endpoint = _endpoint(None)
     env["AWS_ENDPOINT_URL"] = endpoint
     argv = list(args)

@@ -70,6 +70,8 @@ START_OPTIONS: tuple[StartOption, ...] = tuple(StartOption(*row) for row in (
      "Most pre-forked environments per interpreter, kept as demand asks [CLOUDLET_LAMBDA_PREFORK, default 16]."),
     ("--lambda-network", "CLOUDLET_LAMBDA_NETWORK", "variable",
      "What functions reach: internet, isolated or host [CLOUDLET_LAMBDA_NETWORK, default internet]."),
+    ("--logs-live-tail-max-seconds", "CLOUDLET_LOGS_LIVE_TAIL_MAX_SECONDS", "variable",
+     "Seconds a Live Tail session lasts [CLOUDLET_LOGS_LIVE_TAIL_MAX_SECONDS, default 10800, as on AWS]."),
     ("--debug-loop-blocking", "CLOUDLET_DEBUG_LOOP_BLOCKING", "variable",
      "Store calls on the event loop raise (PostgreSQL) [CLOUDLET_DEBUG_LOOP_BLOCKING]."),
     ("--operator-token", "CLOUDLET_OPERATOR_TOKEN", "variable",

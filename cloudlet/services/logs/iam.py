@@ -35,7 +35,8 @@ TABLE = IamTable(
             "PutLogGroupDeletionProtection", "TagLogGroup", "UntagLogGroup", "ListTagsLogGroup",
             "DescribeLogStreams", "FilterLogEvents", "DescribeSubscriptionFilters", "PutSubscriptionFilter",
             "DeleteSubscriptionFilter", "DescribeMetricFilters", "PutMetricFilter", "DeleteMetricFilter",
-            "AssociateKmsKey", "DisassociateKmsKey")},
+            "AssociateKmsKey", "DisassociateKmsKey", "PutDataProtectionPolicy", "GetDataProtectionPolicy",
+            "DeleteDataProtectionPolicy")},
         **{op: STREAM for op in ("CreateLogStream", "DeleteLogStream", "PutLogEvents", "GetLogEvents")},
         "DescribeLogGroups": "arn:{partition}:logs:{region}:{account}:log-group:*",
         "ListLogGroups": "arn:{partition}:logs:{region}:{account}:log-group:*",
@@ -46,8 +47,11 @@ TABLE = IamTable(
         **{op: "*" for op in ("DescribeDestinations", "PutResourcePolicy", "DescribeResourcePolicies",
                               "DeleteResourcePolicy")},
         "TestMetricFilter": "*",
-        "GetQueryResults": "*",
-        "DescribeQueries": "*",
+        **{op: "*" for op in (
+            "GetQueryResults", "DescribeQueries", "StopQuery", "PutQueryDefinition", "DescribeQueryDefinitions",
+            "DeleteQueryDefinition", "PutAccountPolicy", "DescribeAccountPolicies", "DeleteAccountPolicy",
+            "DescribeExportTasks", "CancelExportTask", "DescribeDeliveries", "DescribeDeliverySources",
+            "DescribeDeliveryDestinations", "ListLogAnomalyDetectors")},
     },
     members={"logGroupIdentifier": group_identifier},
 )

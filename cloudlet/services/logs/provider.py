@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -11,6 +12,7 @@ from cloudlet.services.paging import decode_token, encode_token
 from cloudlet.services.provider import Provider, blocking, inline
 from cloudlet.store import ConflictError
 
+from . import absent, policies, queries
 from . import events as ev
 from .api import LogsApi
 from .destinations import Destinations
@@ -43,6 +45,7 @@ from .groups import (
     stream_key,
     streams_prefix,
 )
+from .live_tail import LiveTail
 from .metric_filters import CacheListener, MetricFilters, count_filters, test_filter
 from .resource_policies import ResourcePolicies
 from .subscriptions import Subscriptions
@@ -66,6 +69,12 @@ def _is_time_and_name(position: Any) -> bool:
 class LogsProvider(Provider):
     service = "logs"
     limits = {
+        "StartLiveTail": "Events are read back from the store about once a second; sessions of other "
+                         "replicas learn of a new session within a few seconds.",
+        "PutDataProtectionPolicy": "The policy is stored and returned; log events are not masked or audited.",
+        "PutAccountPolicy": "Policies are stored and listed; none is applied to log groups.",
+    }
+    limits = {
         "PutSubscriptionFilter": "Lambda destinations are delivered to; Kinesis and Firehose are not served, so "
                                  "a filter cannot target them directly, and deliveries through a Logs destination "
                                  "to them fail (logged, or dead-lettered)",
@@ -78,6 +87,9 @@ class LogsProvider(Provider):
         super().__init__(infra)
         self.api = LogsApi(self.store, infra.outbox, infra.targets)
         infra.background.add(ev.RetentionSweeper(self.store))
+        self.live_tail = LiveTail(self.store, self.settings.logs_live_tail_max_seconds)
+        self.api.ingest.add_hook(self.live_tail.on_append)
+        infra.background.add(self.live_tail)
         self.metric_filters = MetricFilters(self.store, cloudwatch)
         self.api.ingest.add_hook(self.metric_filters.on_ingest)
         infra.background.add(CacheListener(self.store, self.metric_filters))
@@ -595,3 +607,102 @@ class LogsProvider(Provider):
 
     def delete_resource_policy(self, ctx, params):
         return self.resource_policies.delete(ctx, params)
+
+    # ---- live tail, data protection and account policies, query definitions, and the resources
+    # that cannot exist here yet (live_tail.py, policies.py, queries.py, absent.py) ----
+
+    async def start_live_tail(self, ctx, params):
+        session = await asyncio.to_thread(self.live_tail.open, ctx, params)
+        return {"responseStream": self.live_tail.stream(session)}
+
+    def put_data_protection_policy(self, ctx, params):
+        ident = params["logGroupIdentifier"]
+        return policies.put_data_protection_policy(self.store, ctx.account, ctx.region, self._identifier(ctx, ident),
+                                                   ident, params["policyDocument"])
+
+    def get_data_protection_policy(self, ctx, params):
+        ident = params["logGroupIdentifier"]
+        return policies.get_data_protection_policy(self.store, ctx.account, ctx.region, self._identifier(ctx, ident),
+                                                   ident)
+
+    def delete_data_protection_policy(self, ctx, params):
+        name = self._identifier(ctx, params["logGroupIdentifier"])
+        return policies.delete_data_protection_policy(self.store, ctx.account, ctx.region, name)
+
+    def put_account_policy(self, ctx, params):
+        return policies.put_account_policy(self.store, ctx.account, ctx.region, params)
+
+    def describe_account_policies(self, ctx, params):
+        return policies.describe_account_policies(self.store, ctx.account, ctx.region, params)
+
+    def delete_account_policy(self, ctx, params):
+        return policies.delete_account_policy(self.store, ctx.account, ctx.region, params)
+
+    def put_query_definition(self, ctx, params):
+        return queries.put_query_definition(self.store, ctx.account, ctx.region, params)
+
+    def describe_query_definitions(self, ctx, params):
+        return queries.describe_query_definitions(self.store, ctx.account, ctx.region, params)
+
+    def delete_query_definition(self, ctx, params):
+        return queries.delete_query_definition(self.store, ctx.account, ctx.region, params)
+
+    def get_query_results(self, ctx, params):
+        return queries.get_query_results(params)
+
+    def stop_query(self, ctx, params):
+        return queries.stop_query(params)
+
+    def describe_queries(self, ctx, params):
+        return queries.describe_queries(params)
+
+    def describe_export_tasks(self, ctx, params):
+        return absent.describe_export_tasks(params)
+
+    def cancel_export_task(self, ctx, params):
+        return absent.cancel_export_task(params)
+
+    def list_log_anomaly_detectors(self, ctx, params):
+        return absent.list_log_anomaly_detectors(params)
+
+    def get_log_anomaly_detector(self, ctx, params):
+        return absent.missing_anomaly_detector(params)
+
+    def update_log_anomaly_detector(self, ctx, params):
+        return absent.missing_anomaly_detector(params)
+
+    def delete_log_anomaly_detector(self, ctx, params):
+        return absent.missing_anomaly_detector(params)
+
+    def describe_deliveries(self, ctx, params):
+        return absent.describe_deliveries(params)
+
+    def describe_delivery_sources(self, ctx, params):
+        return absent.describe_delivery_sources(params)
+
+    def describe_delivery_destinations(self, ctx, params):
+        return absent.describe_delivery_destinations(params)
+
+    def get_delivery(self, ctx, params):
+        return absent.missing_delivery(params)
+
+    def delete_delivery(self, ctx, params):
+        return absent.missing_delivery(params)
+
+    def get_delivery_source(self, ctx, params):
+        return absent.missing_delivery_source(params)
+
+    def delete_delivery_source(self, ctx, params):
+        return absent.missing_delivery_source(params)
+
+    def get_delivery_destination(self, ctx, params):
+        return absent.missing_delivery_destination(params)
+
+    def delete_delivery_destination(self, ctx, params):
+        return absent.missing_delivery_destination(params)
+
+    def get_delivery_destination_policy(self, ctx, params):
+        return absent.missing_delivery_destination(params)
+
+    def delete_delivery_destination_policy(self, ctx, params):
+        return absent.missing_delivery_destination(params)
