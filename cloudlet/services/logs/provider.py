@@ -574,6 +574,7 @@ class LogsProvider(Provider):
     def reset(self) -> None:
         super().reset()
         self.subscriptions.cache.clear()
+        self.metric_filters.reset()
 
     def put_subscription_filter(self, ctx, params):
         check_group_name(params["logGroupName"])
