@@ -73,8 +73,6 @@ class LogsProvider(Provider):
                          "replicas learn of a new session within a few seconds.",
         "PutDataProtectionPolicy": "The policy is stored and returned; log events are not masked or audited.",
         "PutAccountPolicy": "Policies are stored and listed; none is applied to log groups.",
-    }
-    limits = {
         "PutSubscriptionFilter": "Lambda destinations are delivered to; Kinesis and Firehose are not served, so "
                                  "a filter cannot target them directly, and deliveries through a Logs destination "
                                  "to them fail (logged, or dead-lettered)",
