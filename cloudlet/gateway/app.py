@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from cloudlet.protocol import HttpRequest, HttpResponse, load_service, protocol_for
 
 from . import sigv4
-from .body import BodyPlan
+from .body import BodyPlan, payload_digests
 from .context import RequestContext
 from .internal import internal_api
 from .limits import DEFAULT, body_limit
@@ -99,7 +99,7 @@ class Gateway:
         plan = BodyPlan(body_limit(spec.name, op.name if op is not None else None).size)
         if op is None or not _streams_payload(op):
             return plan
-        plan.spool = self.platform.blobs.writer
+        plan.spool = functools.partial(self.platform.blobs.writer, payload_digests(req.headers))
         if req.headers.get("x-amz-content-sha256", "").startswith("STREAMING-"):
             unwrap = pipeline.unwrap
             decoder = plan.decoder = unwrap.decoder(req, scope)

@@ -12,6 +12,10 @@ Before the HTTP server reads a larger one it asks the gateway for a `BodyPlan`:
   signatures, so what lands on disk is the payload itself;
 - `finish`: last checks once the whole body is in (the declared decoded length, trailers).
 
+A spooled body is hashed on the way (`payload_digests`): besides the SHA-256 naming the blob,
+its MD5 (for Content-MD5 and S3's ETag) and the flexible checksum the request names
+(x-amz-checksum-*, see store/checksums.py), so nobody reads a large body twice.
+
 `BodySpool` does the spooling. Decoding, hashing and disk writes run on a worker thread,
 never on the event loop; the loop only queues the chunks it receives and stops reading the
 socket while more than HIGH_WATER bytes wait, so an upload of any size holds a few MiB.
@@ -25,6 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from cloudlet.store import checksums
 from cloudlet.store.blobs import BlobWriter, TempBlob
 
 SPILL_THRESHOLD = 1024 * 1024   # bodies up to this size stay in memory without asking
@@ -47,6 +52,20 @@ class BodyPlan:
     spool: Callable[[], BlobWriter] | None = None
     decoder: Decoder | None = None
     finish: Callable[[TempBlob], None] | None = None
+
+
+def payload_digests(headers: dict[str, str]) -> tuple[str, ...]:
+    """The digests to compute of a spooled body: MD5, and the checksum algorithm the request
+    names (x-amz-sdk-checksum-algorithm, a trailer it announces, or an x-amz-checksum-* header;
+    CRC64NVME when it names none, the checksum S3 keeps of every object)."""
+    named = headers.get("x-amz-sdk-checksum-algorithm", "").lower()
+    if named not in checksums.ALGORITHMS:
+        trailer = headers.get("x-amz-trailer", "").lower().strip()
+        named = trailer.removeprefix("x-amz-checksum-") if trailer.startswith("x-amz-checksum-") else ""
+    if named not in checksums.ALGORITHMS:
+        named = next((h[15:] for h in headers if h.startswith("x-amz-checksum-") and h[15:] in checksums.ALGORITHMS),
+                     "crc64nvme")
+    return ("md5",) if named == "md5" else ("md5", named)
 
 
 class BodyTooLarge(Exception):

@@ -461,6 +461,9 @@ class HttpProtocol(asyncio.Protocol):
         if transport is None or self.closed:
             return
         body = resp.body
+        if resp.status in (204, 304):  # responses that never have a body (RFC 9110 6.4.1)
+            _close_body(body)
+            body = b""
         if isinstance(body, (bytes, bytearray, memoryview)):
             length = len(body)
             if head_only and "Content-Length" in resp.headers:

@@ -14,6 +14,7 @@ class SpooledPayload(Protocol):
 
     size: int
     sha256: str
+    digests: dict[str, bytes]   # more digests computed as it spooled (gateway/body.py payload_digests)
 
     def read(self, size: int = -1) -> bytes: ...
 

@@ -214,6 +214,8 @@ class RestProtocol(Protocol):
                 status = int(value)
             else:
                 body_values[name] = value
+        if status == 200 and spec.quirks.partial_content and result.get(spec.quirks.partial_content) is not None:
+            status = 206
         payload = shape.serialization.get("payload")
         body: Any = b""
         if payload is not None:

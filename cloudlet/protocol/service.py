@@ -46,6 +46,9 @@ class Quirks:
     # SigV4 as S3 does it: the canonical URI is the path as sent (no normalisation, no double
     # encoding), and signature failures carry S3's codes and wording (gateway/sigv4.py).
     s3_signing: bool = False
+    # An output member whose presence makes a 200 answer 206 Partial Content (s3: a GetObject or
+    # HeadObject of a byte range answers with its ContentRange).
+    partial_content: str = ""
 
 
 QUIRKS: dict[str, Quirks] = {
@@ -53,7 +56,8 @@ QUIRKS: dict[str, Quirks] = {
         "MemorySize": {"max": 10240}, "Timeout": {"max": 900}, "RoleArn": {"pattern": True},
         "Handler": {"pattern": True}}),
     "logs": Quirks(validation_error="InvalidParameterException"),
-    "s3": Quirks(error_style="s3", validate=False, bucket_in_host=True, s3_signing=True, xml_roots={
+    "s3": Quirks(error_style="s3", validate=False, bucket_in_host=True, s3_signing=True,
+                 partial_content="ContentRange", xml_roots={
         "ListBuckets": "ListAllMyBucketsResult", "ListObjects": "ListBucketResult",
         "ListObjectsV2": "ListBucketResult", "ListObjectVersions": "ListVersionsResult",
         "CreateMultipartUpload": "InitiateMultipartUploadResult", "ListMultipartUploads": "ListMultipartUploadsResult",

@@ -36,6 +36,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+from . import checksums
+
 __all__ = ["BlobNotFound", "BlobStore", "BlobWriter", "DiskBlobStore", "TempBlob"]
 
 _DIGEST_RE = re.compile(r"[0-9a-f]{64}")
@@ -70,9 +72,11 @@ class BlobWriter:
     (or a forgotten commit) leaves no temp file behind.
     """
 
-    def __init__(self, store: DiskBlobStore) -> None:
+    def __init__(self, store: DiskBlobStore, digests: tuple[str, ...] = ()) -> None:
         self._store = store
         self._hash = hashlib.sha256()
+        # More digests of the bytes (store/checksums.py names), computed on the way.
+        self._extra = {name: checksums.new(name) for name in digests}
         self._size = 0
         self._tmp = store.root / "tmp" / f"{secrets.token_hex(12)}.part"
         self._file: BinaryIO | None = open(self._tmp, "xb")  # noqa: SIM115 - closed by commit/abort
@@ -82,11 +86,17 @@ class BlobWriter:
         """Bytes written so far."""
         return self._size
 
+    def digests(self) -> dict[str, bytes]:
+        """The extra digests asked for at creation, of the bytes written so far."""
+        return {name: h.digest() for name, h in self._extra.items()}
+
     def write(self, chunk: bytes) -> None:
         if self._file is None:
             raise ValueError("blob writer is already committed or aborted")
         self._file.write(chunk)
         self._hash.update(chunk)
+        for h in self._extra.values():
+            h.update(chunk)
         self._size += len(chunk)
 
     def commit(self) -> tuple[str, int]:
@@ -119,7 +129,9 @@ class BlobWriter:
         self._file = None
         try:
             f.close()
-            return TempBlob(self._store, self._tmp, self._hash.hexdigest(), self._size)
+            temp = TempBlob(self._store, self._tmp, self._hash.hexdigest(), self._size)
+            temp.digests = self.digests()
+            return temp
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
                 self._tmp.unlink()
@@ -154,6 +166,7 @@ class TempBlob:
         self.path = path
         self.sha256 = digest
         self.size = size
+        self.digests: dict[str, bytes] = {}  # the writer's extra digests (store/checksums.py names)
         self._kept = False
         self._file: io.BufferedReader = open(path, "rb")  # noqa: SIM115 - closed by close()
 
@@ -221,8 +234,9 @@ class BlobStore(ABC):
     many threads at once."""
 
     @abstractmethod
-    def writer(self) -> BlobWriter:
-        """A new streaming writer (commit -> (digest, size); abort; finish_temp -> TempBlob)."""
+    def writer(self, digests: tuple[str, ...] = ()) -> BlobWriter:
+        """A new streaming writer (commit -> (digest, size); abort; finish_temp -> TempBlob),
+        computing the extra `digests` (store/checksums.py names) as it writes."""
 
     def put(self, data: bytes) -> str:
         """Store ``data``; return its digest."""
@@ -284,9 +298,9 @@ class DiskBlobStore(BlobStore):
         check_digest(digest)
         return self.root / "sha256" / digest[:2] / digest
 
-    def writer(self) -> BlobWriter:
+    def writer(self, digests: tuple[str, ...] = ()) -> BlobWriter:
         """A new streaming writer."""
-        return BlobWriter(self)
+        return BlobWriter(self, digests)
 
     def _publish(self, tmp: Path, digest: str, *, synced: bool = False) -> None:
         """Rename the finished temp file ``tmp`` (content ``digest``) into place, fsyncing
