@@ -196,8 +196,8 @@ def test_virtual_hosted_s3_request_is_verified_against_the_path_as_sent(enforced
 @pytest.mark.parametrize("size", [100_000, 3 * 1024 * 1024])  # in memory, and spooled while it streams
 def test_signed_aws_chunked_upload_checks_every_chunk(enforced, size):
     """STREAMING-AWS4-HMAC-SHA256-PAYLOAD: the header is signed by botocore, each chunk's signature
-    chains from it (the documented algorithm). PutObject has no provider method yet, so a body that
-    passes every check gets 501; a tampered chunk gets S3's 403 SignatureDoesNotMatch."""
+    chains from it (the documented algorithm). A body that passes every check is stored (its ETag the
+    MD5 of the decoded payload); a tampered chunk gets S3's 403 SignatureDoesNotMatch."""
     import hashlib
     import hmac
     import http.client
@@ -248,7 +248,14 @@ def test_signed_aws_chunked_upload_checks_every_chunk(enforced, size):
         finally:
             conn.close()
 
-    status, text = put(body())
-    assert status == 501 and b"PutObject" in text, text.decode()
-    status, text = put(body(tamper_at=len(chunks) - 2))  # the last data chunk
-    assert status == 403 and b"<Code>SignatureDoesNotMatch</Code>" in text, text
+    s3 = enforced.client("s3", key=KEY, secret=SECRET)
+    s3.create_bucket(Bucket="signed-chunks")
+    try:
+        status, text = put(body())
+        assert status == 200, text.decode()
+        assert s3.head_object(Bucket="signed-chunks", Key="key")["ETag"] == f'"{hashlib.md5(payload).hexdigest()}"'
+        status, text = put(body(tamper_at=len(chunks) - 2))  # the last data chunk
+        assert status == 403 and b"<Code>SignatureDoesNotMatch</Code>" in text, text
+    finally:
+        s3.delete_object(Bucket="signed-chunks", Key="key")
+        s3.delete_bucket(Bucket="signed-chunks")

@@ -1,17 +1,13 @@
 """What other services may ask of S3: read an object (Lambda code packages, later CloudFormation
-templates and SAM artifacts).
-
-Objects are not stored yet: every key of an existing bucket is missing, and a missing bucket is
-told apart from a missing key as S3 does.
-"""
+templates and SAM artifacts)."""
 
 from __future__ import annotations
 
 from cloudlet.call import CallContext
 from cloudlet.protocol.errors import ServiceError
-from cloudlet.store import Store
+from cloudlet.store import BlobStore, Store
 
-from .buckets import bucket_key
+from . import objects, reads
 
 
 class S3ReadError(ServiceError):
@@ -19,13 +15,20 @@ class S3ReadError(ServiceError):
 
 
 class S3Api:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, blobs: BlobStore) -> None:
         self.store = store
+        self.blobs = blobs
 
     def get_object(self, call: CallContext, bucket: str, key: str, version: str | None = None) -> bytes:
-        """The bytes of `bucket`/`key` (at `version`), read as the call's account; S3ReadError with
-        S3's code (NoSuchBucket, NoSuchKey) otherwise."""
-        record = self.store.get_json(bucket_key(bucket))
-        if record is None or record["account"] != call.account:
-            raise S3ReadError("The specified bucket does not exist", code="NoSuchBucket", status=404)
-        raise S3ReadError("The specified key does not exist.", code="NoSuchKey", status=404)
+        """The bytes of `bucket`/`key` (at `version`), read as the call's account, in memory (for
+        packages of bounded size); S3ReadError with S3's code and message (NoSuchBucket,
+        NoSuchKey, InvalidArgument for a version that does not exist) otherwise."""
+        try:
+            with self.store.transaction(write=False) as tx:
+                objects.bucket_of(tx, bucket, call.account)
+                record = objects.load_existing(tx, bucket, key)
+                if version is not None:
+                    reads.check_version({"VersionId": version}, record)
+                return objects.read_all(tx, self.blobs, bucket, key, record)
+        except ServiceError as err:
+            raise S3ReadError(err.message, code=err.code, status=err.status) from None

@@ -6,7 +6,7 @@ State layout (see cloudlet/store/keyspace.py for why two kinds of key are not re
                                             namespace for every account and region
     (account, "s3", "owned", name)          {"region", "created"}: ListBuckets' index of an account's
                                             buckets, of every region
-    ("global", "s3", "object", name, ...)   the bucket's objects (to come)
+    ("global", "s3", "object", name, ...)   the bucket's objects (objects.py documents their layout)
 """
 
 from __future__ import annotations

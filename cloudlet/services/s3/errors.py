@@ -10,8 +10,11 @@ from cloudlet.protocol.errors import ServiceError
 from cloudlet.protocol.model_errors import errors_for
 
 __all__ = [
-    "BucketAlreadyExists", "BucketAlreadyOwnedByYou", "BucketNotEmpty", "E", "IllegalLocationConstraintException",
-    "InvalidArgument", "InvalidBucketName", "InvalidLocationConstraint", "NoSuchBucket",
+    "BadDigest", "BucketAlreadyExists", "BucketAlreadyOwnedByYou", "BucketNotEmpty", "E",
+    "IllegalLocationConstraintException", "InvalidArgument", "InvalidBucketName", "InvalidDigest",
+    "InvalidLocationConstraint", "InvalidPartNumber", "InvalidRange", "InvalidRequest", "KeyTooLongError",
+    "MalformedXML", "MissingContentLength", "NoSuchBucket", "NoSuchKey", "NotImplementedHeader", "NotModified",
+    "PreconditionFailed",
 ]
 
 E = errors_for("s3")
@@ -19,6 +22,8 @@ E = errors_for("s3")
 NoSuchBucket = E.NoSuchBucket
 BucketAlreadyExists = E.BucketAlreadyExists
 BucketAlreadyOwnedByYou = E.BucketAlreadyOwnedByYou
+NoSuchKey = E.NoSuchKey
+InvalidRequest = E.InvalidRequest
 
 
 # Not in the model:
@@ -41,3 +46,46 @@ class IllegalLocationConstraintException(ServiceError):
 
 class InvalidArgument(ServiceError):
     status = 400
+
+
+class InvalidDigest(ServiceError):
+    status = 400
+
+
+class BadDigest(ServiceError):
+    status = 400
+
+
+class PreconditionFailed(ServiceError):
+    status = 412
+
+
+class NotModified(ServiceError):
+    """304: sent without a body (gateway/http11.py), with the object's ETag and Last-Modified."""
+    status = 304
+
+
+class InvalidRange(ServiceError):
+    status = 416
+
+
+class InvalidPartNumber(ServiceError):
+    status = 416
+
+
+class MalformedXML(ServiceError):
+    status = 400
+
+
+class KeyTooLongError(ServiceError):
+    status = 400
+
+
+class MissingContentLength(ServiceError):
+    status = 411
+
+
+class NotImplementedHeader(ServiceError):
+    """A header that asks for what S3 does not implement (AWS's 501 NotImplemented)."""
+    code = "NotImplemented"
+    status = 501

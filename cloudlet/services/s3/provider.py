@@ -1,4 +1,8 @@
-"""Amazon S3: buckets (create, head, list, delete). Objects are not stored yet."""
+"""Amazon S3: buckets (create, head, list, delete) and objects (put, get, head, copy, delete, list).
+
+Each object operation is a thin call into its module: upload.py (PutObject), reads.py
+(GetObject, HeadObject), copy.py, deletes.py, listing.py; objects.py documents the state layout.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +11,9 @@ from datetime import UTC, datetime
 
 from cloudlet.infra import Infra
 from cloudlet.services.paging import decode_token, encode_token
-from cloudlet.services.provider import Provider
+from cloudlet.services.provider import Provider, blocking
 
+from . import copy, deletes, listing, reads, upload
 from .api import S3Api
 from .buckets import bucket_key, check_bucket_name, objects_prefix, owned_key, owned_prefix
 from .errors import (
@@ -35,13 +40,50 @@ class S3Provider(Provider):
 
     def __init__(self, infra: Infra) -> None:
         super().__init__(infra)
-        self.api = S3Api(self.store)
+        self.blobs = infra.blobs
+        self.api = S3Api(self.store, self.blobs)
 
     def _bucket(self, tx, name: str, account: str) -> dict:
         record = tx.get_json(bucket_key(name))
         if record is None or record["account"] != account:
             raise NoSuchBucket("The specified bucket does not exist", BucketName=name)
         return record
+
+    # ---- objects
+    async def put_object(self, ctx, params):
+        body = params.get("Body")
+        small = body is None or (isinstance(body, bytes) and len(body) <= upload.objects.INLINE_MAX)
+        run = self.infra.run_store if small else self.infra.off_loop   # blob writes fsync: off the loop
+        return await run(upload.put_object, self.store, self.blobs, ctx.account, params, params.get("ContentMD5"))
+
+    def get_object(self, ctx, params):
+        return reads.read(self.store, self.blobs, ctx.account, params, head=False)
+
+    def head_object(self, ctx, params):
+        return reads.read(self.store, self.blobs, ctx.account, params, head=True)
+
+    @blocking
+    def copy_object(self, ctx, params):
+        return copy.copy_object(self.store, self.blobs, ctx.account, params)
+
+    def delete_object(self, ctx, params):
+        return deletes.delete_object(self.store, ctx.account, params)
+
+    def delete_objects(self, ctx, params):
+        req = ctx.request
+        if req is not None:
+            deletes.check_integrity(req.headers, req.data, params)
+        return deletes.delete_objects(self.store, ctx.account, params)
+
+    def list_objects_v2(self, ctx, params):
+        with self.store.transaction(write=False) as tx:
+            self._bucket(tx, params["Bucket"], ctx.account)
+            return listing.list_v2(tx, params, _owner(ctx.account))
+
+    def list_objects(self, ctx, params):
+        with self.store.transaction(write=False) as tx:
+            self._bucket(tx, params["Bucket"], ctx.account)
+            return listing.list_v1(tx, params, _owner(ctx.account))
 
     def create_bucket(self, ctx, params):
         name = params["Bucket"]
