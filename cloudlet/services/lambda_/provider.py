@@ -52,10 +52,10 @@ _ACTIONS = {"InvokeWithResponseStream": "InvokeFunction"}
 class LambdaProvider(Provider):
     service = "lambda"
     limits = {
-        "CreateFunction": "ZipFile only: S3Bucket/S3Key code waits for S3 objects; PackageType Image is stored "
-                          "but cannot run",
-        "UpdateFunctionCode": "ZipFile only: S3Bucket/S3Key code waits for S3 objects",
-        "PublishLayerVersion": "ZipFile only: S3Bucket/S3Key content waits for S3 objects",
+        "CreateFunction": "S3ObjectVersion other than null waits for S3 versioning; PackageType Image is "
+                          "stored but cannot run",
+        "UpdateFunctionCode": "S3ObjectVersion other than null waits for S3 versioning",
+        "PublishLayerVersion": "S3ObjectVersion other than null waits for S3 versioning",
         "PutFunctionEventInvokeConfig": "Lambda destinations are delivered to; SQS, SNS and EventBridge "
                                         "destinations are logged and dropped until those services exist",
         "UpdateFunctionEventInvokeConfig": "Lambda destinations are delivered to; SQS, SNS and EventBridge "
