@@ -37,6 +37,17 @@ def _owner(account: str) -> dict:
 
 class S3Provider(Provider):
     service = "s3"
+    limits = {
+        "PutObject": "ACL, storage class, server-side encryption and object lock headers are accepted and not "
+                     "stored; XXHASH checksums answer NotImplemented; no versions, multipart or notifications yet",
+        "GetObject": "the null version only; partNumber only of single-part objects",
+        "HeadObject": "the null version only; partNumber only of single-part objects",
+        "CopyObject": "the null version only; storage class and encryption are not stored",
+        "DeleteObject": "the null version only (no delete markers)",
+        "DeleteObjects": "the null version only (no delete markers)",
+        "ListObjects": "OptionalObjectAttributes is ignored",
+        "ListObjectsV2": "OptionalObjectAttributes is ignored",
+    }
 
     def __init__(self, infra: Infra) -> None:
         super().__init__(infra)
