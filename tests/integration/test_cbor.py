@@ -2,9 +2,10 @@
 
 cloudwatch's model lists smithy-rpc-v2-cbor, json and query; a client may speak any of them
 (botocore 1.44.8 itself prefers json: PRIORITY_ORDERED_SUPPORTED_PROTOCOLS puts it before
-CBOR; older releases spoke query). cloudwatch has no provider yet, so every operation must
-answer the modeled way for an unimplemented one (HTTP 501, `NotImplemented`, naming the
-operation) in whichever protocol the client spoke.
+CBOR; older releases spoke query). Its metric operations are served (test_cloudwatch.py runs
+them in each protocol); alarms are not, so those must answer the modeled way for an
+unimplemented operation (HTTP 501, `NotImplemented`, naming the operation) in whichever protocol
+the client spoke.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ def _client_speaking(server, protocol: str):
 
 
 def test_default_client_gets_not_implemented(server):
-    _not_implemented(server.client("cloudwatch").list_metrics, "ListMetrics")
+    _not_implemented(server.client("cloudwatch").describe_alarms, "DescribeAlarms")
 
 
 @pytest.mark.parametrize("protocol,content_type", [
@@ -45,27 +46,33 @@ def test_each_protocol_gets_not_implemented_in_its_format(server, protocol, cont
     client = _client_speaking(server, protocol)
     sent = []
     client.meta.events.register("before-send", lambda request, **_: sent.append(request.headers))
-    headers = _not_implemented(client.list_metrics, "ListMetrics")
+    headers = _not_implemented(client.describe_alarms, "DescribeAlarms")
     assert headers["content-type"] == content_type
     assert ("smithy-protocol" in sent[0]) == ("smithy-protocol" in headers) == (protocol == "smithy-rpc-v2-cbor")
-    # An input with timestamps, doubles and nested lists is parsed first.
-    _not_implemented(lambda: client.put_metric_data(Namespace="cloudlet/test", MetricData=[{
-        "MetricName": "latency", "Timestamp": datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
-        "Values": [1.5, 2.25], "Counts": [3.0, 1.0], "Unit": "Milliseconds",
-        "Dimensions": [{"Name": "fn", "Value": "hello"}]}]), "PutMetricData")
+    # Inputs with timestamps, doubles and nested lists are parsed first.
+    _not_implemented(lambda: client.describe_alarm_history(
+        StartDate=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC), EndDate=datetime(2026, 1, 3, tzinfo=UTC)),
+        "DescribeAlarmHistory")
+    _not_implemented(lambda: client.put_metric_alarm(
+        AlarmName="slow", EvaluationPeriods=1, ComparisonOperator="GreaterThanThreshold", Threshold=2.25,
+        Metrics=[{"Id": "m1", "ReturnData": True, "MetricStat": {
+            "Metric": {"Namespace": "cloudlet/test", "MetricName": "latency",
+                       "Dimensions": [{"Name": "fn", "Value": "hello"}]},
+            "Period": 60, "Stat": "Average", "Unit": "Milliseconds"}}]), "PutMetricAlarm")
 
 
 @pytest.mark.parametrize("protocol", ["smithy-rpc-v2-cbor", "json", "query"])
 def test_unserved_operation_with_bad_input_is_501_in_each_protocol(server, protocol):
     """An operation no provider serves answers 501 before its input's constraints are judged."""
-    _not_implemented(lambda: _client_speaking(server, protocol).list_metrics(Namespace=""), "ListMetrics")
+    _not_implemented(lambda: _client_speaking(server, protocol).describe_alarms(AlarmNamePrefix=""),
+                     "DescribeAlarms")
 
 
 @pytest.mark.parametrize("protocol", ["smithy-rpc-v2-cbor", "json", "query"])
 def test_validation_error_in_each_protocol(protocol):
-    """Constraint violations, in the shape each protocol's client parses. Cloudwatch is not
-    served yet, so the request a real client builds goes through the gateway's parse step as if
-    it were, and the error it raises is written and parsed back by the same client."""
+    """Constraint violations, in the shape each protocol's client parses: the request a real
+    client builds goes through the gateway's parse step, and the error it raises is written and
+    parsed back by the same client."""
     from botocore.awsrequest import AWSResponse
     from botocore.config import Config
 
