@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import Protocol
 
 log = logging.getLogger("cloudlet.background")
@@ -77,3 +78,18 @@ async def sleep_or_stop(stopping: asyncio.Event, seconds: float) -> bool:
         return True
     except TimeoutError:
         return stopping.is_set()
+
+
+def call_on_loop(loop: asyncio.AbstractEventLoop | None, fn: Callable[..., object], *args: object) -> None:
+    """Run `fn(*args)` on `loop` from any thread: at once when called on that loop, else at its
+    next turn; nothing when it has not started or has closed."""
+    if loop is None or loop.is_closed():
+        return
+    try:
+        on_loop = asyncio.get_running_loop() is loop
+    except RuntimeError:
+        on_loop = False
+    if on_loop:
+        fn(*args)
+    else:
+        loop.call_soon_threadsafe(fn, *args)

@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from cloudlet.background import call_on_loop
 from cloudlet.call import CallContext
 from cloudlet.infra import Infra
 from cloudlet.protocol.errors import ServiceError
@@ -167,17 +168,8 @@ class Invoker:
         """Stop the function's environments (with `version`: that version's), and whatever they
         left running: it was deleted, or that version changed. Callable from any thread:
         provider methods may run on worker threads."""
-        compute, loop = self._compute, self._loop
-        if compute is None or loop is None or loop.is_closed():
-            return
-        try:
-            on_loop = asyncio.get_running_loop() is loop
-        except RuntimeError:
-            on_loop = False
-        if on_loop:
-            compute.retire(function_arn, version)
-        else:
-            loop.call_soon_threadsafe(compute.retire, function_arn, version)
+        if self._compute is not None:
+            call_on_loop(self._loop, self._compute.retire, function_arn, version)
 
     # ---- logs ----
     def _log_sink(self, target: LogTarget, stream: str, entries: Sequence[LogEntry]) -> None:

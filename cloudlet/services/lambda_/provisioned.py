@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from cloudlet.background import sleep_or_stop
+from cloudlet.background import call_on_loop, sleep_or_stop
 from cloudlet.protocol.errors import ServiceError
 
 from . import functions
@@ -262,17 +262,8 @@ class Provisioner:
 
     def wake(self) -> None:
         """Read the configs again at the next look (callable from any thread)."""
-        loop, event = self._loop, self._wake
-        if loop is None or event is None or loop.is_closed():
-            return
-        try:
-            on_loop = asyncio.get_running_loop() is loop
-        except RuntimeError:
-            on_loop = False
-        if on_loop:
-            event.set()
-        else:
-            loop.call_soon_threadsafe(event.set)
+        if self._wake is not None:
+            call_on_loop(self._loop, self._wake.set)
 
     async def run(self, stopping: asyncio.Event) -> None:
         self._loop, self._wake = asyncio.get_running_loop(), asyncio.Event()

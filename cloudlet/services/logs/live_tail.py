@@ -36,6 +36,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from cloudlet.background import call_on_loop
 from cloudlet.store import Store, Transaction
 from cloudlet.store.keyspace import global_key
 
@@ -224,9 +225,7 @@ class LiveTail:
             session.offer(batch)
 
     def _on_sessions(self, payload: str) -> None:
-        loop = self._loop
-        if loop is not None and not loop.is_closed():
-            loop.call_soon_threadsafe(self._reload.set)
+        call_on_loop(self._loop, self._reload.set)
 
     # ---- the registry of sessions (every process's) ----
 
