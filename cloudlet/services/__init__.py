@@ -26,7 +26,7 @@ PROVIDERS: dict[str, str] = {
 # The internal APIs each provider is given, by the services whose APIs they are.
 USES: dict[str, tuple[str, ...]] = {
     "lambda": ("logs", "s3"),
-    "logs": ("cloudwatch",),
+    "logs": ("cloudwatch", "s3"),
 }
 
 

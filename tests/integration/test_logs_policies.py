@@ -1,5 +1,6 @@
 """CloudWatch Logs data protection and account policies, query definitions, log group classes,
-and the resources that cannot exist here yet (export tasks, anomaly detectors, deliveries)."""
+and the resources that cannot exist here yet (anomaly detectors, deliveries); export tasks are in
+test_logs_export.py."""
 
 from __future__ import annotations
 
@@ -155,13 +156,6 @@ def test_queries_cannot_exist(logs):
 
 
 # ---- what cannot exist here yet ----
-
-def test_export_tasks(logs):
-    assert logs.describe_export_tasks()["exportTasks"] == []
-    assert logs.describe_export_tasks(statusCode="RUNNING")["exportTasks"] == []
-    assert aws_error(logs.cancel_export_task, taskId="abc") == not_found("The specified export task does not exist.")
-    assert aws_error(logs.create_export_task, logGroupName="/x", fromTime=0, to=1, destination="b")["status"] == 501
-
 
 def test_anomaly_detectors(logs):
     arn = "arn:aws:logs:us-east-1:000000000000:anomaly-detector:abc"

@@ -1,8 +1,6 @@
 """Resources that cannot exist here yet, answered truthfully: listings are empty, and reading,
 changing or deleting one by id answers AWS's error for a missing one.
 
-- export tasks: CreateExportTask writes to S3 objects, which cloudlet does not store yet, so it
-  stays unimplemented (501) and no task can exist;
 - log anomaly detectors: CreateLogAnomalyDetector is not implemented (no anomaly detection);
 - deliveries, delivery sources and delivery destinations (vended logs of other AWS services):
   PutDeliverySource and friends are not implemented.
@@ -12,19 +10,10 @@ from __future__ import annotations
 
 from .groups import ResourceNotFoundException
 
-EXPORT_TASK_NOT_FOUND = "The specified export task does not exist."
 ANOMALY_DETECTOR_NOT_FOUND = "The specified anomaly detector does not exist."
 DELIVERY_NOT_FOUND = "Requested Delivery does not exist in this account."
 DELIVERY_SOURCE_NOT_FOUND = "Requested Delivery Source does not exist in this account."
 DELIVERY_DESTINATION_NOT_FOUND = "Requested Delivery Destination does not exist in this account."
-
-
-def describe_export_tasks(params: dict) -> dict:
-    return {"exportTasks": []}
-
-
-def cancel_export_task(params: dict) -> dict:
-    raise ResourceNotFoundException(EXPORT_TASK_NOT_FOUND)
 
 
 def list_log_anomaly_detectors(params: dict) -> dict:

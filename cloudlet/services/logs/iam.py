@@ -36,7 +36,7 @@ TABLE = IamTable(
             "DescribeLogStreams", "FilterLogEvents", "DescribeSubscriptionFilters", "PutSubscriptionFilter",
             "DeleteSubscriptionFilter", "DescribeMetricFilters", "PutMetricFilter", "DeleteMetricFilter",
             "AssociateKmsKey", "DisassociateKmsKey", "PutDataProtectionPolicy", "GetDataProtectionPolicy",
-            "DeleteDataProtectionPolicy")},
+            "DeleteDataProtectionPolicy", "CreateExportTask")},
         **{op: STREAM for op in ("CreateLogStream", "DeleteLogStream", "PutLogEvents", "GetLogEvents")},
         "DescribeLogGroups": "arn:{partition}:logs:{region}:{account}:log-group:*",
         "ListLogGroups": "arn:{partition}:logs:{region}:{account}:log-group:*",
