@@ -74,6 +74,8 @@ class _SQL:
     delete_if = "DELETE FROM kv WHERE key = ? AND version = ?"
     range = "SELECT key, value FROM kv WHERE key >= ? AND key < ? ORDER BY key LIMIT ?"
     range_rev = "SELECT key, value FROM kv WHERE key >= ? AND key < ? ORDER BY key DESC LIMIT ?"
+    suffix = "SELECT substr(key, ?), value FROM kv WHERE key >= ? AND key < ? ORDER BY key LIMIT ?"
+    suffix_rev = "SELECT substr(key, ?), value FROM kv WHERE key >= ? AND key < ? ORDER BY key DESC LIMIT ?"
     no_limit = -1
 
 
