@@ -54,6 +54,10 @@ def _escape(raw: bytes) -> bytes:
     return raw + b"\x00"
 
 
+_POS_SMALL = 1 << 64  # positive ints below this take the fast path: a one-byte head and <= 8 bytes
+_POS_HEADS = tuple(bytes((_INT_ZERO + n,)) for n in range(9))
+
+
 def _pack_int(value: int, out: list[bytes]) -> None:
     if value == 0:
         out.append(b"\x14")
@@ -87,7 +91,11 @@ def pack(key: tuple) -> bytes:
                 raw = raw.replace(b"\x00", b"\x00\xff")
             out += (b"\x02", raw, b"\x00")
         elif t is int:
-            _pack_int(el, out)
+            if 0 < el < _POS_SMALL:  # hot path (timestamps, sequence numbers), inlined
+                n = (el.bit_length() + 7) >> 3
+                out += (_POS_HEADS[n], el.to_bytes(n, "big"))
+            else:
+                _pack_int(el, out)
         elif el is None:
             out.append(b"\x00")
         elif t is bool:
