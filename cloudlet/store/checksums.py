@@ -15,9 +15,9 @@ import functools
 import hashlib
 import zlib
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
-__all__ = ["ALGORITHMS", "Hasher", "b64", "compute", "new"]
+__all__ = ["ALGORITHMS", "COMBINABLE", "Hasher", "b64", "combine", "compute", "new"]
 
 
 class Hasher(Protocol):
@@ -49,9 +49,7 @@ def _crc32() -> Hasher:
 
 @functools.cache
 def _model(name: str) -> Callable[[bytes, int], int]:
-    import anycrc  # (loaded with the first upload that asks for it)
-
-    calc: Callable[[bytes, int], int] = anycrc.Model(name).calc
+    calc: Callable[[bytes, int], int] = _crc_model(name).calc  # anycrc, loaded with the first upload that asks
     return calc
 
 
@@ -72,6 +70,26 @@ ALGORITHMS: dict[str, Callable[[], Hasher]] = {
     "sha512": hashlib.sha512,
     "md5": hashlib.md5,
 }
+
+
+# The CRCs whose value over A+B follows from their values over A and B and B's length (anycrc's
+# `combine`, zlib's crc32_combine generalised): S3's full-object checksums of multipart uploads.
+COMBINABLE = {"crc32": ("CRC32", 32), "crc32c": ("CRC32C", 32), "crc64nvme": ("CRC64-NVME", 64)}
+
+
+def combine(name: str, first: bytes, second: bytes, second_length: int) -> bytes:
+    """The CRC `name` (a key of COMBINABLE) of A+B, from CRC(A), CRC(B) (digests as `digest()`
+    gives them) and len(B), without the bytes."""
+    model, bits = COMBINABLE[name]
+    crc = _crc_model(model).combine(int.from_bytes(first, "big"), int.from_bytes(second, "big"), second_length)
+    return int(crc).to_bytes(bits // 8, "big")
+
+
+@functools.cache
+def _crc_model(name: str) -> Any:
+    import anycrc
+
+    return anycrc.Model(name)
 
 
 def new(name: str) -> Hasher:

@@ -17,7 +17,7 @@ from boto3.s3.transfer import TransferConfig
 
 from tests.conftest import Server
 
-NO_MULTIPART = TransferConfig(multipart_threshold=1 << 40)   # multipart uploads are a later increment
+NO_MULTIPART = TransferConfig(multipart_threshold=1 << 40)   # the single-request paths (multipart: test_s3_multipart.py)
 
 
 @pytest.fixture(scope="module")

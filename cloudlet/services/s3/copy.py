@@ -62,8 +62,10 @@ def copy_object(store: Store, blobs: BlobStore, account: str, params: dict) -> d
         same = (src_bucket, src_key) == (bucket, key)
         if same and directive != "REPLACE" and not _changes_storage(params):
             raise InvalidRequest(SELF_COPY)
-        inline = None if source.get("blob") else objects.read_all(tx, blobs, src_bucket, src_key, source)
-    record: dict[str, Any] = {k: source[k] for k in ("size", "etag", "blob", "cks") if k in source}
+        inline = objects.read_all(tx, blobs, src_bucket, src_key, source) if objects.is_inline(source) else None
+    record: dict[str, Any] = {k: source[k] for k in ("size", "etag", "blob", "cks", "parts") if k in source}
+    if source.get("parts"):
+        _as_one_part(blobs, source, record)
     record.update({"v": objects.NULL_VERSION, "owner": account})
     if directive == "REPLACE":
         record.update(content_fields(params))
@@ -88,6 +90,22 @@ def copy_object(store: Store, blobs: BlobStore, account: str, params: dict) -> d
     return out
 
 
+def _as_one_part(blobs: BlobStore, source: dict, record: dict) -> None:
+    """A copy of a multipart upload's object names the same blobs, but is one object as AWS sees
+    it: the MD5 of its bytes as ETag, a full-object checksum (read once, nothing written)."""
+    algorithm = (source.get("cks") or [None])[0]
+    names = ["md5"]
+    if algorithm in ALGORITHMS and source.get("ckt") == "COMPOSITE":
+        names.append(ALGORITHMS[algorithm])
+    hashers = {name: checksums.new(name) for name in names}
+    for chunk in objects.blob_chunks(blobs, source):
+        for h in hashers.values():
+            h.update(chunk)
+    record["etag"] = hashers["md5"].digest().hex()
+    if len(names) > 1:
+        record["cks"] = [algorithm, checksums.b64(hashers[names[1]].digest())]
+
+
 def _changes_storage(params: dict) -> bool:
     """What else makes a copy onto itself legal: a storage class, website redirect or encryption."""
     return any(params.get(m) for m in ("StorageClass", "WebsiteRedirectLocation", "ServerSideEncryption",
@@ -99,6 +117,6 @@ def _checksum_of(blobs: BlobStore, source: dict, inline: bytes | None, name: str
     if inline is not None:
         h.update(inline)
     else:
-        for chunk in blobs.iter_chunks(source["blob"], 1 << 20):
+        for chunk in objects.blob_chunks(blobs, source):
             h.update(chunk)
     return checksums.b64(h.digest())

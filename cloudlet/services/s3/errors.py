@@ -10,11 +10,11 @@ from cloudlet.protocol.errors import ServiceError
 from cloudlet.protocol.model_errors import errors_for
 
 __all__ = [
-    "BadDigest", "BucketAlreadyExists", "BucketAlreadyOwnedByYou", "BucketNotEmpty", "E",
+    "BadDigest", "BucketAlreadyExists", "BucketAlreadyOwnedByYou", "BucketNotEmpty", "E", "EntityTooSmall",
     "IllegalLocationConstraintException", "InvalidArgument", "InvalidBucketName", "InvalidDigest",
-    "InvalidLocationConstraint", "InvalidPartNumber", "InvalidRange", "InvalidRequest", "KeyTooLongError",
-    "MalformedXML", "MissingContentLength", "NoSuchBucket", "NoSuchKey", "NotImplementedHeader", "NotModified",
-    "PreconditionFailed",
+    "InvalidLocationConstraint", "InvalidPart", "InvalidPartNumber", "InvalidPartOrder", "InvalidRange",
+    "InvalidRequest", "KeyTooLongError", "MalformedXML", "MissingContentLength", "NoSuchBucket", "NoSuchKey",
+    "NoSuchUpload", "NotImplementedHeader", "NotModified", "PreconditionFailed",
 ]
 
 E = errors_for("s3")
@@ -24,6 +24,7 @@ BucketAlreadyExists = E.BucketAlreadyExists
 BucketAlreadyOwnedByYou = E.BucketAlreadyOwnedByYou
 NoSuchKey = E.NoSuchKey
 InvalidRequest = E.InvalidRequest
+NoSuchUpload = E.NoSuchUpload
 
 
 # Not in the model:
@@ -89,3 +90,15 @@ class NotImplementedHeader(ServiceError):
     """A header that asks for what S3 does not implement (AWS's 501 NotImplemented)."""
     code = "NotImplemented"
     status = 501
+
+
+class InvalidPart(ServiceError):
+    status = 400
+
+
+class InvalidPartOrder(ServiceError):
+    status = 400
+
+
+class EntityTooSmall(ServiceError):
+    status = 400

@@ -51,7 +51,7 @@ TABLE = IamTable(
         **{op: OBJECT for op in (
             "PutObject", "GetObject", "HeadObject", "DeleteObject", "CopyObject", "CreateMultipartUpload",
             "UploadPart", "UploadPartCopy", "CompleteMultipartUpload", "AbortMultipartUpload", "ListParts",
-            "GetObjectTagging", "PutObjectTagging", "DeleteObjectTagging", "GetObjectAcl", "PutObjectAcl")},
+            "GetObjectAttributes", "GetObjectTagging", "PutObjectTagging", "DeleteObjectTagging", "GetObjectAcl", "PutObjectAcl")},
         "ListBuckets": "*",
     },
 )

@@ -9,8 +9,14 @@ scan walks keys in UTF-8 byte order, which is S3's listing order):
          "mtime": ms since the epoch, "blob": SHA-256 digest of the content in the blob store, or
          null when the bytes are inline, "type": Content-Type, "meta": {user metadata},
          "hdr": {CacheControl, ContentDisposition, ContentEncoding, ContentLanguage, Expires},
-         "cks": [algorithm, base64 value] (the object's full-object checksum),
-         "tags": [[key, value], ...], "owner": account}
+         "cks": [algorithm, base64 value] (the object's checksum), "ckt": "COMPOSITE" when that
+         checksum is a multipart upload's checksum of its parts' checksums (absent: FULL_OBJECT),
+         "tags": [[key, value], ...], "owner": account,
+         and for an object made of several blobs (a completed multipart upload, or a copy of one):
+         "parts": [[SHA-256 digest, size], ...] (the content is their concatenation; "blob" null),
+         "mp": the part count when the object came from a multipart upload (its parts are
+         "parts"; absent on a copy, which is one part as AWS sees it), "pcks": the parts'
+         checksums (base64) when "ckt" is COMPOSITE}
     ("global", "s3", "data", bucket, key, version id)
         the bytes of an object of at most INLINE_MAX bytes: kept in the store beside its record
         (one commit) rather than as a blob file (a file, an fsync and a rename)
@@ -19,7 +25,8 @@ Versioning (a later increment) adds a record per version under ("global", "s3", 
 bucket, key, version id) and keeps the current-version record above, so GETs and listings read
 one key either way. A PUT's blob is fsynced and renamed into place (store/blobs.py) before the
 record naming it commits, so an acknowledged PUT survives kill -9 and a record never names a
-missing blob; a body whose upload broke off was only ever a temp file, removed at once or by the
+missing blob (multipart uploads: multipart.py, whose completion writes a record naming the
+parts' blobs, so no byte is copied); a body whose upload broke off was only ever a temp file, removed at once or by the
 blob store's temp sweep. Blobs are content-addressed and shared (CopyObject, identical uploads,
 Lambda code packages of the same bytes), so deleting an object leaves its blob: reclaiming
 blobs nothing references needs a reference sweep over every service that keeps digests.
@@ -27,6 +34,7 @@ blobs nothing references needs a reference sweep over every service that keeps d
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from collections.abc import Iterator
@@ -91,13 +99,18 @@ def load_existing(tx: Transaction, bucket: str, key: str) -> dict:
     return record
 
 
+def is_inline(record: dict) -> bool:
+    """Whether the object's bytes are in the store beside its record (not blobs)."""
+    return record.get("blob") is None and not record.get("parts")
+
+
 def save(tx: Transaction, bucket: str, key: str, record: dict, inline: bytes | None) -> None:
     """Make `record` the key's current version, with its bytes when they are inline."""
     old = load(tx, bucket, key)
     version = record.setdefault("v", NULL_VERSION)
     if inline is not None:
         tx.put(data_key(bucket, key, version), inline)
-    elif old is not None and old.get("blob") is None:
+    elif old is not None and is_inline(old):
         tx.delete(data_key(bucket, key, old.get("v", NULL_VERSION)))
     tx.put(object_key(bucket, key), dumps_json(record))
 
@@ -107,7 +120,7 @@ def remove(tx: Transaction, bucket: str, key: str) -> bool:
     old = load(tx, bucket, key)
     if old is None:
         return False
-    if old.get("blob") is None:
+    if is_inline(old):
         tx.delete(data_key(bucket, key, old.get("v", NULL_VERSION)))
     tx.delete(object_key(bucket, key))
     return True
@@ -132,10 +145,14 @@ def quoted_etag(record: dict) -> str:
 
 def checksum_fields(record: dict) -> dict[str, str]:
     """The object's checksum as output members (ChecksumCRC32=..., ChecksumType)."""
-    algorithm, value = record.get("cks") or ("", "")
+    algorithm, value = (record.get("cks") or ("", ""))[:2]
     if algorithm not in CHECKSUM_MEMBERS:
         return {}
-    return {CHECKSUM_MEMBERS[algorithm]: str(value), "ChecksumType": "FULL_OBJECT"}
+    return {CHECKSUM_MEMBERS[algorithm]: str(value), "ChecksumType": checksum_type(record)}
+
+
+def checksum_type(record: dict) -> str:
+    return str(record.get("ckt") or "FULL_OBJECT")
 
 
 def describe(record: dict, params: dict | None = None, *, checksum: bool = False) -> dict[str, Any]:
@@ -165,18 +182,60 @@ def describe(record: dict, params: dict | None = None, *, checksum: bool = False
     return out
 
 
+def segments(sizes: list[int], start: int, end: int) -> list[tuple[int, int, int]]:
+    """The pieces of bytes `[start, end)` of a concatenation of parts of `sizes`: (part index,
+    start, end) within each part that the range touches, in order."""
+    out: list[tuple[int, int, int]] = []
+    if start >= end:
+        return out
+    offset = 0
+    for index, size in enumerate(sizes):
+        if offset >= end:
+            break
+        if offset + size > start and size:
+            out.append((index, max(start - offset, 0), min(end - offset, size)))
+        offset += size
+    return out
+
+
+def part_bounds(record: dict, number: int) -> tuple[int, int]:
+    """`[start, end)` of part `number` (1-based) of a multipart object."""
+    sizes = [size for _, size in record["parts"]]
+    start = sum(sizes[:number - 1])
+    return start, start + sizes[number - 1]
+
+
 def body(store_tx: Transaction, blobs: BlobStore, bucket: str, key: str, record: dict,
          start: int = 0, end: int | None = None) -> bytes | Iterator[bytes]:
-    """Bytes `[start, end)` of the object: in memory when inline, else the blob streamed in
-    chunks (the HTTP server reads them off the event loop)."""
-    if record.get("blob") is None:
+    """Bytes `[start, end)` of the object: in memory when inline, else the blob (or the parts'
+    blobs, one after the other) streamed in chunks (the HTTP server reads them off the event
+    loop)."""
+    if is_inline(record):
         data = store_tx.get(data_key(bucket, key, record.get("v", NULL_VERSION))) or b""
         return data[start:end]
+    return blob_chunks(blobs, record, start, end)
+
+
+def blob_chunks(blobs: BlobStore, record: dict, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+    """Bytes `[start, end)` of an object whose bytes are a blob or parts' blobs (not inline)."""
+    if record.get("parts"):
+        stop = record["size"] if end is None else min(end, record["size"])
+        return _across(blobs, record["parts"], start, stop)
     return blobs.iter_chunks(record["blob"], STREAM_CHUNK, start, end)
+
+
+def _across(blobs: BlobStore, parts: list, start: int, end: int) -> Iterator[bytes]:
+    pieces = segments([size for _, size in parts], start, end)
+    # Each iter_chunks checks its blob when called, so a missing one fails the request here,
+    # before the status line goes out; the files open one at a time as the body streams.
+    return itertools.chain.from_iterable(
+        [blobs.iter_chunks(parts[i][0], STREAM_CHUNK, a, b) for i, a, b in pieces])
 
 
 def read_all(store_tx: Transaction, blobs: BlobStore, bucket: str, key: str, record: dict) -> bytes:
     """The whole object in memory (small objects: Lambda code packages, copies of inline ones)."""
+    if record.get("parts"):
+        return b"".join(blob_chunks(blobs, record))
     if record.get("blob") is None:
         return store_tx.get(data_key(bucket, key, record.get("v", NULL_VERSION))) or b""
     return blobs.read(record["blob"])

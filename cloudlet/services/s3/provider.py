@@ -1,7 +1,10 @@
-"""Amazon S3: buckets (create, head, list, delete) and objects (put, get, head, copy, delete, list).
+"""Amazon S3: buckets (create, head, list, delete), objects (put, get, head, copy, delete, list,
+attributes) and multipart uploads.
 
 Each object operation is a thin call into its module: upload.py (PutObject), reads.py
-(GetObject, HeadObject), copy.py, deletes.py, listing.py; objects.py documents the state layout.
+(GetObject, HeadObject, GetObjectAttributes), copy.py, deletes.py, listing.py, multipart.py
+(uploads in progress and their parts), complete.py (CompleteMultipartUpload); objects.py and
+multipart.py document the state layout.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from cloudlet.infra import Infra
 from cloudlet.services.paging import decode_token, encode_token
 from cloudlet.services.provider import Provider, blocking
 
-from . import copy, deletes, listing, reads, upload
+from . import complete, copy, deletes, listing, multipart, reads, upload
 from .api import S3Api
 from .buckets import bucket_key, check_bucket_name, objects_prefix, owned_key, owned_prefix
 from .errors import (
@@ -39,10 +42,16 @@ class S3Provider(Provider):
     service = "s3"
     limits = {
         "PutObject": "ACL, storage class, server-side encryption and object lock headers are accepted and not "
-                     "stored; XXHASH checksums answer NotImplemented; no versions, multipart or notifications yet",
-        "GetObject": "the null version only; partNumber only of single-part objects",
-        "HeadObject": "the null version only; partNumber only of single-part objects",
+                     "stored; XXHASH checksums answer NotImplemented; no versions or notifications yet",
+        "GetObject": "the null version only",
+        "HeadObject": "the null version only",
+        "GetObjectAttributes": "the null version only",
         "CopyObject": "the null version only; storage class and encryption are not stored",
+        "CreateMultipartUpload": "ACL, server-side encryption and object lock headers are accepted and not stored",
+        "UploadPartCopy": "the range is written as a new blob (read and written once)",
+        "CompleteMultipartUpload": "a completed upload's parts stay on disk until blobs are garbage-collected "
+                                   "(not yet): parts left out of the object, or replaced, keep their space",
+        "AbortMultipartUpload": "the parts' blobs are not reclaimed until blobs are garbage-collected (not yet)",
         "DeleteObject": "the null version only (no delete markers)",
         "DeleteObjects": "the null version only (no delete markers)",
         "ListObjects": "OptionalObjectAttributes is ignored",
@@ -72,6 +81,36 @@ class S3Provider(Provider):
 
     def head_object(self, ctx, params):
         return reads.read(self.store, self.blobs, ctx.account, params, head=True)
+
+    def get_object_attributes(self, ctx, params):
+        return reads.attributes(self.store, ctx.account, params)
+
+    # ---- multipart uploads
+    def create_multipart_upload(self, ctx, params):
+        return multipart.create(self.store, ctx.account, params)
+
+    async def upload_part(self, ctx, params):
+        body = params.get("Body")
+        small = body is None or (isinstance(body, bytes) and len(body) <= upload.objects.INLINE_MAX)
+        run = self.infra.run_store if small else self.infra.off_loop   # blob writes fsync: off the loop
+        return await run(multipart.upload_part, self.store, self.blobs, ctx.account, params, params.get("ContentMD5"))
+
+    @blocking
+    def upload_part_copy(self, ctx, params):
+        return multipart.upload_part_copy(self.store, self.blobs, ctx.account, params)
+
+    def complete_multipart_upload(self, ctx, params):
+        host = (ctx.request.headers.get("host") if ctx.request is not None else None) or "localhost"
+        return complete.complete(self.store, ctx.account, params, host)
+
+    def abort_multipart_upload(self, ctx, params):
+        return multipart.abort(self.store, ctx.account, params)
+
+    def list_parts(self, ctx, params):
+        return multipart.list_parts(self.store, ctx.account, params, _owner(ctx.account))
+
+    def list_multipart_uploads(self, ctx, params):
+        return multipart.list_uploads(self.store, ctx.account, params, _owner(ctx.account))
 
     @blocking
     def copy_object(self, ctx, params):
@@ -149,6 +188,7 @@ class S3Provider(Provider):
             self._bucket(tx, name, ctx.account)
             if tx.range(objects_prefix(name), limit=1):
                 raise BucketNotEmpty("The bucket you tried to delete is not empty", BucketName=name)
+            multipart.drop_bucket(tx, name)   # uploads in progress do not keep a bucket, as on AWS
             tx.delete(bucket_key(name))
             tx.delete(owned_key(ctx.account, name))
         return {}

@@ -79,10 +79,11 @@ def check_content_md5(header: str | None, md5: bytes) -> None:
                         ExpectedDigest=header, CalculatedDigest=base64.b64encode(md5).decode())
 
 
-def receive(body: Any, params: dict, content_md5: str | None) -> Payload:
-    """The request body checked against Content-MD5 and the x-amz-checksum-* it came with."""
+def receive(body: Any, params: dict, content_md5: str | None, default: str = DEFAULT_CHECKSUM) -> Payload:
+    """The request body checked against Content-MD5 and the x-amz-checksum-* it came with; its
+    checksum is that algorithm's, else `default`'s."""
     wanted = requested_checksum(params)
-    algorithm = wanted[0] if wanted else DEFAULT_CHECKSUM
+    algorithm = wanted[0] if wanted else default
     name = ALGORITHMS[algorithm]
     if body is None or isinstance(body, (bytes, bytearray)):
         data = bytes(body or b"")
@@ -98,6 +99,13 @@ def receive(body: Any, params: dict, content_md5: str | None) -> Payload:
     if wanted is not None and wanted[1] != payload.checksum[1]:
         raise BadDigest(f"The {algorithm} you specified did not match the calculated checksum.")
     return payload
+
+
+def digest(payload: Payload, name: str) -> bytes:
+    """One more digest of a received body (store/checksums.py name), reading it again."""
+    if payload.data is not None:
+        return checksums.compute((name,), payload.data)[name]
+    return _digests_of(payload.spooled, (name,))[name]
 
 
 def _digests_of(spooled: Any, names: tuple[str, ...]) -> dict[str, bytes]:
