@@ -18,8 +18,7 @@ if TYPE_CHECKING:
 def error_document(codec: ShapeCodec, wire: WireError) -> dict[str, Any]:
     """The error body of the RPC protocols (json, smithy-rpc-v2-cbor): `__type` names the
     error shape (or the code of an unmodeled error), then the message and modeled members."""
-    type_name = wire.shape.name if wire.shape is not None else wire.code
-    body: dict[str, Any] = {"__type": type_name, message_member(wire.shape): wire.message}
+    body: dict[str, Any] = {"__type": wire.type_name or wire.code, message_member(wire.shape): wire.message}
     if wire.shape is not None and wire.fields:
         body.update(codec.encode(wire.shape, wire.fields))
     return body

@@ -23,6 +23,7 @@ class WireError:
     message: str
     shape: Shape | None
     fields: dict[str, Any]
+    type_name: str = ""   # the RPC protocols' `__type`: the shape's name, else the raiser's code
 
 
 def _explicit_status(err: ServiceError) -> int | None:
@@ -47,7 +48,13 @@ def resolve_error(spec: ServiceSpec, err: ServiceError) -> WireError:
             status = meta["httpStatusCode"]
         if "senderFault" in meta:
             sender = bool(meta["senderFault"])
-    return WireError(code, status, sender, err.message, shape, err.fields)
+    type_name = shape.name if shape is not None else err.code
+    query = spec.quirks.query_errors.get(type_name)
+    if query is not None:  # (the model lacks the query-era code and status: the quirks table has them)
+        code = query[0]
+        if "status" not in err.__dict__:
+            status = query[1]
+    return WireError(code, status, sender, err.message, shape, err.fields, type_name)
 
 
 def query_error_header(spec: ServiceSpec, wire: WireError) -> dict[str, str]:

@@ -49,6 +49,10 @@ class Quirks:
     # An output member whose presence makes a 200 answer 206 Partial Content (s3: a GetObject or
     # HeadObject of a byte range answers with its ContentRange).
     partial_content: str = ""
+    # Errors whose query-era code and HTTP status the model leaves out (sqs: the JSON `__type`
+    # QueueDoesNotExist is `AWS.SimpleQueueService.NonExistentQueue` in query answers and in the
+    # x-amzn-query-error header), by `__type` name: (query code, status).
+    query_errors: dict[str, tuple[str, int]] = field(default_factory=dict)
 
 
 QUIRKS: dict[str, Quirks] = {
@@ -56,6 +60,29 @@ QUIRKS: dict[str, Quirks] = {
         "MemorySize": {"max": 10240}, "Timeout": {"max": 900}, "RoleArn": {"pattern": True},
         "Handler": {"pattern": True}}),
     "logs": Quirks(validation_error="InvalidParameterException"),
+    # SQS's codes and statuses from its Smithy model's awsQueryError traits (botocore's model
+    # dropped them when SQS moved to JSON; its errorfactory maps them back by `__type`).
+    "sqs": Quirks(validation_error="InvalidParameterValue", query_errors={
+        "QueueDoesNotExist": ("AWS.SimpleQueueService.NonExistentQueue", 400),
+        "QueueDeletedRecently": ("AWS.SimpleQueueService.QueueDeletedRecently", 400),
+        "QueueNameExists": ("QueueAlreadyExists", 400),
+        "PurgeQueueInProgress": ("AWS.SimpleQueueService.PurgeQueueInProgress", 403),
+        "MessageNotInflight": ("AWS.SimpleQueueService.MessageNotInflight", 400),
+        "ReceiptHandleIsInvalid": ("ReceiptHandleIsInvalid", 404),
+        "TooManyEntriesInBatchRequest": ("AWS.SimpleQueueService.TooManyEntriesInBatchRequest", 400),
+        "EmptyBatchRequest": ("AWS.SimpleQueueService.EmptyBatchRequest", 400),
+        "BatchEntryIdsNotDistinct": ("AWS.SimpleQueueService.BatchEntryIdsNotDistinct", 400),
+        "BatchRequestTooLong": ("AWS.SimpleQueueService.BatchRequestTooLong", 400),
+        "InvalidBatchEntryId": ("AWS.SimpleQueueService.InvalidBatchEntryId", 400),
+        "UnsupportedOperation": ("AWS.SimpleQueueService.UnsupportedOperation", 400),
+        "OverLimit": ("OverLimit", 403),
+        "InvalidAddress": ("InvalidAddress", 404),
+        "InvalidSecurity": ("InvalidSecurity", 403),
+        "RequestThrottled": ("RequestThrottled", 403),
+        "ResourceNotFoundException": ("ResourceNotFoundException", 404),
+        "InvalidParameterValueException": ("InvalidParameterValue", 400),
+        "MissingParameterException": ("MissingParameter", 400),
+    }),
     "s3": Quirks(error_style="s3", validate=False, bucket_in_host=True, s3_signing=True,
                  partial_content="ContentRange", xml_roots={
         "ListBuckets": "ListAllMyBucketsResult", "ListObjects": "ListBucketResult",

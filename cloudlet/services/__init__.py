@@ -19,6 +19,7 @@ PROVIDERS: dict[str, str] = {
     "lambda": "cloudlet.services.lambda_.provider:LambdaProvider",
     "logs": "cloudlet.services.logs.provider:LogsProvider",
     "s3": "cloudlet.services.s3.provider:S3Provider",
+    "sqs": "cloudlet.services.sqs.provider:SqsProvider",
     "sts": "cloudlet.services.sts.provider:StsProvider",
 }
 

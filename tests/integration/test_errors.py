@@ -138,15 +138,15 @@ def test_every_known_service_answers_501_in_its_protocol(server, shard):
 def test_query_request_to_a_json_service_is_answered_in_query(server):
     """SQS speaks JSON now; a query-protocol client (older SDKs) gets an XML answer it parses."""
     sqs = server.client("sqs", protocol="query")
+    assert "QueueUrls" not in sqs.list_queues(QueueNamePrefix="no-such-prefix-")
     with pytest.raises(ClientError) as err:
-        sqs.list_queues()
-    assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 501
-    assert err.value.response["Error"]["Code"] == "NotImplemented"
-    assert "ListQueues" in err.value.response["Error"]["Message"]
+        sqs.get_queue_url(QueueName="no-such-queue-here")
+    assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    assert err.value.response["Error"]["Code"] == "AWS.SimpleQueueService.NonExistentQueue"
     status, headers, body = raw(server, headers={"Authorization": auth("sqs"),
                                                  "Content-Type": "application/x-www-form-urlencoded"},
                                 body=b"Action=ListQueues&Version=2012-11-05")
-    assert status == 501 and body.startswith(b"<ErrorResponse")
+    assert status == 200 and body.startswith(b"<ListQueuesResponse")
 
 
 def test_unserved_operation_is_501_before_its_input_is_validated(server):
