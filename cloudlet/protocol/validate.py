@@ -33,8 +33,26 @@ def _show(value: Any) -> str:
     return f"'{value}'"
 
 
-def _problem(value: Any, path: str, constraint: str) -> str:
-    return f"Value {_show(value)} at '{path}' failed to satisfy constraint: Member must {constraint}"
+# Where a value sits, as its checks pass it down: a member's camel name at the top, then
+# `(parent, step)` pairs (a member name, or a list item's 1-based index), spelled out
+# (`a.b.3.member.c`) only for a problem: a valid request builds no path strings.
+Where = str | tuple
+
+
+def _step(path: Where, step: str | int) -> Where:
+    return (path, step) if path else step  # type: ignore[return-value]  # (a top-level step is a name)
+
+
+def _spelled(path: Where) -> str:
+    steps = []
+    while isinstance(path, tuple):
+        path, step = path
+        steps.append(f".{step}.member" if isinstance(step, int) else f".{step}")
+    return path + "".join(reversed(steps))
+
+
+def _problem(value: Any, path: Where, constraint: str) -> str:
+    return f"Value {_show(value)} at '{_spelled(path)}' failed to satisfy constraint: Member must {constraint}"
 
 
 def validate(shape: Shape, params: dict, skip: frozenset[str] = frozenset(),
@@ -55,7 +73,7 @@ def validate(shape: Shape, params: dict, skip: frozenset[str] = frozenset(),
 # that nothing constrains costs nothing, and paths are put together only for members that are
 # checked. The few thousand log events of one PutLogEvents are checked in a fraction of the
 # time a walk asking each shape for its constraints took.
-Check = Callable[[Any, str, list], None]
+Check = Callable[[Any, Where, list], None]
 # Keyed by a shape's model (its resolver) and name: botocore makes a new Shape object each time
 # a member is reached, also when a shape contains itself (DynamoDB's AttributeValue).
 _structures: dict[tuple[Any, str, frozenset[str]], Check] = {}
@@ -74,16 +92,16 @@ def _structure_check(shape: Shape, skip: frozenset[str] = frozenset()) -> Check:
     required = [(name, _camel(name)) for name in shape.required_members]
     members: dict[str, tuple[str, Check]] = {}
 
-    def check_structure(value: Any, path: str, problems: list[str]) -> None:
+    def check_structure(value: Any, path: Where, problems: list[str]) -> None:
         if not isinstance(value, dict):
             return
         for name, camel in required:
             if value.get(name) is None:
-                problems.append(_problem(None, f"{path}.{camel}" if path else camel, "not be null"))
+                problems.append(_problem(None, _step(path, camel), "not be null"))
         for name, v in value.items():  # (in the request's order, as the problems are listed)
             found = members.get(name)
             if found is not None and v is not None:
-                found[1](v, f"{path}.{found[0]}" if path else found[0], problems)
+                found[1](v, _step(path, found[0]), problems)
 
     _structures[(*_key(shape), skip)] = check_structure  # (before its members: a shape may contain itself)
     members.update((name, (_camel(name), check)) for name, member in shape.members.items()
@@ -114,7 +132,7 @@ def _build(shape: Shape) -> Check | None:
         if enum:
             allowed, text = frozenset(enum), f"satisfy enum value set: [{', '.join(enum)}]"
 
-            def check_enum(value: Any, path: str, problems: list[str]) -> None:
+            def check_enum(value: Any, path: Where, problems: list[str]) -> None:
                 if value not in allowed:
                     problems.append(_problem(value, path, text))
             return check_enum
@@ -126,22 +144,22 @@ def _build(shape: Shape) -> Check | None:
             return length
         is_list = t == "list"
 
-        def check_items(value: Any, path: str, problems: list[str]) -> None:
+        def check_items(value: Any, path: Where, problems: list[str]) -> None:
             if length is not None:
                 length(value, path, problems)
             if is_list:
                 for i, v in enumerate(value, 1):
                     if v is not None:
-                        item(v, f"{path}.{i}.member", problems)
+                        item(v, (path, i), problems)
             else:
                 for k, v in value.items():
                     if v is not None:
-                        item(v, f"{path}.{k}", problems)
+                        item(v, (path, str(k)), problems)
         return check_items
     if t in ("integer", "long", "float", "double") and ("min" in meta or "max" in meta):
         low, high = meta.get("min"), meta.get("max")
 
-        def check_range(value: Any, path: str, problems: list[str]) -> None:
+        def check_range(value: Any, path: Where, problems: list[str]) -> None:
             if low is not None and value < low:
                 problems.append(_problem(value, path, f"have value greater than or equal to {low}"))
             if high is not None and value > high:
@@ -153,7 +171,7 @@ def _build(shape: Shape) -> Check | None:
 def _with_pattern(length: Check | None, pattern: str) -> Check:
     compiled, text = re.compile(pattern), f"satisfy regular expression pattern: {pattern}"
 
-    def check_pattern(value: Any, path: str, problems: list[str]) -> None:
+    def check_pattern(value: Any, path: Where, problems: list[str]) -> None:
         if length is not None:
             length(value, path, problems)
         if isinstance(value, str) and compiled.fullmatch(value) is None:
@@ -166,7 +184,7 @@ def _length_check(meta: dict) -> Check | None:
     if low is None and high is None:
         return None
 
-    def check_length(value: Any, path: str, problems: list[str]) -> None:
+    def check_length(value: Any, path: Where, problems: list[str]) -> None:
         n = len(value)
         if low is not None and n < low:
             problems.append(_problem(value, path, f"have length greater than or equal to {low}"))
