@@ -62,7 +62,7 @@ QUIRKS: dict[str, Quirks] = {
     "logs": Quirks(validation_error="InvalidParameterException"),
     # SQS's codes and statuses from its Smithy model's awsQueryError traits (botocore's model
     # dropped them when SQS moved to JSON; its errorfactory maps them back by `__type`).
-    "sqs": Quirks(validation_error="InvalidParameterValue", query_errors={
+    "sqs": Quirks(validation_error="InvalidParameterValue", unvalidated=frozenset({"AttributeNames"}), query_errors={
         "QueueDoesNotExist": ("AWS.SimpleQueueService.NonExistentQueue", 400),
         "QueueDeletedRecently": ("AWS.SimpleQueueService.QueueDeletedRecently", 400),
         "QueueNameExists": ("QueueAlreadyExists", 400),

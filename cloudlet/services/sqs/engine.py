@@ -89,12 +89,12 @@ def send(tx: Transaction, queue: Queue, records: list[dict], now_ms: int) -> lis
     if queue.fifo:
         fresh: list[dict] = []
         seen: dict[tuple[str, str], dict] = {}
-        out = []
+        out: list[dict] = []
         for rec in records:
             scope = (rec["g"] if queue.group_scope else "", rec["d"])
             earlier = seen.get(scope) or fifo.duplicate(tx, queue, rec["g"], rec["d"], now_ms)
             if earlier is not None:
-                out.append({**rec, "id": earlier["id"], "s": earlier["s"]})
+                out.append({**rec, "dup": earlier})   # (its id and number once `earlier` has them)
                 continue
             fresh.append(rec)
             out.append(rec)
@@ -105,6 +105,10 @@ def send(tx: Transaction, queue: Queue, records: list[dict], now_ms: int) -> lis
                 rec["s"] = str(first + i)
                 fifo.remember(tx, queue, rec["g"], rec["d"], rec["id"], first + i, now_ms)
             fifo.put(tx, queue, fresh)
+        for rec in out:
+            earlier = rec.pop("dup", None)
+            if earlier is not None:
+                rec.update(id=earlier["id"], s=earlier["s"])
     else:
         out = records
         standard.put(tx, queue, records)

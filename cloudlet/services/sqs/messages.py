@@ -50,6 +50,15 @@ MAX_ATTRIBUTES = 10
 SYSTEM_ATTRIBUTE_NAMES = ("SenderId", "SentTimestamp", "ApproximateReceiveCount",
                           "ApproximateFirstReceiveTimestamp", "SequenceNumber", "MessageDeduplicationId",
                           "MessageGroupId", "AWSTraceHeader", "DeadLetterQueueSourceArn")
+# (ReceiveMessage's AttributeNames takes queue attribute names too, and ignores them)
+QUEUE_ATTRIBUTE_NAMES = frozenset({"Policy", "VisibilityTimeout", "MaximumMessageSize", "MessageRetentionPeriod",
+                                   "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
+                                   "CreatedTimestamp", "LastModifiedTimestamp", "QueueArn",
+                                   "ApproximateNumberOfMessagesDelayed", "DelaySeconds",
+                                   "ReceiveMessageWaitTimeSeconds", "RedrivePolicy", "FifoQueue",
+                                   "ContentBasedDeduplication", "KmsMasterKeyId", "KmsDataKeyReusePeriodSeconds",
+                                   "DeduplicationScope", "FifoThroughputLimit", "RedriveAllowPolicy",
+                                   "SqsManagedSseEnabled"})
 _BAD_CHARS = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 _ATTR_NAME = re.compile(r"[A-Za-z0-9_.-]+")
 _DATA_TYPE = re.compile(r"(String|Number|Binary)(\..+)?")
@@ -282,6 +291,10 @@ def new_record(body: str, attributes: dict[str, dict], system: dict[str, dict], 
 
 def wanted_system(names: Iterable[str] | None) -> frozenset[str]:
     found = set(names or ())
+    for name in found:
+        if name not in SYSTEM_ATTRIBUTE_NAMES and name != "All" and name not in QUEUE_ATTRIBUTE_NAMES:
+            from .errors import InvalidAttributeName
+            raise InvalidAttributeName(f"Unknown Attribute {name}.")
     if "All" in found:
         return frozenset(SYSTEM_ATTRIBUTE_NAMES)
     return frozenset(found)
