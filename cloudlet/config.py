@@ -113,6 +113,7 @@ CHECKS: dict[str, Callable[[Any], str | None]] = {
     "lambda_prefork": lambda v: None if v >= 0 else "0 or more",
     "lambda_network": lambda v: None if v in LAMBDA_NETWORKS else f"one of {', '.join(LAMBDA_NETWORKS)}",
     "logs_live_tail_max_seconds": lambda v: None if 0 < v <= 10800 else "a number of seconds above 0, at most 10800",
+    "blob_sweep_seconds": lambda v: None if v > 0 else "a number of seconds above 0",
 }
 
 
@@ -139,6 +140,7 @@ class Settings:
     lambda_prefork: int = 16                 # the most pre-forked blank environments per interpreter (pools follow demand)
     lambda_network: str = "internet"         # functions reach: "internet" (and cloudlet), "isolated" (only cloudlet), "host"
     logs_live_tail_max_seconds: float = 10800.0  # a Live Tail session ends after this (AWS: 3 hours)
+    blob_sweep_seconds: float = 3600.0       # blobs nothing references, this old, go this often (blob_gc.py)
     debug_loop_blocking: bool = False        # PostgreSQL store calls on the event loop thread raise
     operator_token: str = ""                 # for state-changing /_cloudlet/ endpoints; "": one made at start
 
@@ -154,7 +156,7 @@ class Settings:
             "enforce_sigv4": _bool, "max_body_bytes": _int, "sqlite_synchronous": str, "worker_threads": _int,
             "lambda_concurrency_limit": _int, "lambda_idle_timeout": _float, "lambda_retry_delays": str,
             "lambda_prefork": _int, "lambda_network": str, "debug_loop_blocking": _bool, "operator_token": str,
-            "logs_live_tail_max_seconds": _float,
+            "logs_live_tail_max_seconds": _float, "blob_sweep_seconds": _float,
         }
         for f in fields(s):
             key = "CLOUDLET_" + f.name.upper()

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from cloudlet.background import BackgroundManager
+from cloudlet.blob_gc import BlobHolders
 from cloudlet.config import Settings
 from cloudlet.delivery import Targets
 from cloudlet.gateway.identity import Identities
@@ -46,6 +47,7 @@ class Infra:
     targets: Targets              # delivery to target ARNs (delivery.py)
     identities: Identities        # access keys -> accounts and secrets
     replica: Replica              # this process among the replicas sharing the store
+    blob_holders: BlobHolders     # what each service's records name in the blob store (blob_gc.py)
     endpoint: Endpoint = field(default_factory=Endpoint)  # set by the server when it listens
 
     async def run_store(self, fn: Callable[..., T], *args: Any) -> T:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from cloudlet import __version__
 from cloudlet.background import BackgroundManager, sleep_or_stop
+from cloudlet.blob_gc import BlobHolders, BlobSweeper
 from cloudlet.config import Settings, ephemeral_parent
 from cloudlet.delivery import Targets
 from cloudlet.gateway.detect import ServiceDetector
@@ -114,9 +115,12 @@ class Platform:
         self.outbox = Outbox(self.store, self.replica, self.run_store)
         self.targets = Targets()
         self.targets.attach(self.outbox)
+        self.blob_holders = BlobHolders()
+        self.background.add(BlobSweeper(self.store, self.blobs, self.blob_holders, settings.blob_sweep_seconds))
         self.infra = Infra(settings=settings, store=self.store, blobs=self.blobs, data_dir=data_dir,
                            executor=self.executor, background=self.background, outbox=self.outbox,
-                           targets=self.targets, identities=self.identities, replica=self.replica)
+                           targets=self.targets, identities=self.identities, replica=self.replica,
+                           blob_holders=self.blob_holders)
         self.background.add(self.replica)
         self.background.add(self.outbox)
         self.providers: dict[str, Provider] = build_providers(self.infra)

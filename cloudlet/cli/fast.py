@@ -72,6 +72,9 @@ START_OPTIONS: tuple[StartOption, ...] = tuple(StartOption(*row) for row in (
      "What functions reach: internet, isolated or host [CLOUDLET_LAMBDA_NETWORK, default internet]."),
     ("--logs-live-tail-max-seconds", "CLOUDLET_LOGS_LIVE_TAIL_MAX_SECONDS", "variable",
      "Seconds a Live Tail session lasts [CLOUDLET_LOGS_LIVE_TAIL_MAX_SECONDS, default 10800, as on AWS]."),
+    ("--blob-sweep-seconds", "CLOUDLET_BLOB_SWEEP_SECONDS", "variable",
+     "How often blobs nothing references (deleted objects' and functions' code) are deleted, once "
+     "that old [CLOUDLET_BLOB_SWEEP_SECONDS, default 3600]."),
     ("--debug-loop-blocking", "CLOUDLET_DEBUG_LOOP_BLOCKING", "variable",
      "Store calls on the event loop raise (PostgreSQL) [CLOUDLET_DEBUG_LOOP_BLOCKING]."),
     ("--operator-token", "CLOUDLET_OPERATOR_TOKEN", "variable",

@@ -14,6 +14,11 @@ A writer can also end in a :class:`TempBlob` (``BlobWriter.finish_temp``): bytes
 that are complete and hashed but not (yet) a blob, readable like a file and
 made a blob later by a rename rather than a copy. Request bodies that are too
 large to hold in memory are spooled this way (gateway/body.py).
+Blobs nothing references any more are reclaimed by :meth:`BlobStore.sweep`, given what every
+service holds (blob_gc.py): a blob is only a candidate once it is older than the sweep's grace
+period, and a writer that finds its bytes already stored, or a record that starts naming an
+existing blob (a copy), refreshes that age (:meth:`BlobStore.hold`) under a lock the sweep takes
+before each deletion, so a blob being taken up again is never the one deleted.
 Any string that is not exactly 64 lowercase hex characters is rejected with
 ValueError, so a digest can never name a path outside the root. Missing
 blobs raise :class:`BlobNotFound` (a KeyError). Nothing here reads a whole
@@ -24,15 +29,17 @@ blob into memory except :meth:`BlobStore.put`, which is given it, and
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import io
 import os
 import re
 import secrets
 import shutil
+import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -271,6 +278,16 @@ class BlobStore(ABC):
         """Remove the blob; True if it existed."""
 
     @abstractmethod
+    def hold(self, digest: str) -> None:
+        """Keep the blob from this round of sweeps: call it before committing a record that starts
+        naming a blob it read in an earlier transaction (a copy). BlobNotFound if it is gone."""
+
+    @abstractmethod
+    def sweep(self, referenced: Callable[[], set[str]], older_than: float) -> int:
+        """Delete blobs older than ``older_than`` seconds that ``referenced()`` (called after the
+        candidates are listed) does not name; return how many went."""
+
+    @abstractmethod
     def clean_tmp(self, older_than: float = 3600.0) -> int:
         """Remove what writers that died more than ``older_than`` seconds ago left; the count."""
 
@@ -287,6 +304,56 @@ class DiskBlobStore(BlobStore):
         self.durable = durable
         (self.root / "sha256").mkdir(parents=True, exist_ok=True)
         (self.root / "tmp").mkdir(parents=True, exist_ok=True)
+        self._gc_fd: int | None = None
+        self._gc_lock = threading.Lock()  # (flock is per open file: threads of one process share it)
+
+    @contextlib.contextmanager
+    def _gc(self, exclusive: bool) -> Iterator[None]:
+        """Between a sweep's deletions and writers taking up existing blobs: a lock file, so
+        replicas sharing the directory hold it too."""
+        with self._gc_lock:
+            if self._gc_fd is None:
+                self._gc_fd = os.open(self.root / ".gc.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            fcntl.flock(self._gc_fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+            try:
+                yield
+            finally:
+                fcntl.flock(self._gc_fd, fcntl.LOCK_UN)
+
+    def hold(self, digest: str) -> None:
+        with self._gc(exclusive=False):
+            try:
+                os.utime(self.path(digest))
+            except FileNotFoundError:
+                raise BlobNotFound(digest) from None
+
+    def sweep(self, referenced: Callable[[], set[str]], older_than: float) -> int:
+        cutoff = time.time() - older_than
+        candidates = []
+        for bucket in os.scandir(self.root / "sha256"):
+            if not bucket.is_dir():
+                continue
+            for entry in os.scandir(bucket.path):
+                with contextlib.suppress(FileNotFoundError):
+                    if entry.stat().st_mtime < cutoff and _DIGEST_RE.fullmatch(entry.name):
+                        candidates.append(entry.name)
+        if not candidates:
+            return 0
+        keep = referenced()
+        removed = 0
+        for digest in candidates:
+            if digest in keep:
+                continue
+            path = self.path(digest)
+            with self._gc(exclusive=True):
+                try:
+                    if path.stat().st_mtime >= cutoff:
+                        continue  # taken up again since it was listed (hold, or stored anew)
+                    path.unlink()
+                except FileNotFoundError:
+                    continue
+            removed += 1
+        return removed
 
     def clear(self) -> None:
         """Delete every blob (platform reset); writers in flight keep their temp files."""
@@ -306,9 +373,14 @@ class DiskBlobStore(BlobStore):
         """Rename the finished temp file ``tmp`` (content ``digest``) into place, fsyncing
         it first unless the caller already did."""
         final = self.path(digest)
-        if final.exists():
-            tmp.unlink()
-            return
+        with self._gc(exclusive=False):
+            try:
+                os.utime(final)  # already stored: taken up again, so no running sweep deletes it
+            except FileNotFoundError:
+                pass
+            else:
+                tmp.unlink()
+                return
         if self.durable and not synced:
             with open(tmp, "rb+") as f:
                 os.fsync(f.fileno())

@@ -24,11 +24,17 @@ its keys (`lambda_/functions.py`, `logs/groups.py`, `s3/buckets.py`); keys are t
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["GLOBAL", "account_key", "global_key", "resource_key", "resource_prefix"]
+if TYPE_CHECKING:
+    from cloudlet.store.base import Transaction
+
+__all__ = ["GLOBAL", "account_key", "global_key", "resource_key", "resource_prefix", "scopes"]
 
 GLOBAL = "global"
+_REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d+")
 
 
 def resource_key(account: str, region: str, service: str, *parts: Any) -> tuple[Any, ...]:
@@ -50,3 +56,20 @@ def global_key(service: str, *parts: Any) -> tuple[Any, ...]:
 def account_key(account: str, service: str, *parts: Any) -> tuple[Any, ...]:
     """The key (or prefix) of an account's index across regions (S3's bucket listing only)."""
     return (account, service, *parts)
+
+
+def scopes(tx: Transaction) -> Iterator[tuple[str, str]]:
+    """Every `(account, region)` that has resource keys, in key order, for work across accounts
+    (a sweep): found by skipping from one to the next, two reads per pair, whatever their size.
+    `"\x00"` appended to a name is the first string after every key that starts with it."""
+    rows = tx.range((), limit=1)
+    while rows:
+        account = rows[0][0][0]
+        if account != GLOBAL:
+            rows = tx.range((account,), limit=1)
+            while rows:
+                region = rows[0][0][1]
+                if _REGION.fullmatch(region):  # (not an account's cross-region index: account_key)
+                    yield account, region
+                rows = tx.range((account,), start=(account, region + "\x00"), limit=1)
+        rows = tx.range((), start=(account + "\x00",), limit=1)

@@ -196,3 +196,43 @@ def test_temp_blob_is_removed_on_close_unless_kept(blobs: DiskBlobStore):
         w.write(b"more")  # the writer is finished
     with pytest.raises(ValueError):
         temp.keep()
+
+
+def _age(blobs: DiskBlobStore, digest: str, seconds: float = 120.0) -> None:
+    then = os.path.getmtime(blobs.path(digest)) - seconds
+    os.utime(blobs.path(digest), (then, then))
+
+
+def test_sweep_deletes_old_blobs_nothing_references(blobs: DiskBlobStore):
+    kept, dropped, young = blobs.put(b"kept"), blobs.put(b"dropped"), blobs.put(b"young")
+    _age(blobs, kept)
+    _age(blobs, dropped)
+    asked = []
+
+    def referenced() -> set[str]:
+        asked.append(True)
+        return {kept}
+
+    assert blobs.sweep(referenced, older_than=60) == 1
+    assert asked == [True]
+    assert blobs.exists(kept) and blobs.exists(young) and not blobs.exists(dropped)
+    assert blobs.sweep(lambda: pytest.fail("no candidate: holders are not asked"), older_than=600) == 0
+
+
+def test_a_blob_taken_up_again_is_not_swept(blobs: DiskBlobStore):
+    """Storing the same bytes again, or holding a blob for a copy, makes it young again, also
+    when that happens while a sweep asks the holders (after it listed the candidates)."""
+    stored, held, raced = blobs.put(b"stored"), blobs.put(b"held"), blobs.put(b"raced")
+    for digest in (stored, held, raced):
+        _age(blobs, digest)
+    assert blobs.put(b"stored") == stored
+    blobs.hold(held)
+
+    def referenced() -> set[str]:
+        assert blobs.put(b"raced") == raced  # taken up between listing and deleting
+        return set()
+
+    assert blobs.sweep(referenced, older_than=60) == 0
+    assert blobs.exists(stored) and blobs.exists(held) and blobs.exists(raced)
+    with pytest.raises(BlobNotFound):
+        blobs.hold(MISSING)

@@ -24,3 +24,21 @@ def test_services_keep_their_stored_keys():
     assert RETENTION_INDEX == ("global", "logs", "retention")
     assert bucket_key("b") == ("global", "s3", "bucket", "b")
     assert owned_key("1", "b") == ("1", "s3", "owned", "b")
+
+
+def test_scopes_lists_each_account_and_region_once(tmp_path):
+    from cloudlet.store import open_store
+    from cloudlet.store.keyspace import account_key, global_key, resource_key, scopes
+
+    store = open_store(None, tmp_path)
+    with store.transaction() as tx:
+        for account in ("000000000000", "111111111111", "1111111111112"):
+            for region in ("us-east-1", "eu-west-2"):
+                for i in range(3):
+                    tx.put(resource_key(account, region, "lambda", "function", f"f{i}"), b"x")
+        tx.put(global_key("s3", "bucket", "b"), b"x")
+        tx.put(account_key("000000000000", "s3", "bucket", "b"), b"x")  # not a region
+    with store.transaction(write=False) as tx:
+        assert list(scopes(tx)) == [(a, r) for a in ("000000000000", "111111111111", "1111111111112")
+                                    for r in ("eu-west-2", "us-east-1")]
+    store.close()

@@ -31,13 +31,14 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from cloudlet.protocol.errors import ServiceError
 from cloudlet.store.base import Store
-from cloudlet.store.keyspace import global_key, resource_key, resource_prefix
+from cloudlet.store.keyspace import global_key, resource_key, resource_prefix, scopes
 
 from .errors import InvalidParameterValueException, ResourceNotFoundException, pattern_error
 from .names import LATEST, FunctionRef, is_version, member_pattern, split_function_name
@@ -77,6 +78,24 @@ def url_index_key(url_id: str) -> tuple:
 
 
 PROVISIONED = global_key("lambda", "provisioned")  # every provisioned concurrency config
+
+
+def held_blobs(tx: Any) -> Iterator[str]:
+    """Every blob a function, a published version or a layer version names (blob_gc.py): code
+    packages, and the layers' (a function keeps using a layer version deleted after it was added)."""
+    for account, region in scopes(tx):
+        prefix = base(account, region)
+        for kind in ("function", "version"):
+            for _, raw in tx.range(prefix + (kind,)):
+                record = json.loads(raw)
+                digest = (record.get("code") or {}).get("digest")
+                if digest:
+                    yield digest
+                yield from (layer["digest"] for layer in record.get("layers") or () if layer.get("digest"))
+        for _, raw in tx.range(prefix + ("layer-version",)):
+            digest = json.loads(raw).get("digest")
+            if digest:
+                yield digest
 
 
 def provisioned_key(account: str, region: str, *name_and_qualifier: str) -> tuple:

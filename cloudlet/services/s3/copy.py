@@ -7,10 +7,10 @@ import time
 from typing import Any
 from urllib.parse import unquote
 
-from cloudlet.store import BlobStore, Store, checksums
+from cloudlet.store import BlobNotFound, BlobStore, Store, checksums
 
 from . import conditions, objects
-from .errors import InvalidArgument, InvalidRequest
+from .errors import InvalidArgument, InvalidRequest, NoSuchKey
 from .reads import check_version
 from .upload import ALGORITHMS, content_fields, tags_of
 
@@ -75,6 +75,11 @@ def copy_object(store: Store, blobs: BlobStore, account: str, params: dict) -> d
     wanted = (params.get("ChecksumAlgorithm") or "").upper()
     if wanted and wanted in ALGORITHMS and wanted != (source.get("cks") or [None])[0]:
         record["cks"] = [wanted, _checksum_of(blobs, source, inline, ALGORITHMS[wanted])]
+    try:  # the source may be deleted before this commits: its blobs stay out of a sweep meanwhile
+        for digest in objects.blob_digests(record):
+            blobs.hold(digest)
+    except BlobNotFound:
+        raise NoSuchKey("The specified key does not exist.", Key=src_key) from None
     with store.transaction() as tx:
         objects.bucket_of(tx, bucket, account)
         if params.get("IfNoneMatch") is not None or params.get("IfMatch") is not None:

@@ -19,7 +19,7 @@ Every part is a blob, fsynced and renamed into place before its record commits, 
 survives kill -9 and restart part by part. A part uploaded again under the same number replaces
 the record; aborting, completing, or deleting the bucket deletes the records. The blobs stay:
 they are content-addressed and may be shared (another part, an object, a Lambda package with
-the same bytes), and there is no reference sweep yet to tell (see objects.py).
+the same bytes): blob_gc.py's sweep deletes those nothing names any more (objects.held_blobs).
 """
 
 from __future__ import annotations

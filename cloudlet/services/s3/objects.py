@@ -28,8 +28,8 @@ record naming it commits, so an acknowledged PUT survives kill -9 and a record n
 missing blob (multipart uploads: multipart.py, whose completion writes a record naming the
 parts' blobs, so no byte is copied); a body whose upload broke off was only ever a temp file, removed at once or by the
 blob store's temp sweep. Blobs are content-addressed and shared (CopyObject, identical uploads,
-Lambda code packages of the same bytes), so deleting an object leaves its blob: reclaiming
-blobs nothing references needs a reference sweep over every service that keeps digests.
+Lambda code packages of the same bytes), so deleting an object leaves its blob: blob_gc.py's
+sweep deletes it once nothing names it (`held_blobs` says what S3 names).
 """
 
 from __future__ import annotations
@@ -97,6 +97,20 @@ def load_existing(tx: Transaction, bucket: str, key: str) -> dict:
     if record is None:
         raise NoSuchKey("The specified key does not exist.", Key=key)
     return record
+
+
+def blob_digests(record: dict) -> list[str]:
+    """The blobs an object (or an upload's part) record names: its one blob, or its parts'."""
+    if record.get("parts"):
+        return [digest for digest, _ in record["parts"]]
+    return [record["blob"]] if record.get("blob") else []
+
+
+def held_blobs(tx: Transaction) -> Iterator[str]:
+    """Every blob that objects and the parts of uploads in progress name (blob_gc.py)."""
+    for prefix in (global_key("s3", "object"), global_key("s3", "part")):
+        for _, raw in tx.range(prefix):
+            yield from blob_digests(json.loads(raw))
 
 
 def is_inline(record: dict) -> bool:

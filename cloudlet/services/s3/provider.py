@@ -16,7 +16,7 @@ from cloudlet.infra import Infra
 from cloudlet.services.paging import decode_token, encode_token
 from cloudlet.services.provider import Provider, blocking
 
-from . import complete, copy, deletes, listing, multipart, reads, upload
+from . import complete, copy, deletes, listing, multipart, objects, reads, upload
 from .api import S3Api
 from .buckets import bucket_key, check_bucket_name, objects_prefix, owned_key, owned_prefix
 from .errors import (
@@ -49,9 +49,6 @@ class S3Provider(Provider):
         "CopyObject": "the null version only; storage class and encryption are not stored",
         "CreateMultipartUpload": "ACL, server-side encryption and object lock headers are accepted and not stored",
         "UploadPartCopy": "the range is written as a new blob (read and written once)",
-        "CompleteMultipartUpload": "a completed upload's parts stay on disk until blobs are garbage-collected "
-                                   "(not yet): parts left out of the object, or replaced, keep their space",
-        "AbortMultipartUpload": "the parts' blobs are not reclaimed until blobs are garbage-collected (not yet)",
         "DeleteObject": "the null version only (no delete markers)",
         "DeleteObjects": "the null version only (no delete markers)",
         "ListObjects": "OptionalObjectAttributes is ignored",
@@ -62,6 +59,7 @@ class S3Provider(Provider):
         super().__init__(infra)
         self.blobs = infra.blobs
         self.api = S3Api(self.store, self.blobs)
+        infra.blob_holders.add("s3", objects.held_blobs)
 
     def _bucket(self, tx, name: str, account: str) -> dict:
         record = tx.get_json(bucket_key(name))
