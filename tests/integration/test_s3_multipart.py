@@ -227,6 +227,8 @@ def test_composite_and_full_object_checksums(s3, bucket):
     assert head["ChecksumCRC32"] == composite and head["ChecksumType"] == "COMPOSITE"
     part = s3.head_object(Bucket=bucket, Key="composite", PartNumber=2, ChecksumMode="ENABLED")
     assert part["ChecksumCRC32"] == b64(crcs[1])
+    listed = s3.list_objects_v2(Bucket=bucket, Prefix="composite")["Contents"][0]
+    assert listed["ChecksumAlgorithm"] == ["CRC32"] and listed["ChecksumType"] == "COMPOSITE"
     attrs = s3.get_object_attributes(Bucket=bucket, Key="composite", ObjectAttributes=["ObjectParts", "Checksum"])
     assert attrs["ObjectParts"]["TotalPartsCount"] == 2
     assert [(p["PartNumber"], p["Size"], p["ChecksumCRC32"]) for p in attrs["ObjectParts"]["Parts"]] == [
@@ -241,6 +243,31 @@ def test_composite_and_full_object_checksums(s3, bucket):
     done = s3.complete_multipart_upload(Bucket=bucket, Key="full", UploadId=uid, MultipartUpload={"Parts": parts},
                                         ChecksumCRC32C=whole, ChecksumType="FULL_OBJECT")
     assert done["ChecksumCRC32C"] == whole and done["ChecksumType"] == "FULL_OBJECT"
+
+
+def _raw(server, method: str, path: str, body: bytes = b"") -> tuple[int, bytes]:
+    import urllib.error
+    import urllib.request
+
+    req = urllib.request.Request(f"{server.url}{path}", data=body, method=method, headers={
+        "Authorization": "AWS4-HMAC-SHA256 Credential=test/20250101/us-east-1/s3/aws4_request, SignedHeaders=host, "
+                         "Signature=" + "0" * 64, "x-amz-content-sha256": "UNSIGNED-PAYLOAD"})
+    try:
+        with urllib.request.urlopen(req) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+def test_malformed_requests_get_s3_errors_not_500s(server, s3, bucket):
+    uid = s3.create_multipart_upload(Bucket=bucket, Key="k")["UploadId"]
+    status, body = _raw(server, "PUT", f"/{bucket}/k?partNumber=abc&uploadId={uid}", b"data")
+    assert status == 400 and b"<Code>" in body
+    status, body = _raw(server, "POST", f"/{bucket}/k?uploadId={uid}", b"<CompleteMultipartUpload><Part>")
+    assert status == 400 and b"<Code>MalformedXML</Code>" in body
+    status, body = _raw(server, "POST", f"/{bucket}/k?uploadId={uid}", b"")
+    assert status == 400 and b"<Code>MalformedXML</Code>" in body
+    s3.abort_multipart_upload(Bucket=bucket, Key="k", UploadId=uid)
 
 
 def test_conditional_complete(s3, bucket):

@@ -125,7 +125,7 @@ def entry(name: str, record: dict, enc: Any, owner: dict | None) -> dict:
     algorithm = (record.get("cks") or [None])[0]
     if algorithm:
         item["ChecksumAlgorithm"] = [algorithm]
-        item["ChecksumType"] = "FULL_OBJECT"
+        item["ChecksumType"] = objects.checksum_type(record)
     if owner is not None:
         item["Owner"] = owner
     return item
