@@ -261,6 +261,13 @@ def test_errors_as_aws_answers_them(server, lam, role, names):
     put(FunctionName=name, Qualifier="one", ProvisionedConcurrentExecutions=1)
     assert error(put, FunctionName=name, Qualifier="1", ProvisionedConcurrentExecutions=1) == user(
         "ResourceConflictException", 409, "Version is pointed by a Provisioned Concurrency alias")
+    # Reserved concurrency cannot go below what the function's configs ask for.
+    assert error(lam.put_function_concurrency, FunctionName=name, ReservedConcurrentExecutions=0) == user(
+        invalid, 400, " ReservedConcurrentExecutions  0 should not be lower than function's total provisioned "
+                      "concurrency [1].")
+    assert lam.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=1)[
+        "ReservedConcurrentExecutions"] == 1
+    lam.delete_function_concurrency(FunctionName=name)
     # Deleting the alias deletes its config.
     lam.delete_alias(FunctionName=name, Name="one")
     assert lam.list_provisioned_concurrency_configs(FunctionName=name)["ProvisionedConcurrencyConfigs"] == []

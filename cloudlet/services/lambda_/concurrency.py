@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from .code import CODE_SIZE_LIMITS
 from .errors import InvalidParameterValueException, ResourceNotFoundException
-from .functions import base, function_key, load_function, total_reserved
+from .functions import base, function_key, load_function, provisioned_total, total_reserved
 from .layers import layers_code_size
 from .names import LATEST, FunctionRef
 
@@ -34,6 +34,11 @@ def put_function_concurrency(p: LambdaProvider, ctx: RequestContext, ref: Functi
         if found is None:
             raise ResourceNotFoundException(f"Function not found: {ref.arn(LATEST)}")
         record, stored = found
+        provisioned = provisioned_total(tx, ref.account, ref.region, ref.name)
+        if wanted < provisioned:
+            raise InvalidParameterValueException(
+                f" ReservedConcurrentExecutions  {wanted} should not be lower than function's total provisioned "
+                f"concurrency [{provisioned}].")
         others = total_reserved(tx, ref.account, ref.region, skip=ref.name)
         if limit - others - wanted < MIN_UNRESERVED:
             raise InvalidParameterValueException(

@@ -103,6 +103,12 @@ def provisioned_key(account: str, region: str, *name_and_qualifier: str) -> tupl
     return (*PROVISIONED, account, region, *name_and_qualifier)
 
 
+def provisioned_total(tx: Any, account: str, region: str, name: str, skip: str | None = None) -> int:
+    """The provisioned concurrency a function's configs ask for (but the one of qualifier `skip`)."""
+    return sum(json.loads(raw)["requested"] for key, raw in tx.range(provisioned_key(account, region, name))
+               if key[-1] != skip)
+
+
 # ---- small values -----------------------------------------------------------------------------
 
 def now_epoch() -> float:

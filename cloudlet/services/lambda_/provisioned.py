@@ -129,8 +129,7 @@ def _check_limits(p: LambdaProvider, tx: Any, ref: FunctionRef, record: dict, qu
     """Provisioned concurrency counts against the function's reserved concurrency when it has one,
     else against the account's unreserved concurrency (which keeps its minimum)."""
     reserved = record.get("reserved_concurrency")
-    own = sum(json.loads(raw)["requested"] for key, raw in tx.range(provisioned_key(ref.account, ref.region, ref.name))
-              if key[-1] != qualifier)
+    own = functions.provisioned_total(tx, ref.account, ref.region, ref.name, skip=qualifier)
     if reserved is not None:
         if own + wanted > reserved:
             raise InvalidParameterValueException(OVER_RESERVED)
