@@ -244,20 +244,18 @@ class SqsProvider(Provider):
                                                                            or ())])
         attrs = attribute_filter(params.get("MessageAttributeNames"))
         attempt = params.get("ReceiveRequestAttemptId")
-        deadline = time.monotonic() + wait
-        key = (queue.account, queue.region, queue.name)
-        with self.waiters.watch(key) as event:
-            while True:
-                event.clear()
-                taken, next_at = await self.infra.run_store(self.api.receive_now, queue.account, queue.region,
-                                                            queue.name, count, visibility, attempt, query)
-                left = deadline - time.monotonic()
-                if taken or left <= 0:
-                    break
-                pause = min(left, RECHECK_S)
-                if next_at is not None:
-                    pause = min(pause, max(0.0, (next_at - _now_ms()) / 1000))
-                await sleep_on(event, pause)
+        args = (queue.account, queue.region, queue.name, count, visibility, attempt, query)
+        taken, next_at = await self.infra.run_store(self.api.receive_now, *args)
+        if not taken and wait:
+            deadline = time.monotonic() + wait
+            with self.waiters.watch((queue.account, queue.region, queue.name)) as event:
+                while not taken and (left := deadline - time.monotonic()) > 0:
+                    pause = min(left, RECHECK_S)
+                    if next_at is not None:
+                        pause = min(pause, max(0.0, (next_at - _now_ms()) / 1000))
+                    await sleep_on(event, pause)
+                    event.clear()
+                    taken, next_at = await self.infra.run_store(self.api.receive_now, *args)
         messages = [to_message(r, receipt_handle(queue.qid, r["id"], r["h"]), system, attrs) for r in taken]
         return {"Messages": messages} if messages else {}
 

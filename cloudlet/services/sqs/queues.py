@@ -20,6 +20,7 @@ SQLite (which hear no other process's notifications).
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import secrets
@@ -119,6 +120,7 @@ def queue_url(base: str, account: str, name: str) -> str:
     return f"{base}/{account}/{name}"
 
 
+@functools.lru_cache(maxsize=4096)
 def parse_url(url: str, region: str) -> tuple[str, str, str] | None:
     """A QueueUrl -> (account, region, name): `<scheme>://<host>/<account>/<name>`, where the host
     may name the region (`sqs.<region>.amazonaws.com`, `sqs.<region>.localhost.localstack.cloud`)
