@@ -169,9 +169,13 @@ def test_modeled_errors_reach_botocore(service, protocol):
         resp = proto.serialize_error(spec, op, ServiceError("it went wrong <&>", code=shape.name), "req-2")
         parsed = botocore_parse(protocol, op, resp) if resp.body else {}
         error = parsed.get("Error", {})
-        assert resp.status == meta.get("httpStatusCode", 400), name
+        # A service whose model lost its query-era codes (SQS) answers them as AWS does, in the query
+        # body or the x-amzn-query-error header, and botocore reports that code.
+        code, status = spec.quirks.query_errors.get(shape.name, (meta.get("code", shape.name),
+                                                                 meta.get("httpStatusCode", 400)))
+        assert resp.status == status, name
         if protocol != "rest-xml" or resp.body:
-            assert error.get("Code") == meta.get("code", shape.name), name
+            assert error.get("Code") == code, name
             assert error.get("Message") == "it went wrong <&>", name
 
 
