@@ -16,6 +16,7 @@ import pytest
 from boto3.s3.transfer import TransferConfig
 
 from tests.conftest import Server
+from tests.support.streams import NonSeekableStream
 
 NO_MULTIPART = TransferConfig(multipart_threshold=1 << 40)   # the single-request paths (multipart: test_s3_multipart.py)
 
@@ -49,22 +50,10 @@ def test_managed_upload_and_download_file(s3, bucket, tmp_path):
     assert hashlib.sha256(dst.read_bytes()).digest() == hashlib.sha256(src.read_bytes()).digest()
 
 
-class _Stream(io.RawIOBase):
-    """A non-seekable stream (a pipe, a socket, a generator's output)."""
-
-    def __init__(self, data: bytes) -> None:
-        self._data = io.BytesIO(data)
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:
-        return self._data.readinto(buffer)
-
 
 def test_upload_fileobj_of_a_non_seekable_stream(s3, bucket):
     data = os.urandom(200_000)
-    stream = _Stream(data)
+    stream = NonSeekableStream(data)
     assert not stream.seekable()
     s3.upload_fileobj(stream, bucket, "streamed", Config=TransferConfig(multipart_threshold=8 * 1024 * 1024))
     out = io.BytesIO()

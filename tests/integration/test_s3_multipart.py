@@ -19,6 +19,7 @@ from botocore.exceptions import ClientError
 
 from cloudlet.store import checksums
 from tests.conftest import Server
+from tests.support.streams import NonSeekableStream
 
 MiB = 1024 * 1024
 NO_SUCH_UPLOAD = ("The specified upload does not exist. The upload ID may be invalid, or the upload may have been "
@@ -408,20 +409,10 @@ def test_managed_upload_and_download_file_with_threads(s3, bucket, tmp_path):
     assert hashlib.sha256(dst.read_bytes()).digest() == hashlib.sha256(src.read_bytes()).digest()
 
 
-class _Stream(io.RawIOBase):
-    def __init__(self, data: bytes) -> None:
-        self._data = io.BytesIO(data)
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:
-        return self._data.readinto(buffer)
-
 
 def test_upload_fileobj_of_a_non_seekable_stream_above_the_threshold(s3, bucket):
     data = os.urandom(12 * MiB + 5)
-    stream = _Stream(data)
+    stream = NonSeekableStream(data)
     assert not stream.seekable()
     s3.upload_fileobj(stream, bucket, "streamed", Config=TransferConfig(multipart_threshold=8 * MiB))
     assert s3.head_object(Bucket=bucket, Key="streamed")["ETag"].endswith('-2"')
