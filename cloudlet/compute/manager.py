@@ -247,12 +247,17 @@ class ComputeManager:
                             problems["pid"])
         if self.namespaces and self.network != "host":
             egress = self.network == "internet"
-            problem = problems.get("net") or (egress_problem() if egress else None)
+            problem = problems.get("net")
             if problem is not None:
                 log.warning("environments share the host's network, its loopback services included: "
-                            "network namespaces%s are unavailable (%s)", " with internet access" if egress else "",
-                            problem)
+                            "network namespaces are unavailable (%s)", problem)
             else:
+                missing = egress_problem() if egress else None
+                if missing is not None:  # isolated rather than the host's network: functions are untrusted
+                    log.warning("functions reach cloudlet but not the internet: %s (install it for internet "
+                                "access as on AWS; CLOUDLET_LAMBDA_NETWORK=host would give them the host's "
+                                "network, its loopback services included)", missing)
+                    egress = False
                 self.networks = Networks(self.endpoint_port, self.serve_endpoint, egress=egress)
         self.workspace = Workspace(self.data_dir, namespaces=self.namespaces, hide_paths=self.hide_paths,
                                    resolver=SLIRP_DNS if self.networks is not None and self.networks.egress else None)

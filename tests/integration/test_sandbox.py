@@ -489,6 +489,29 @@ def test_functions_reach_the_internet_but_not_the_host():
     assert out["cloudlet"] == 403  # reachable, and its platform API refuses functions
 
 
+def test_without_slirp4netns_internet_mode_isolates_rather_than_sharing_the_host_network():
+    """CLOUDLET_LAMBDA_NETWORK=internet where slirp4netns cannot be found (a PATH without it):
+    functions get their account's namespace without a route out, never the host's network."""
+    if os.geteuid() != 0 or probe_namespaces():
+        pytest.skip("no namespaces here (cloudlet is not root, or the kernel refuses them)")
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        port = listener.getsockname()[1]
+        srv = Server(env={"CLOUDLET_LAMBDA_NETWORK": "internet", "PATH": "/nonexistent"}).start()
+        try:
+            lam = srv.client("lambda")
+            name = create(lam, files={"app.py": NETWORK_PROBE}, Timeout=30)
+            resp, out = call(lam, name, {"internet": "pypi.org", "port": port, "host_addresses": []})
+        finally:
+            srv.stop()
+    assert "FunctionError" not in resp, out
+    assert out["loopback"] == "Connection refused"  # the host's 127.0.0.1 listener is not there
+    assert out["internet"] != "ok"
+    assert out["cloudlet"] == 403
+    assert "functions reach cloudlet but not the internet: slirp4netns" in srv.log()
+
+
 FILLER = '''
 import os
 
