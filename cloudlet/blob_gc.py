@@ -38,9 +38,14 @@ class BlobHolders:
 
     def __init__(self) -> None:
         self._holders: dict[str, Holder] = {}
+        self.after_sweep: list[Callable[[float], object]] = []  # tidy what was made from blobs
 
-    def add(self, name: str, holder: Holder) -> None:
+    def add(self, name: str, holder: Holder, *, after_sweep: Callable[[float], object] | None = None) -> None:
+        """`holder(tx)` yields the digests `name`'s records name; `after_sweep(older_than)`, if
+        given, runs after each sweep (e.g. to drop what was unpacked from blobs that went)."""
         self._holders[name] = holder
+        if after_sweep is not None:
+            self.after_sweep.append(after_sweep)
 
     def referenced(self, store: Store) -> set[str]:
         """Every digest any holder's records name, read in one transaction."""
@@ -63,7 +68,10 @@ class BlobSweeper:
         self.interval = interval
 
     def sweep(self) -> int:
-        return self.blobs.sweep(lambda: self.holders.referenced(self.store), self.interval)
+        removed = self.blobs.sweep(lambda: self.holders.referenced(self.store), self.interval)
+        for tidy in self.holders.after_sweep:
+            tidy(self.interval)
+        return removed
 
     async def run(self, stopping: asyncio.Event) -> None:
         while not await sleep_or_stop(stopping, self.interval):

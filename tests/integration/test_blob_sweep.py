@@ -27,6 +27,11 @@ def swept(tmp_path_factory):
     srv.stop()
 
 
+def unpacked(data, payload: bytes) -> bool:
+    """Whether Lambda's unpacked copy of a package is on disk (<data>/lambda/code/<digest>)."""
+    return any(data.rglob(f"lambda/code/{hashlib.sha256(payload).hexdigest()}"))
+
+
 def blob_exists(data, payload: bytes) -> bool:
     digest = hashlib.sha256(payload).hexdigest()
     return (data / "blobs" / "sha256" / digest[:2] / digest).is_file()
@@ -105,6 +110,9 @@ def test_function_code_stays_while_a_function_or_version_names_it(swept):
     settle()
     assert not blob_exists(data, one)
     assert blob_exists(data, two) and blob_exists(data, layer)
+    assert lam.invoke(FunctionName=name)["Payload"].read() == b"2"
+    assert unpacked(data, two) and unpacked(data, layer)
     lam.delete_function(FunctionName=name)
     settle()
     assert not blob_exists(data, two) and not blob_exists(data, layer)
+    assert not unpacked(data, two) and not unpacked(data, layer)  # nor their unpacked copies

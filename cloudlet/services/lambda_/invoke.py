@@ -228,6 +228,26 @@ class Invoker:
                 self.logs.send_many(tx, CallContext(account, region), streams)
 
     # ---- code ----
+    def sweep_extracted(self, older_than: float) -> int:
+        """Remove unpacked packages whose blob the blob sweep deleted (nothing names them any more)
+        and temp directories of extractions that died, once `older_than` seconds old."""
+        if not self.code_root.is_dir():
+            return 0
+        cutoff = time.time() - older_than
+        removed = 0
+        for entry in os.scandir(self.code_root):
+            with self._extract_lock:  # (not while `extracted` makes or checks one)
+                try:
+                    if entry.stat().st_mtime >= cutoff:
+                        continue
+                    if not entry.name.startswith(".x-") and self.infra.blobs.exists(entry.name):
+                        continue
+                except (FileNotFoundError, ValueError):  # gone, or not a digest (left alone)
+                    continue
+                shutil.rmtree(entry.path, ignore_errors=True)
+            removed += 1
+        return removed
+
     def extracted(self, digest: str) -> Path:
         """The directory a code or layer zip (by blob digest) is extracted to, extracting once."""
         target = self.code_root / digest

@@ -81,7 +81,7 @@ class LambdaProvider(Provider):
         self.events = EventInvocations(infra, self.invoker)
         self.preparations = Preparations(infra, self.invoker)  # Pending / InProgress -> ready (states.py)
         self.api = LambdaApi(infra, self.invoker, infra.targets)
-        infra.blob_holders.add("lambda", functions.held_blobs)
+        infra.blob_holders.add("lambda", functions.held_blobs, after_sweep=self.invoker.sweep_extracted)
         self.function_urls = FunctionUrls(infra, self.invoker)
         self.provisioner = provisioned.Provisioner(infra, self.invoker)  # keeps provisioned environments warm
 
