@@ -10,11 +10,11 @@ from cloudlet.protocol.errors import ServiceError
 from cloudlet.protocol.model_errors import errors_for
 
 __all__ = [
-    "BadDigest", "BucketAlreadyExists", "BucketAlreadyOwnedByYou", "BucketNotEmpty", "E", "EntityTooSmall",
+    "BadDigest", "BadRequest", "BucketAlreadyExists", "BucketAlreadyOwnedByYou", "BucketNotEmpty", "E", "EntityTooSmall",
     "IllegalLocationConstraintException", "InvalidArgument", "InvalidBucketName", "InvalidDigest",
     "InvalidLocationConstraint", "InvalidPart", "InvalidPartNumber", "InvalidPartOrder", "InvalidRange",
-    "InvalidRequest", "KeyTooLongError", "MalformedXML", "MissingContentLength", "NoSuchBucket", "NoSuchKey",
-    "NoSuchUpload", "NotImplementedHeader", "NotModified", "PreconditionFailed",
+    "InvalidRequest", "InvalidTag", "KeyTooLongError", "MalformedXML", "MissingContentLength", "NoSuchBucket",
+    "NoSuchKey", "NoSuchTagSet", "NoSuchUpload", "NotImplementedHeader", "NotModified", "PreconditionFailed",
 ]
 
 E = errors_for("s3")
@@ -102,3 +102,15 @@ class InvalidPartOrder(ServiceError):
 
 class EntityTooSmall(ServiceError):
     status = 400
+
+
+class BadRequest(ServiceError):
+    status = 400
+
+
+class InvalidTag(ServiceError):
+    status = 400
+
+
+class NoSuchTagSet(ServiceError):
+    status = 404

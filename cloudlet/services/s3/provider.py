@@ -16,7 +16,7 @@ from cloudlet.infra import Infra
 from cloudlet.services.paging import decode_token, encode_token
 from cloudlet.services.provider import Provider, blocking
 
-from . import complete, copy, deletes, listing, multipart, objects, reads, upload
+from . import complete, copy, deletes, listing, multipart, objects, reads, tagging, upload
 from .api import S3Api
 from .buckets import bucket_key, check_bucket_name, objects_prefix, owned_key, owned_prefix
 from .errors import (
@@ -49,6 +49,9 @@ class S3Provider(Provider):
         "CopyObject": "the null version only; storage class and encryption are not stored",
         "CreateMultipartUpload": "ACL, server-side encryption and object lock headers are accepted and not stored",
         "UploadPartCopy": "the range is written as a new blob (read and written once)",
+        "PutObjectTagging": "the null version only",
+        "GetObjectTagging": "the null version only",
+        "DeleteObjectTagging": "the null version only",
         "DeleteObject": "the null version only (no delete markers)",
         "DeleteObjects": "the null version only (no delete markers)",
         "ListObjects": "OptionalObjectAttributes is ignored",
@@ -113,6 +116,24 @@ class S3Provider(Provider):
     @blocking
     def copy_object(self, ctx, params):
         return copy.copy_object(self.store, self.blobs, ctx.account, params)
+
+    def put_object_tagging(self, ctx, params):
+        return tagging.put_object_tagging(self.store, ctx.account, params)
+
+    def get_object_tagging(self, ctx, params):
+        return tagging.get_object_tagging(self.store, ctx.account, params)
+
+    def delete_object_tagging(self, ctx, params):
+        return tagging.delete_object_tagging(self.store, ctx.account, params)
+
+    def put_bucket_tagging(self, ctx, params):
+        return tagging.put_bucket_tagging(self.store, ctx.account, params)
+
+    def get_bucket_tagging(self, ctx, params):
+        return tagging.get_bucket_tagging(self.store, ctx.account, params)
+
+    def delete_bucket_tagging(self, ctx, params):
+        return tagging.delete_bucket_tagging(self.store, ctx.account, params)
 
     def delete_object(self, ctx, params):
         return deletes.delete_object(self.store, ctx.account, params)
