@@ -111,16 +111,16 @@ def test_ingest_hook_writes_points_with_the_events_and_caches_filters(store):
     assert buckets == {(T0, "None"): Stats(3.0, 6.0, 2.0, 2.0)}
     assert cwm.statistic(buckets[(T0, "None")], "Average") == 2.0
     filters._filters = counting  # type: ignore[method-assign]
-    entry = filters._cache[(A, R, "g")]
+    entry = filters.cache.entries[(A, R, "g")]
     ingest.write_now(A, R, "g", "s", [(T0 + 4, "ERROR d")], create=True)
-    assert filters._cache[(A, R, "g")] is entry   # served from the cache
+    assert filters.cache.entries[(A, R, "g")] is entry   # served from the cache
 
     with store.transaction() as tx:   # a delete announced: the next append reads again
         tx.delete(filter_key(A, R, "g", "f"))
         filters.changed(tx, A, R, "g")
-    assert (A, R, "g") not in filters._cache
+    assert (A, R, "g") not in filters.cache.entries
     ingest.write_now(A, R, "g", "s", [(T0 + 5, "ERROR e")], create=True)
-    assert filters._cache[(A, R, "g")][1] == ()
+    assert filters.cache.entries[(A, R, "g")][1] == ()
     with store.transaction(write=False) as tx:
         assert cwm.read_buckets(tx, A, R, "NS", "M", (), T0, T0 + MINUTE, None)[(T0, "None")].samples == 4.0
 
@@ -132,13 +132,13 @@ def test_cache_entries_expire_and_notes_clear_them(store, monkeypatch):
     store.put_json(filter_key(A, R, "g", "f"), record("x"))      # written by "another process", unannounced
     with store.transaction(write=False) as tx:
         assert filters._filters(tx, A, R, "g") == ()               # still cached
-    expires = filters._cache[(A, R, "g")][0]
+    expires = filters.cache.entries[(A, R, "g")][0]
     monkeypatch.setattr("time.monotonic", lambda: expires + 0.001)
     with store.transaction(write=False) as tx:
         assert len(filters._filters(tx, A, R, "g")) == 1
-    assert filters._cache[(A, R, "g")][0] == pytest.approx(expires + 0.001 + CACHE_TTL_S)
-    filters.invalidate("")                                          # a listener reconnected: forget all
-    assert filters._cache == {}
+    assert filters.cache.entries[(A, R, "g")][0] == pytest.approx(expires + 0.001 + CACHE_TTL_S)
+    filters.cache.evict("")                                          # a listener reconnected: forget all
+    assert filters.cache.entries == {}
 
 
 def test_periods_and_units(store):

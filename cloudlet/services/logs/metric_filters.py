@@ -10,18 +10,15 @@ applyOnTransformedLogs, fieldSelectionCriteria and emitSystemFieldDimensions.
 Evaluation happens on ingest (ingest.py): a hook runs in every appending transaction, matches
 the appended events against the group's filters, aggregates what they produce per (metric,
 dimensions, unit, minute) and writes those statistics with the events, through CloudWatch's
-internal API. The group's compiled filters are cached in process (a group without filters too,
-the common case, so an append to it reads nothing); Put/Delete invalidate the entry at once
-here and, through the store's notifications, on other replicas. An entry also expires after
-`CACHE_TTL_S`, for notifications a replica cannot hear (other processes on one SQLite file).
+internal API. The group's compiled filters are cached in process (group_cache.py; a group
+without filters too, the common case, so an append to it reads nothing); Put/Delete evict the
+entry here and, through the store's notifications, on other replicas; entries also expire after
+`CACHE_TTL_S`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
-import threading
-import time
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
@@ -40,6 +37,7 @@ from .filter_pattern import (
     parse_selector,
     pattern_kind,
 )
+from .group_cache import GroupCache
 from .groups import (
     GROUP_NOT_FOUND,
     E,
@@ -56,7 +54,6 @@ MAX_FILTERS = 100          # metric filters per log group (a hard quota)
 MAX_DIMENSIONS = 3
 CHANNEL = "logs.metricfilters"
 CACHE_TTL_S = 5.0
-CACHE_MAX = 10_000
 NOT_FOUND = "The specified metric filter does not exist."
 LIMIT_EXCEEDED = "Resource limit exceeded."
 
@@ -213,44 +210,24 @@ class MetricFilters:
     def __init__(self, store: Store, cloudwatch: CloudWatchApi | None) -> None:
         self.store = store
         self.cloudwatch = cloudwatch
-        self._cache: dict[tuple[str, str, str], tuple[float, tuple[Compiled, ...]]] = {}
-        self._generation = 0
-        self._lock = threading.Lock()
+        self.cache: GroupCache[tuple[Compiled, ...]] = GroupCache(
+            store, CHANNEL, CACHE_TTL_S, self._load, name="logs-metric-filters")
 
     # -- cache --
 
     def changed(self, tx: Transaction, account: str, region: str, group: str) -> None:
-        """Call in the transaction that changes a group's filters: other replicas drop their entry
-        when it commits (this one drops it now and again then)."""
-        self.invalidate(f"{account}\t{region}\t{group}")
-        tx.notify(CHANNEL, f"{account}\t{region}\t{group}")
-
-    def invalidate(self, payload: str = "") -> None:
-        """A store notification: `account\\tregion\\tgroup`, or "" for every group."""
-        with self._lock:
-            self._generation += 1
-            if payload:
-                self._cache.pop(tuple(payload.split("\t", 2)), None)  # type: ignore[arg-type]
-            else:
-                self._cache.clear()
+        """Call in the transaction that changes a group's filters (group_cache.py)."""
+        self.cache.changed(tx, account, region, group)
 
     def reset(self) -> None:
-        self.invalidate()
+        self.cache.clear()
+
+    @staticmethod
+    def _load(tx: Transaction, account: str, region: str, group: str) -> tuple[Compiled, ...]:
+        return tuple(compile_filter(json.loads(raw)) for _, raw in tx.range(filters_prefix(account, region, group)))
 
     def _filters(self, tx: Transaction, account: str, region: str, group: str) -> tuple[Compiled, ...]:
-        key = (account, region, group)
-        now = time.monotonic()
-        entry = self._cache.get(key)
-        if entry is not None and entry[0] > now:
-            return entry[1]
-        generation = self._generation
-        compiled = tuple(compile_filter(json.loads(raw)) for _, raw in tx.range(filters_prefix(account, region, group)))
-        with self._lock:
-            if generation == self._generation:   # no change was announced while we read
-                if len(self._cache) >= CACHE_MAX:
-                    self._cache.clear()
-                self._cache[key] = (now + CACHE_TTL_S, compiled)
-        return compiled
+        return self.cache.get(tx, account, region, group)
 
     # -- operations --
 
@@ -345,22 +322,3 @@ class MetricFilters:
             call = CallContext(account=account, region=region, principal="logs.amazonaws.com",
                                source_arn=group_arn(account, region, group), source_account=account)
             self.cloudwatch.put_points(tx, call, points)
-
-
-class CacheListener:
-    """Background service: hears other replicas' changes of metric filters (store notifications)."""
-
-    name = "logs-metric-filters"
-
-    def __init__(self, store: Store, filters: MetricFilters) -> None:
-        self.store = store
-        self.filters = filters
-
-    async def run(self, stopping: asyncio.Event) -> None:
-        stop = await asyncio.to_thread(self.store.listen, CHANNEL, self.filters.invalidate)
-        self.filters.invalidate()   # whatever was cached before we listened
-        try:
-            await stopping.wait()
-        finally:
-            stop()
-

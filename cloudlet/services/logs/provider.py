@@ -48,7 +48,7 @@ from .groups import (
     streams_prefix,
 )
 from .live_tail import LiveTail
-from .metric_filters import CacheListener, MetricFilters, count_filters, test_filter
+from .metric_filters import MetricFilters, count_filters, test_filter
 from .resource_policies import ResourcePolicies
 from .subscriptions import Subscriptions
 
@@ -94,10 +94,10 @@ class LogsProvider(Provider):
         infra.background.add(self.live_tail)
         self.metric_filters = MetricFilters(self.store, cloudwatch)
         self.api.ingest.add_hook(self.metric_filters.on_ingest)
-        infra.background.add(CacheListener(self.store, self.metric_filters))
+        infra.background.add(self.metric_filters.cache)
         self.subscriptions = Subscriptions(self.store, infra.targets)
         self.api.ingest.add_hook(self.subscriptions.on_append)
-        infra.background.add(self.subscriptions)
+        infra.background.add(self.subscriptions.cache)
         self.destinations = Destinations(self.store)
         self.resource_policies = ResourcePolicies(self.store)
         self.exports = ExportTasks(self.store, infra.outbox, s3, infra.off_loop)

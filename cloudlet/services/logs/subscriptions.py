@@ -28,8 +28,8 @@ is put and checks a Lambda function by its policy instead; here the control mess
 Logs destination's target (it fails there like any delivery to those services).
 
 The hot path: `on_append` runs on every append, so the filters of each group are cached in this
-process (`_Cache`): a group without filters costs one dict lookup per append and nothing per
-event; a group not cached costs one range read. Put/Delete of a filter (and DeleteLogGroup,
+process (group_cache.py): a group without filters costs one dict lookup per append and nothing
+per event; a group not cached costs one range read. Put/Delete of a filter (and DeleteLogGroup,
 PutDestination, DeleteDestination) notify the store channel "logs.subscriptions", which evicts
 entries here and, on PostgreSQL, in every replica; entries also expire after `CACHE_TTL_S`,
 for replicas sharing a SQLite file, which hear no notifications of each other.
@@ -46,15 +46,12 @@ is not delivered back. Output of the function's other invocations is.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import fnmatch
 import gzip
 import hashlib
 import json
 import logging
-import threading
-import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -68,6 +65,7 @@ from cloudlet.store.keyspace import resource_key, resource_prefix
 
 from .events import Event, event_id, now_ms
 from .filter_pattern import FilterPatternError, Matcher, compile_pattern
+from .group_cache import GroupCache, notify
 from .groups import (
     GROUP_NOT_FOUND,
     E,
@@ -84,7 +82,6 @@ log = logging.getLogger("cloudlet.logs")
 MAX_FILTERS = 2
 CHANNEL = "logs.subscriptions"
 CACHE_TTL_S = 10.0
-CACHE_MAX = 10_000
 LOGS_PRINCIPAL = "logs.amazonaws.com"
 FILTER_NOT_FOUND = "The specified subscription filter does not exist."
 LAMBDA_PERMISSION = ("Could not execute the lambda function. Make sure you have given CloudWatch Logs permission to "
@@ -216,53 +213,10 @@ class Subscription:
     own_function: bool          # the destination is the function whose log group this is
 
 
-class _Cache:
-    """(account, region, group) -> the group's subscriptions, evicted by notifications."""
-
-    def __init__(self) -> None:
-        self._entries: dict[tuple[str, str, str], tuple[float, tuple[Subscription, ...]]] = {}
-        self._generation = 0
-        self._lock = threading.Lock()
-        self.listening = False
-
-    def get(self, key: tuple[str, str, str]) -> tuple[Subscription, ...] | None:
-        hit = self._entries.get(key)
-        if hit is None or hit[0] < time.monotonic():
-            return None
-        return hit[1]
-
-    def generation(self) -> int:
-        return self._generation
-
-    def put(self, key: tuple[str, str, str], subs: tuple[Subscription, ...], generation: int) -> None:
-        """Keep `subs` unless an eviction came since `generation` was read (they may be stale)."""
-        if not self.listening:
-            return
-        with self._lock:
-            if generation != self._generation:
-                return
-            if len(self._entries) >= CACHE_MAX:
-                self._entries.clear()
-            self._entries[key] = (time.monotonic() + CACHE_TTL_S, subs)
-
-    def on_note(self, payload: str) -> None:
-        """A store notification: `account region group` changed, or everything ("")."""
-        parts = payload.split(" ", 2)
-        with self._lock:
-            self._generation += 1
-            if len(parts) == 3:
-                self._entries.pop((parts[0], parts[1], parts[2]), None)
-            else:
-                self._entries.clear()
-
-    def clear(self) -> None:
-        self.on_note("")
-
-
 def notify_changed(tx: Transaction, account: str | None = None, region: str | None = None,
                    group: str | None = None) -> None:
     """Evict a group's cached filters (or, with no group, every group's) in every replica."""
-    tx.notify(CHANNEL, f"{account} {region} {group}" if group else "")
+    notify(tx, CHANNEL, account, region, group)
 
 
 # ---- the service ----
@@ -270,23 +224,11 @@ def notify_changed(tx: Transaction, account: str | None = None, region: str | No
 class Subscriptions:
     """Subscription filters: the operations' logic and the ingestion hook."""
 
-    name = "logs-subscriptions"   # (as a background service: listens for cache evictions)
-
     def __init__(self, store: Store, targets: Targets) -> None:
         self.store = store
         self.targets = targets
-        self.cache = _Cache()
-
-    async def run(self, stopping: asyncio.Event) -> None:
-        """Background service: listen to the channel; the cache keeps entries only meanwhile."""
-        stop = await asyncio.to_thread(self.store.listen, CHANNEL, self.cache.on_note)
-        self.cache.listening = True
-        try:
-            await stopping.wait()
-        finally:
-            self.cache.listening = False
-            stop()
-            self.cache.clear()
+        self.cache: GroupCache[tuple[Subscription, ...]] = GroupCache(
+            store, CHANNEL, CACHE_TTL_S, self._load, name="logs-subscriptions")
 
     # ---- operations ----
 
@@ -319,7 +261,7 @@ class Subscriptions:
             elif vendor == "lambda" and self.targets.check(tx, call, destination) is not None:
                 raise InvalidParameterException(LAMBDA_PERMISSION)
             tx.put_json(filter_key(ctx.account, ctx.region, group, name), record)
-            notify_changed(tx, ctx.account, ctx.region, group)
+            self.cache.changed(tx, ctx.account, ctx.region, group)
             if vendor == "logs" and target:
                 service = _service(target)
                 self.targets.send(tx, call, target, control_message(service, now_ms()), unserved=True)
@@ -390,14 +332,13 @@ class Subscriptions:
                 raise ResourceNotFoundException(GROUP_NOT_FOUND)
             if not tx.delete(filter_key(ctx.account, ctx.region, group, name)):
                 raise ResourceNotFoundException(FILTER_NOT_FOUND)
-            notify_changed(tx, ctx.account, ctx.region, group)
+            self.cache.changed(tx, ctx.account, ctx.region, group)
         return {}
 
-    @staticmethod
-    def forget_group(tx: Transaction, account: str, region: str, group: str) -> None:
+    def forget_group(self, tx: Transaction, account: str, region: str, group: str) -> None:
         """DeleteLogGroup: its filters go with it."""
         if tx.delete_range(filters_prefix(account, region, group)):
-            notify_changed(tx, account, region, group)
+            self.cache.changed(tx, account, region, group)
 
     # ---- delivery (the ingestion hook) ----
 
@@ -408,12 +349,7 @@ class Subscriptions:
 
     def on_append(self, tx: Transaction, account: str, region: str, group: str, stream: str,
                   events: Sequence[Event]) -> None:
-        key = (account, region, group)
-        subs = self.cache.get(key)
-        if subs is None:
-            generation = self.cache.generation()
-            subs = self._load(tx, account, region, group)
-            self.cache.put(key, subs, generation)
+        subs = self.cache.get(tx, account, region, group)
         if not subs:
             return
         meta: dict | None = None
