@@ -16,6 +16,7 @@ import pytest
 from boto3.s3.transfer import TransferConfig
 
 from tests.conftest import Server
+from tests.support.s3 import fresh_bucket
 from tests.support.streams import NonSeekableStream
 
 NO_MULTIPART = TransferConfig(multipart_threshold=1 << 40)   # the single-request paths (multipart: test_s3_multipart.py)
@@ -28,13 +29,7 @@ def s3(server):
 
 @pytest.fixture
 def bucket(s3):
-    name = f"tools-{uuid.uuid4().hex[:12]}"
-    s3.create_bucket(Bucket=name)
-    yield name
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=name):
-        if page.get("Contents"):
-            s3.delete_objects(Bucket=name, Delete={"Objects": [{"Key": o["Key"]} for o in page["Contents"]]})
-    s3.delete_bucket(Bucket=name)
+    yield from fresh_bucket(s3, "tools")
 
 
 def test_managed_upload_and_download_file(s3, bucket, tmp_path):

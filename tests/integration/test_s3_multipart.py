@@ -19,6 +19,7 @@ from botocore.exceptions import ClientError
 
 from cloudlet.store import checksums
 from tests.conftest import Server
+from tests.support.s3 import fresh_bucket
 from tests.support.streams import NonSeekableStream
 
 MiB = 1024 * 1024
@@ -35,13 +36,7 @@ def s3(server):
 
 @pytest.fixture
 def bucket(s3):
-    name = f"mpu-{uuid.uuid4().hex[:12]}"
-    s3.create_bucket(Bucket=name)
-    yield name
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=name):
-        if page.get("Contents"):
-            s3.delete_objects(Bucket=name, Delete={"Objects": [{"Key": o["Key"]} for o in page["Contents"]]})
-    s3.delete_bucket(Bucket=name)
+    yield from fresh_bucket(s3, "mpu")
 
 
 def error(exc: pytest.ExceptionInfo) -> tuple[int, str, str]:

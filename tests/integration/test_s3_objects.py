@@ -12,6 +12,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from botocore.exceptions import ClientError
 
+from tests.support.s3 import fresh_bucket
+
 
 @pytest.fixture(scope="module")
 def s3(server):
@@ -20,13 +22,7 @@ def s3(server):
 
 @pytest.fixture
 def bucket(s3):
-    name = f"obj-{uuid.uuid4().hex[:12]}"
-    s3.create_bucket(Bucket=name)
-    yield name
-    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=name).get("Contents", [])]
-    if keys:
-        s3.delete_objects(Bucket=name, Delete={"Objects": [{"Key": k} for k in keys]})
-    s3.delete_bucket(Bucket=name)
+    yield from fresh_bucket(s3, "obj")
 
 
 def error(exc: pytest.ExceptionInfo) -> tuple[int, str, str]:

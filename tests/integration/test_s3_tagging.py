@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import uuid
 
 import pytest
 
 from tests.support.aws import aws_error as error
+from tests.support.s3 import fresh_bucket
 
 
 @pytest.fixture(scope="module")
@@ -17,12 +17,7 @@ def s3(server):
 
 @pytest.fixture
 def bucket(s3):
-    name = f"tags-{uuid.uuid4().hex[:12]}"
-    s3.create_bucket(Bucket=name)
-    yield name
-    for obj in s3.list_objects_v2(Bucket=name).get("Contents", []):
-        s3.delete_object(Bucket=name, Key=obj["Key"])
-    s3.delete_bucket(Bucket=name)
+    yield from fresh_bucket(s3, "tags")
 
 
 def tag_set(n: int, prefix: str = "k") -> list[dict]:
