@@ -21,6 +21,7 @@ Prints one JSON object.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import socket
@@ -29,6 +30,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -53,6 +55,22 @@ def wait_port(port: int, proc: subprocess.Popen, timeout: float = 60.0) -> None:
         except OSError:
             time.sleep(0.05)
     raise RuntimeError("server did not listen in time")
+
+
+@contextlib.contextmanager
+def served(start: Callable[[int], subprocess.Popen]) -> Iterator[int]:
+    """A server `start(port)` runs for the block (it gets the port), stopped after it."""
+    port = free_port()
+    proc = start(port)
+    try:
+        wait_port(port, proc)
+        yield port
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
 
 
 def start_cloudlet(port: int) -> subprocess.Popen:
@@ -194,18 +212,9 @@ def main() -> None:
     result: dict = {"events": args.events, "batch": args.batch}
     servers = [("cloudlet", start_cloudlet)] + ([] if args.no_moto else [("moto_server", start_moto)])
     for name, start in servers:
-        port = free_port()
-        proc = start(port)
-        try:
-            wait_port(port, proc)
+        with served(start) as port:
             result[name] = run(port, args.events, args.batch, side_requests=name == "cloudlet",
                                metric_filter=name == "cloudlet")
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
     if "moto_server" in result:
         c, m = result["cloudlet"], result["moto_server"]
         result["vs_moto"] = {"ingest": round(c["ingest_events_per_s"] / m["ingest_events_per_s"], 2),

@@ -24,12 +24,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import threading
 import time
 import uuid
 
-from logs import free_port, start_cloudlet, start_moto, wait_port  # bench/logs.py, beside this file
+from logs import served, start_cloudlet, start_moto  # bench/logs.py, beside this file
 
 
 def sqs_client(port: int):
@@ -125,19 +124,11 @@ def run(start, seconds: float) -> dict:
     """Every run on a server of its own (a peer that stalls spoils one figure, not the rest)."""
     result: dict = {}
     for key, batch, connections, raw in RUNS:
-        port = free_port()
-        proc = start(port)
         try:
-            wait_port(port, proc)
-            result[key] = measure(port, batch, connections, seconds, raw)
+            with served(start) as port:
+                result[key] = measure(port, batch, connections, seconds, raw)
         except Exception as exc:  # a peer that stalls is reported, not the end of the run
             result[key] = {"messages_per_s": 0, "error": f"{type(exc).__name__}: {exc}"[:200]}
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
     return result
 
 

@@ -22,12 +22,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import tempfile
 import threading
 import time
 
-from logs import client, free_port, start_cloudlet, start_moto, wait_port  # bench/logs.py, beside this file
+from logs import client, served, start_cloudlet, start_moto  # bench/logs.py, beside this file
 
 MiB = 1024 * 1024
 
@@ -130,21 +129,13 @@ def main() -> None:
     result: dict = {"disk_write_mb_s": disk_write_mb_s()}
     servers = [("cloudlet", start_cloudlet)] + ([] if args.no_moto else [("moto_server", start_moto)])
     for name, start in servers:
-        port = free_port()
-        proc = start(port)
         try:
-            wait_port(port, proc)
-            result[name] = run(port, args.large_mib, args.multipart_mib, args.small_ops)
+            with served(start) as port:
+                result[name] = run(port, args.large_mib, args.multipart_mib, args.small_ops)
         except Exception as exc:  # a peer that stalls or fails is reported, not the end of the run
             if name == "cloudlet":
                 raise
             result[name] = {"error": f"{type(exc).__name__}: {exc}"}
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
     large = f"{args.large_mib}MiB"
     c = result["cloudlet"]
     result["large_put_vs_disk"] = round(c[large]["put_mb_s"] / result["disk_write_mb_s"], 2)
