@@ -438,18 +438,25 @@ class ComputeManager:
 
     # ---- running one invocation ---------------------------------------------------------------------
 
+    @staticmethod
+    async def _init(env: Sandbox, spec: FunctionSpec) -> tuple[Outcome, list[LogEntry], float]:
+        """Run a new environment's init: its outcome, its lines (INIT_START first) and when it began
+        (time.monotonic())."""
+        lines: list[LogEntry] = [PlatformEvent("INIT_START", now_ms(), runtime=env.runtime.name, region=spec.region)]
+        t_init = time.monotonic()
+        try:
+            outcome = await env.start(t_init + max(INIT_TIMEOUT_S, spec.timeout_s))
+        except ZygoteError as e:
+            outcome = Outcome("init_error", error_type="Runtime.InvalidRuntime", detail=str(e))
+        lines += env.take_logs()
+        return outcome, lines, t_init
+
     async def _run(self, env: Sandbox, spec: FunctionSpec, inv: Invocation, *, cold: bool) -> InvokeResult:
         rid = inv.request_id
         lines: list[LogEntry] = []
         init_ms = None
         if cold:
-            lines.append(PlatformEvent("INIT_START", now_ms(), runtime=env.runtime.name, region=spec.region))
-            t_init = time.monotonic()
-            try:
-                outcome = await env.start(t_init + max(INIT_TIMEOUT_S, spec.timeout_s))
-            except ZygoteError as e:
-                outcome = Outcome("init_error", error_type="Runtime.InvalidRuntime", detail=str(e))
-            lines += env.take_logs()
+            outcome, lines, t_init = await self._init(env, spec)
             if outcome.kind != "ok":
                 return self._init_failed(env, spec, rid, outcome, lines, (time.monotonic() - t_init) * 1000)
             init_ms = outcome.init_ms
@@ -648,14 +655,7 @@ class ComputeManager:
             except ZygoteError as e:
                 return self._provision_failed(provision, "Runtime.InvalidRuntime", str(e))
             self.counters["provisioned_starts"] += 1
-            lines: list[LogEntry] = [PlatformEvent("INIT_START", now_ms(), runtime=env.runtime.name,
-                                                   region=spec.region)]
-            t_init = time.monotonic()
-            try:
-                outcome = await env.start(t_init + max(INIT_TIMEOUT_S, spec.timeout_s))
-            except ZygoteError as e:
-                outcome = Outcome("init_error", error_type="Runtime.InvalidRuntime", detail=str(e))
-            lines += env.take_logs()
+            outcome, lines, t_init = await self._init(env, spec)
             if outcome.kind != "ok":
                 init_ms = (time.monotonic() - t_init) * 1000
                 self._sink(spec, env.log_stream, [*lines, *self._init_failure_lines(env, spec, outcome, init_ms)])
