@@ -30,7 +30,7 @@ from cloudlet.store.keyspace import resource_key, resource_prefix
 from .errors import MessageNotInflight, invalid_value
 from .messages import nonce, pointer_key, pointers_prefix
 from .queues import Queue
-from .standard import Dead, not_available
+from .standard import Dead, not_available, tally
 
 DEDUP_WINDOW_MS = 5 * 60 * 1000
 
@@ -214,17 +214,8 @@ def change_visibility(tx: Transaction, queue: Queue, msg_id: str, handle_nonce: 
 
 
 def counts(tx: Transaction, queue: Queue, now_ms: int) -> dict[str, int]:
-    visible = hidden = delayed = 0
-    for _, value in tx.range(rows_prefix(queue), relative=True):
-        rec = json.loads(value)
-        if rec["v"] <= now_ms:
-            visible += 1
-        elif rec["rc"]:
-            hidden += 1
-        else:
-            delayed += 1
-    return {"ApproximateNumberOfMessages": visible, "ApproximateNumberOfMessagesNotVisible": hidden,
-            "ApproximateNumberOfMessagesDelayed": delayed}
+    records = (json.loads(value) for _, value in tx.range(rows_prefix(queue), relative=True))
+    return tally(((rec["v"], rec["rc"]) for rec in records), now_ms)
 
 
 def next_visible(tx: Transaction, queue: Queue, now_ms: int) -> int | None:

@@ -13,7 +13,7 @@ Each message also has its pointer row (messages.py), which says where its row is
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from cloudlet.store import Transaction, unpack
@@ -136,10 +136,10 @@ def change_visibility(tx: Transaction, queue: Queue, msg_id: str, handle_nonce: 
     return visibility_s == 0
 
 
-def counts(tx: Transaction, queue: Queue, now_ms: int) -> dict[str, int]:
+def tally(messages: Iterable[tuple[int, Any]], now_ms: int) -> dict[str, int]:
+    """The Approximate* counters of messages given as (visible at, received yet)."""
     visible = hidden = delayed = 0
-    for packed, _ in tx.range_packed(rows_prefix(queue)):
-        visible_at, _, received = unpack(packed)
+    for visible_at, received in messages:
         if visible_at <= now_ms:
             visible += 1
         elif received:
@@ -148,6 +148,11 @@ def counts(tx: Transaction, queue: Queue, now_ms: int) -> dict[str, int]:
             delayed += 1
     return {"ApproximateNumberOfMessages": visible, "ApproximateNumberOfMessagesNotVisible": hidden,
             "ApproximateNumberOfMessagesDelayed": delayed}
+
+
+def counts(tx: Transaction, queue: Queue, now_ms: int) -> dict[str, int]:
+    rows = (unpack(packed) for packed, _ in tx.range_packed(rows_prefix(queue)))
+    return tally(((visible_at, received) for visible_at, _, received in rows), now_ms)
 
 
 def next_visible(tx: Transaction, queue: Queue, now_ms: int) -> int | None:
