@@ -166,26 +166,24 @@ def range_rows(execute: Execute, sql: Any, prefix: tuple, start: tuple | None, e
 
 def packed_rows(execute: Execute, sql: Any, prefix: tuple, start: tuple | None, end: tuple | None, reverse: bool,
                 limit: int | None, after: tuple | None = None) -> list[PackedRow]:
-    """Rows with their keys' packed bytes after `prefix`: the database cuts them (`sql.suffix`,
-    `sql.suffix_rev`, whose first parameter is the 1-based byte to start at), which spares a
+    """Rows with their keys' packed bytes after `prefix`: the database cuts them, which spares a
     Python slice per row of a long scan."""
-    check_limit(limit)
-    low, high = range_bounds(prefix, start, end, after)
-    if low >= high or limit == 0:
-        return []
-    statement = sql.suffix_rev if reverse else sql.suffix
-    rows: list[PackedRow] = execute(statement, (len(pack(prefix)) + 1, low, high,
-                                                sql.no_limit if limit is None else limit)).fetchall()
-    return rows
+    return _fetch(execute, sql, prefix, start, end, reverse, limit, after, cut=len(pack(prefix)))
 
 
 def _fetch(execute: Execute, sql: Any, prefix: tuple, start: tuple | None, end: tuple | None, reverse: bool,
-           limit: int | None, after: tuple | None) -> list[tuple[bytes, bytes]]:
+           limit: int | None, after: tuple | None, cut: int | None = None) -> list[tuple[bytes, bytes]]:
+    """The rows of a range; with `cut`, their keys without their first `cut` bytes (`sql.suffix`,
+    `sql.suffix_rev`, whose first parameter is the 1-based byte to start at)."""
     check_limit(limit)
     low, high = range_bounds(prefix, start, end, after)
     if low >= high or limit == 0:
         return []
-    rows = execute(sql.range_rev if reverse else sql.range, (low, high, sql.no_limit if limit is None else limit))
+    bounds = (low, high, sql.no_limit if limit is None else limit)
+    if cut is None:
+        rows = execute(sql.range_rev if reverse else sql.range, bounds)
+    else:
+        rows = execute(sql.suffix_rev if reverse else sql.suffix, (cut + 1, *bounds))
     return rows.fetchall()
 
 
